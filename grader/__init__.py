@@ -1,0 +1,1 @@
+"""backprop-course grader: checks, the isolated runner, scoring, reports and the CLI."""
