@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+# region graph_lists
 components: list = []
 params: list = []
 inputs: list = []
+# endregion
 
 
 def clear_compgraph() -> None:

@@ -14,7 +14,9 @@ from . import core
 from .core import Backward, Forward, Input, Parameter, SGD, clear_compgraph
 from .operations import Add, ReLU, SoftmaxCrossEntropy, Tanh, VDot
 
+# region activations
 ACTIVATIONS = {"relu": ReLU, "tanh": Tanh}
+# endregion
 
 
 def load_digits_split(seed: int = 0, n_test: int = 360):
