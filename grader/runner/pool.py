@@ -1,0 +1,441 @@
+"""Parent side of the runner: a warm fork server and one isolated session per submission.
+
+    with ChildPool(workers=2, limits=Limits(timeout=5)) as pool:
+        with pool.session() as session:
+            session.load_module("backprop_checks", source)
+            cells = session.exec_cells([{"id": "c1", "source": "x = 1"}])
+            out = session.call("backprop_checks", "probe", spec)   # CallResult
+
+Every way a submission can misbehave (exception, timeout, death, output flood, protocol
+garbage) comes back as data: a ``CellResult`` or ``CallResult`` carrying a ``Problem``.
+Only grader bugs raise.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from . import protocol, sandbox
+from .sandbox import Limits
+
+GRACE_SECONDS = 1.0  # parent deadline = child's soft timeout + this
+SPAWN_TIMEOUT = 30.0
+
+
+@dataclasses.dataclass(frozen=True)
+class Problem:
+    """Why something did not produce a value.
+
+    kind: "student" (student code raised), "timeout", "died", "protocol" (the child sent
+    garbage), "closed" (the session was already dead or closed).
+    """
+
+    kind: str
+    type: str
+    message: str
+    traceback: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}" if self.kind == "student" else self.message
+
+
+@dataclasses.dataclass(frozen=True)
+class CallResult:
+    ok: bool
+    value: Any = None
+    error: Problem | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class CellResult:
+    id: str
+    status: str  # "ok", "error", "timeout", "died", "not_run"
+    error: Problem | None = None
+    neutralised: tuple[str, ...] = ()
+    output_bytes: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+    text: str  # the first ``Limits.output_bytes`` of student stdout+stderr
+    total_bytes: int
+    truncated: bool
+
+
+_SIGNAL_HINTS = {
+    signal.SIGKILL: "killed (memory, CPU or process limit?)",
+    signal.SIGXCPU: "CPU time limit exceeded",
+    signal.SIGXFSZ: "file size limit exceeded",
+    signal.SIGSEGV: "segmentation fault",
+}
+
+
+_PROBLEM_TYPES = {"timeout": "TimeoutError", "protocol": "ProtocolError", "died": "ChildDied"}
+
+
+def _death_reason(event: dict | None) -> str:
+    if event is None:
+        return "child died: closed its channel"
+    if event.get("signal") is not None:
+        sig = event["signal"]
+        try:
+            name = signal.Signals(sig).name
+        except ValueError:
+            name = f"signal {sig}"
+        return f"child died: {name}, {_SIGNAL_HINTS.get(sig, 'killed by a signal')}"
+    return f"child died: exited with code {event.get('code')}"
+
+
+class _ForkServer:
+    """The zygote process inside the sandbox, and the thread reading its events."""
+
+    def __init__(self, isolation: str | None):
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        cmd = sandbox.server_command(theirs.fileno(), isolation)
+        self.isolation = cmd.isolation
+        self._cleanup_dir = cmd.cleanup_dir
+        self.log = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            cmd.argv, env=cmd.env, cwd=cmd.cwd, pass_fds=[theirs.fileno()],
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, start_new_session=True,
+        )
+        theirs.close()
+        self.sock = ours
+        self.alive = True
+        self._send_lock = threading.Lock()
+        self._cond = threading.Condition()
+        self._events: dict[int, dict[str, dict]] = {}
+        threading.Thread(target=self._read_events, name="runner-events", daemon=True).start()
+
+    def _read_events(self) -> None:
+        while True:
+            try:
+                msg = self.sock.recv(1 << 16)
+            except OSError:
+                msg = b""
+            if not msg:
+                break
+            try:
+                event = json.loads(msg)
+                sid, kind = int(event["sid"]), str(event["event"])
+            except (ValueError, KeyError, TypeError):
+                continue
+            with self._cond:
+                self._events.setdefault(sid, {})[kind] = event
+                self._cond.notify_all()
+        with self._cond:
+            self.alive = False
+            self._cond.notify_all()
+
+    def wait_event(self, sid: int, kinds: tuple[str, ...], timeout: float) -> dict | None:
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                events = self._events.get(sid, {})
+                for kind in kinds:
+                    if kind in events:
+                        return events[kind]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not self.alive:
+                    return None
+                self._cond.wait(remaining)
+
+    def forget(self, sid: int) -> None:
+        with self._cond:
+            self._events.pop(sid, None)
+
+    def send(self, request: dict, fds: Sequence[int] = ()) -> None:
+        with self._send_lock:
+            socket.send_fds(self.sock, [json.dumps(request).encode()], list(fds))
+
+    def log_tail(self) -> str:
+        self.log.seek(0, os.SEEK_END)
+        size = self.log.tell()
+        self.log.seek(max(0, size - 2000))
+        return self.log.read().decode("utf-8", "replace")
+
+    def close(self) -> None:
+        try:
+            self.sock.close()
+        finally:
+            if self.proc.poll() is None:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            self.proc.wait()
+            self.log.close()
+            if self._cleanup_dir:
+                shutil.rmtree(self._cleanup_dir, ignore_errors=True)
+
+
+class Session:
+    """One isolated child running one submission. Not thread-safe; use one per thread."""
+
+    def __init__(self, server: _ForkServer, sid: int, limits: Limits, on_close: Callable[[], None]):
+        self.limits = limits
+        self.isolation = server.isolation
+        self._server, self._sid, self._on_close = server, sid, on_close
+        self._dead: Problem | None = None
+        self._closed = False
+        p2c_r, self._to_child = os.pipe()
+        self._from_child, c2p_w = os.pipe()
+        self._capture, cap_w = os.pipe()
+        try:
+            server.send({"op": "spawn", "sid": sid, "limits": limits.for_child()}, [p2c_r, c2p_w, cap_w])
+        finally:
+            for fd in (p2c_r, c2p_w, cap_w):
+                os.close(fd)
+        os.set_blocking(self._to_child, False)
+        self._out = bytearray()
+        self._out_total = 0
+        self._drain = threading.Thread(target=self._drain_output, name=f"runner-output-{sid}", daemon=True)
+        self._drain.start()
+        event = server.wait_event(sid, ("spawned", "error"), SPAWN_TIMEOUT)
+        if event is None or event["event"] != "spawned":
+            detail = event.get("message") if event else server.log_tail()
+            self._release(notify=False)
+            raise RuntimeError(f"sandbox server could not start a child: {detail}")
+
+    # --- the three requests --------------------------------------------------------------
+
+    def load_module(self, name: str, source: str) -> CallResult:
+        """Execute trusted helper source as module ``name`` inside the child."""
+        reply = self._request({"op": "load_module", "name": name, "source": source})
+        if isinstance(reply, Problem):
+            return CallResult(False, error=reply)
+        if "error" in reply:
+            return CallResult(False, error=self._student_problem(reply["error"]))
+        return CallResult(True)
+
+    def exec_cells(self, cells: Iterable[Mapping[str, Any]]) -> list[CellResult]:
+        """Run code cells (``{"id", "source"}``) in order in one namespace, each on its own."""
+        cells = [{"id": str(c["id"]), "source": str(c["source"])} for c in cells]
+        results: list[CellResult] = []
+        problem = self._send({"op": "exec_cells", "cells": cells, "timeout": self.limits.timeout})
+        while problem is None and len(results) < len(cells):
+            reply = self._receive()
+            if isinstance(reply, Problem):
+                problem = reply
+                break
+            cell = reply.get("cell") if isinstance(reply, dict) else None
+            expected = cells[len(results)]["id"]
+            if not isinstance(cell, dict) or cell.get("id") != expected:
+                problem = self._kill("protocol", f"protocol error: expected the result of cell {expected}")
+                break
+            results.append(self._cell_result(cell))
+        if problem is None:
+            reply = self._receive()
+            if isinstance(reply, Problem):
+                problem = reply
+            elif reply != {"done": True}:
+                problem = self._kill("protocol", "protocol error: expected the end of the cells")
+        if problem is not None:
+            rest = cells[len(results):]
+            status = "timeout" if problem.kind == "timeout" else "died"
+            for i, cell in enumerate(rest):
+                if i == 0 and problem.kind != "closed":
+                    results.append(CellResult(cell["id"], status, problem))
+                else:
+                    results.append(CellResult(cell["id"], "not_run", problem))
+        return results
+
+    def call(self, module: str, func: str, *args: Any) -> CallResult:
+        """``module.func(student_namespace, *args)`` in the child; arrays travel safely."""
+        reply = self._request({"op": "call", "module": module, "func": func, "args": list(args)})
+        if isinstance(reply, Problem):
+            return CallResult(False, error=reply)
+        if "error" in reply:
+            return CallResult(False, error=self._student_problem(reply["error"]))
+        if set(reply) != {"result"}:
+            return CallResult(False, error=self._kill("protocol", "protocol error: unexpected reply to a call"))
+        return CallResult(True, reply["result"])
+
+    def output(self) -> Output:
+        """Student stdout+stderr so far (truncated to ``Limits.output_bytes``)."""
+        data = bytes(self._out)
+        return Output(data.decode("utf-8", "replace"), self._out_total, self._out_total > len(data))
+
+    @property
+    def dead(self) -> Problem | None:
+        """Why the child is gone, or None while it is usable."""
+        return self._dead
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._dead is None:
+            try:
+                protocol.write_all(self._to_child, protocol.frame(protocol.dumps({"op": "close"})), time.monotonic() + 1)
+            except (protocol.ProtocolError, protocol.ChannelTimeout, OSError):
+                pass
+            if self._server.wait_event(self._sid, ("exit",), 2.0) is None:
+                self._server.send({"op": "kill", "sid": self._sid})
+        self._release()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- plumbing ------------------------------------------------------------------------
+
+    def _release(self, notify: bool = True) -> None:
+        for fd in (self._to_child, self._from_child):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._drain.join(timeout=2.0)
+        self._server.forget(self._sid)
+        if notify:
+            self._on_close()
+
+    def _drain_output(self) -> None:
+        """Keep the first N bytes of student output, read and drop the rest (no deadlock)."""
+        limit = self.limits.output_bytes
+        try:
+            while True:
+                chunk = os.read(self._capture, 1 << 16)
+                if not chunk:
+                    break
+                self._out_total += len(chunk)
+                room = limit - len(self._out)
+                if room > 0:
+                    self._out += chunk[:room]
+        finally:
+            os.close(self._capture)
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self.limits.timeout + GRACE_SECONDS
+
+    def _send(self, request: dict) -> Problem | None:
+        if self._dead is not None or self._closed:
+            return Problem("closed", "SessionClosed", f"session is not usable: {self._dead or 'closed'}")
+        data = protocol.frame(protocol.dumps(request))
+        try:
+            protocol.write_all(self._to_child, data, self._deadline())
+        except protocol.ChannelTimeout:
+            return self._kill("timeout", "timed out: the child stopped reading requests")
+        except protocol.ChannelClosed:
+            return self._died()
+        return None
+
+    def _receive(self) -> dict | Problem:
+        try:
+            body = protocol.read_frame(self._from_child, self._deadline(), self.limits.message_bytes)
+            reply = protocol.loads(body)
+        except protocol.ChannelTimeout:
+            return self._kill("timeout", f"timed out after {self.limits.timeout:g} s")
+        except protocol.ChannelClosed:
+            return self._died()
+        except protocol.ProtocolError as exc:
+            return self._kill("protocol", f"protocol error: {exc}")
+        if not isinstance(reply, dict):
+            return self._kill("protocol", "protocol error: reply is not an object")
+        return reply
+
+    def _request(self, request: dict) -> dict | Problem:
+        problem = self._send(request)
+        return problem if problem is not None else self._receive()
+
+    def _kill(self, kind: str, message: str) -> Problem:
+        self._server.send({"op": "kill", "sid": self._sid})
+        self._server.wait_event(self._sid, ("exit",), 5.0)
+        self._dead = Problem(kind, _PROBLEM_TYPES[kind], message)
+        return self._dead
+
+    def _died(self) -> Problem:
+        event = self._server.wait_event(self._sid, ("exit",), 5.0)
+        if event is None:
+            self._server.send({"op": "kill", "sid": self._sid})
+        self._dead = Problem("died", "ChildDied", _death_reason(event))
+        return self._dead
+
+    def _student_problem(self, error: Any) -> Problem:
+        if not isinstance(error, dict):
+            return Problem("protocol", "ProtocolError", "malformed error report from the child")
+        kind = "timeout" if error.get("type") == "TimeoutError" and not error.get("traceback") else "student"
+        return Problem(kind, str(error.get("type"))[:100], str(error.get("message"))[:2000], str(error.get("traceback", ""))[:4000])
+
+    def _cell_result(self, cell: dict) -> CellResult:
+        status = cell.get("status")
+        if status not in ("ok", "error", "timeout"):
+            status = "error"
+        error = None if status == "ok" else self._student_problem(cell.get("error"))
+        notes = cell.get("neutralised")
+        notes = tuple(str(n)[:200] for n in notes) if isinstance(notes, list) else ()
+        size = cell.get("output_bytes")
+        return CellResult(str(cell.get("id")), status, error, notes, size if type(size) is int else 0)
+
+
+class ChildPool:
+    """A warm sandboxed fork server handing out at most ``workers`` concurrent sessions."""
+
+    def __init__(self, workers: int = 2, limits: Limits = Limits(), isolation: str | None = None):
+        self.workers = workers
+        self.limits = limits
+        self._isolation_request = isolation
+        self._slots = threading.BoundedSemaphore(workers)
+        self._lock = threading.Lock()
+        self._ids = itertools.count(1)
+        self._server: _ForkServer | None = None
+        self._start()
+
+    @property
+    def isolation(self) -> str:
+        """``"bwrap"`` or ``"rlimits-only"`` (the latter must be reported loudly)."""
+        return self._server.isolation
+
+    def _start(self) -> _ForkServer:
+        with self._lock:
+            if self._server is None or not self._server.alive:
+                if self._server is not None:
+                    self._server.close()
+                self._server = _ForkServer(self._isolation_request)
+            return self._server
+
+    def session(self, limits: Limits | None = None) -> Session:
+        """A fresh isolated child; blocks while ``workers`` sessions are open."""
+        self._slots.acquire()
+        try:
+            return Session(self._start(), next(self._ids), limits or self.limits, self._slots.release)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def map(self, fn: Callable[[Session, Any], Any], items: Iterable[Any]) -> list:
+        """``fn(session, item)`` for each item, each in a fresh session, ``workers`` at a time."""
+
+        def one(item):
+            with self.session() as session:
+                return fn(session, item)
+
+        with concurrent.futures.ThreadPoolExecutor(self.workers) as executor:
+            return list(executor.map(one, items))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._server is not None:
+                self._server.close()
+                self._server = None
+
+    def __enter__(self) -> "ChildPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

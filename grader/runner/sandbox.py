@@ -1,0 +1,191 @@
+"""How the sandboxed fork server is launched.
+
+With bubblewrap (``bwrap``) the server sees only: ``/usr`` (and the ``/lib*``, ``/bin``
+links), the Python prefix at ``/opt/python``, NumPy at ``/opt/site``, the two runner files
+at ``/opt/runner``, a minimal ``/dev``, its own ``/proc`` and a scratch directory. No
+``/work``, no ``/root``, no course directory, no network, its own pid/ipc/uts namespaces.
+
+Run as root (the usual container case), bwrap keeps only CAP_SETUID, CAP_SETGID and
+CAP_SYS_ADMIN for the trusted server, so each forked child can mount its own scratch tmpfs
+and switch to its own unprivileged uid before student code runs; that drops every
+capability. A user namespace is deliberately not used as root: it would map the sandbox
+uid to host uid 0, for which the kernel does not enforce RLIMIT_NPROC.
+
+Run as an ordinary user, bwrap uses a user namespace (``--uid 65534``); children share
+that uid and get separate 0700 scratch directories only.
+
+Without bwrap the server is a plain subprocess with rlimits: ``isolation == "rlimits-only"``,
+which callers must report loudly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+RUNNER_DIR = Path(__file__).resolve().parent
+RUNNER_FILES = ("child.py", "protocol.py")
+
+BWRAP = "bwrap"
+RLIMITS_ONLY = "rlimits-only"
+
+UID_BASE = 61000  # sandbox children run as uids UID_BASE .. UID_BASE + UID_COUNT - 1
+UID_COUNT = 64
+SCRATCH = "/scratch"
+
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    """Per-submission resource limits."""
+
+    cpu_seconds: int = 60  # CPU time for the whole session (RLIMIT_CPU)
+    memory_bytes: int = 1 << 30  # address space (RLIMIT_AS)
+    nproc: int = 32  # processes/threads of the sandbox uid (RLIMIT_NPROC)
+    nofile: int = 64  # open files (RLIMIT_NOFILE)
+    fsize_bytes: int = 16 << 20  # largest file the child may write (RLIMIT_FSIZE)
+    scratch_bytes: int = 32 << 20  # size of the private scratch tmpfs
+    output_bytes: int = 64 << 10  # student stdout+stderr kept by the parent; the rest is discarded
+    timeout: float = 10.0  # wall-clock seconds per cell, per call, per module load
+    message_bytes: int = 64 << 20  # largest protocol message accepted from the child
+
+    def for_child(self) -> dict:
+        keys = ("cpu_seconds", "memory_bytes", "nproc", "nofile", "fsize_bytes", "scratch_bytes")
+        return {k: getattr(self, k) for k in keys}
+
+
+def bwrap_path() -> str | None:
+    return shutil.which("bwrap")
+
+
+_probe_cache: dict[tuple, bool] = {}
+
+
+def _bwrap_works() -> bool:
+    """bwrap can be installed but unusable (no user namespaces, seccomp'd container)."""
+    key = (bwrap_path(), os.geteuid())
+    if key not in _probe_cache:
+        ok = False
+        if key[0]:
+            argv = _bwrap_argv() + ["/opt/python/bin/" + _python_name(), "-I", "-S", "-c", "pass"]
+            try:
+                ok = subprocess.run(argv, capture_output=True, timeout=20, env=_env()).returncode == 0
+            except (OSError, subprocess.SubprocessError):
+                ok = False
+        _probe_cache[key] = ok
+    return _probe_cache[key]
+
+
+def available_isolation() -> str:
+    """``"bwrap"`` when a working bubblewrap is installed, else ``"rlimits-only"``."""
+    return BWRAP if sys.platform.startswith("linux") and _bwrap_works() else RLIMITS_ONLY
+
+
+def _python_name() -> str:
+    return Path(os.path.realpath(sys.executable)).name
+
+
+def _numpy_dirs() -> list[Path]:
+    pkg = Path(np.__file__).resolve().parent
+    dirs = [pkg]
+    libs = pkg.parent / "numpy.libs"  # vendored OpenBLAS of manylinux wheels
+    if libs.is_dir():
+        dirs.append(libs)
+    return dirs
+
+
+def _env() -> dict:
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "0",
+        "LANG": "C.UTF-8",
+    }
+    return env
+
+
+def _bwrap_argv() -> list[str]:
+    prefix = Path(os.path.realpath(sys.base_prefix))
+    argv = ["bwrap", "--ro-bind", "/usr", "/usr"]
+    for top in ("/lib", "/lib64", "/lib32", "/libx32", "/bin", "/sbin"):
+        if os.path.islink(top):
+            argv += ["--symlink", os.readlink(top), top]
+        elif os.path.isdir(top):
+            argv += ["--ro-bind", top, top]
+    if os.path.exists("/etc/ld.so.cache"):
+        argv += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    argv += ["--ro-bind", str(prefix), "/opt/python"]
+    for d in _numpy_dirs():
+        argv += ["--ro-bind", str(d), f"/opt/site/{d.name}"]
+    for name in RUNNER_FILES:
+        argv += ["--ro-bind", str(RUNNER_DIR / name), f"/opt/runner/{name}"]
+    argv += [
+        "--proc", "/proc",
+        "--dev", "/dev",
+        "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+        "--die-with-parent", "--new-session",
+        # RUNPATH of a relocated interpreter (pyenv, python-build-standalone) points outside.
+        "--setenv", "LD_LIBRARY_PATH", "/opt/python/lib",
+        "--setenv", "HOME", SCRATCH,
+        "--setenv", "TMPDIR", SCRATCH,
+    ]
+    if os.geteuid() == 0:
+        argv += ["--dir", SCRATCH, "--cap-drop", "ALL"]
+        for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SYS_ADMIN"):
+            argv += ["--cap-add", cap]
+    else:
+        argv += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--size", str(256 << 20), "--tmpfs", SCRATCH]
+    argv += ["--symlink", SCRATCH, "/tmp", "--chdir", SCRATCH]
+    return argv
+
+
+_BOOTSTRAP = "import sys; sys.path[:0] = {paths!r}; import child; child.zygote_main()"
+
+
+@dataclasses.dataclass
+class ServerCommand:
+    argv: list[str]
+    env: dict
+    cwd: str | None
+    isolation: str
+    cleanup_dir: str | None = None
+
+
+def server_command(ctrl_fd: int, isolation: str | None = None) -> ServerCommand:
+    """The command line of the fork server, passing it ``ctrl_fd`` (a unix socket)."""
+    isolation = isolation or available_isolation()
+    root = os.geteuid() == 0
+    if isolation == BWRAP:
+        config = {
+            "ctrl_fd": ctrl_fd,
+            "scratch_root": SCRATCH,
+            "mount_isolation": root,
+            "uid_base": UID_BASE if root else None,
+            "uid_count": UID_COUNT,
+        }
+        boot = _BOOTSTRAP.format(paths=["/opt/runner", "/opt/site"])
+        argv = _bwrap_argv() + ["/opt/python/bin/" + _python_name(), "-I", "-S", "-B", "-c", boot, json.dumps(config)]
+        return ServerCommand(argv, _env(), None, BWRAP)
+    scratch = tempfile.mkdtemp(prefix="backprop-runner-")
+    os.chmod(scratch, 0o711)  # children may enter their own 0700 dir, not list the others
+    config = {
+        "ctrl_fd": ctrl_fd,
+        "scratch_root": scratch,
+        "mount_isolation": False,
+        "uid_base": UID_BASE if root else None,
+        "uid_count": UID_COUNT,
+    }
+    paths = [str(RUNNER_DIR), str(_numpy_dirs()[0].parent)]
+    boot = _BOOTSTRAP.format(paths=paths)
+    env = dict(_env(), HOME=scratch, TMPDIR=scratch)
+    argv = [sys.executable, "-I", "-S", "-B", "-c", boot, json.dumps(config)]
+    return ServerCommand(argv, env, scratch, RLIMITS_ONLY, cleanup_dir=scratch)
