@@ -213,7 +213,7 @@ class Session:
 
     def load_module(self, name: str, source: str) -> CallResult:
         """Execute trusted helper source as module ``name`` inside the child."""
-        reply = self._request({"op": "load_module", "name": name, "source": source})
+        reply = self._request({"op": "load_module", "name": name, "source": source, "timeout": self.limits.timeout})
         if isinstance(reply, Problem):
             return CallResult(False, error=reply)
         if "error" in reply:
@@ -254,7 +254,7 @@ class Session:
 
     def call(self, module: str, func: str, *args: Any) -> CallResult:
         """``module.func(student_namespace, *args)`` in the child; arrays travel safely."""
-        reply = self._request({"op": "call", "module": module, "func": func, "args": list(args)})
+        reply = self._request({"op": "call", "module": module, "func": func, "args": list(args), "timeout": self.limits.timeout})
         if isinstance(reply, Problem):
             return CallResult(False, error=reply)
         if "error" in reply:

@@ -121,6 +121,9 @@ def _bwrap_argv() -> list[str]:
             argv += ["--symlink", os.readlink(top), top]
         elif os.path.isdir(top):
             argv += ["--ro-bind", top, top]
+    # Directories bwrap creates implicitly are 0700 (root-only); the child runs as another uid.
+    for d in ("/etc", "/opt", "/opt/site", "/opt/runner"):
+        argv += ["--perms", "0755", "--dir", d]
     if os.path.exists("/etc/ld.so.cache"):
         argv += ["--ro-bind", "/etc/ld.so.cache", "/etc/ld.so.cache"]
     argv += ["--ro-bind", str(prefix), "/opt/python"]
