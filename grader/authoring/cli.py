@@ -1,0 +1,32 @@
+"""``backprop generate [ASSIGNMENT ...] [--course DIR]``."""
+from __future__ import annotations
+
+import sys
+
+from .course import COURSE_ID, generate
+from .template import TemplateError
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "generate", help="render assignment templates into an nbgrader course (source + release)",
+        description="Render assignments/<a>/<a>.py + suite.toml into <course>/source/<a>/<a>.ipynb, "
+                    "then run nbgrader generate_assignment into <course>/release/<a>/.")
+    p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
+                   help="assignment names (default: every folder under assignments/)")
+    p.add_argument("--course", default="course", help="nbgrader course directory (default: course/)")
+    p.add_argument("--course-id", default=COURSE_ID, help=f"nbgrader course id (default: {COURSE_ID})")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    try:
+        builds = generate(args.assignments, args.course, course_id=args.course_id)
+    except TemplateError as e:
+        print(f"backprop generate: error: {e}", file=sys.stderr)
+        return 1
+    for b in builds:
+        a = b.assignment
+        print(f"{b.name}: {len(a.cells)} cells, {len(a.tests)} tests, {a.total_points:g} points -> "
+              f"{b.source_dir / (b.name + '.ipynb')}, {b.release_dir / (b.name + '.ipynb')}")
+    return 0

@@ -1,0 +1,203 @@
+"""``backprop generate``: assignments -> nbgrader course (source, gradebook, release).
+
+A pipeline of small named steps, nbgrader-preprocessor style. Each step takes the
+``Build`` (course directory, assignment, notebook so far) and does one thing, so a
+reader sees the whole flow in ``STEPS`` and a failure names its step.
+"""
+from __future__ import annotations
+
+import ast
+import contextlib
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from . import assignment as _assignment
+from .assignment import ASSIGNMENTS, Assignment, discover, load_assignment
+from .template import TemplateError
+
+COURSE_ID = "backprop-course"
+CHECKS_MODULE = "backprop_checks.py"
+KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
+LANGUAGE_INFO = {"name": "python"}
+CODE_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
+# modules a generated checks file may import: it runs in students' kernels and the sandbox
+CHECKS_ALLOWED_IMPORTS = {"numpy"} | set(sys.stdlib_module_names)
+
+
+@dataclass
+class Build:
+    course: Path
+    name: str
+    course_id: str = COURSE_ID
+    root: Path = ASSIGNMENTS
+    assignment: Assignment | None = None
+    notebook: nbformat.NotebookNode | None = None
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def source_dir(self) -> Path:
+        return self.course / "source" / self.name
+
+    @property
+    def release_dir(self) -> Path:
+        return self.course / "release" / self.name
+
+
+# -- steps ---------------------------------------------------------------------------------
+
+def load(b: Build) -> None:
+    """Template + suite -> cells with roles, ids and solution/hidden markers."""
+    b.assignment = load_assignment(b.name, b.root)
+
+
+def build_notebook(b: Build) -> None:
+    """Cells -> an nbformat 4.5 notebook: stable ids, nbgrader metadata, no outputs."""
+    cells = []
+    for c in b.assignment.cells:
+        if c.cell_type == "markdown":
+            cell = nbformat.v4.new_markdown_cell(c.source)
+        else:
+            cell = nbformat.v4.new_code_cell(c.source)
+        cell.id = c.id
+        if c.nbgrader:
+            cell.metadata["nbgrader"] = c.nbgrader
+        cells.append(cell)
+    nb = nbformat.v4.new_notebook(cells=cells)
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    nb.metadata = {"kernelspec": dict(KERNELSPEC), "language_info": dict(LANGUAGE_INFO)}
+    nbformat.validate(nb)
+    b.notebook = nb
+
+
+def write_source(b: Build) -> None:
+    """The nbgrader source notebook, sorted JSON, ending in a newline."""
+    b.source_dir.mkdir(parents=True, exist_ok=True)
+    _write_notebook(b.notebook, b.source_dir / f"{b.name}.ipynb")
+
+
+def write_checks_module(b: Build) -> None:
+    """``backprop_checks.py`` beside the notebook, generated from ``grader/checks/public.py``."""
+    (b.source_dir / CHECKS_MODULE).write_text(checks_module_text(), encoding="utf-8")
+
+
+def write_config(b: Build) -> None:
+    """``nbgrader_config.py``: course id and gradebook url; nothing time-dependent."""
+    b.course.mkdir(parents=True, exist_ok=True)
+    (b.course / "nbgrader_config.py").write_text(config_text(b.course, b.course_id), encoding="utf-8")
+
+
+def release(b: Build) -> None:
+    """nbgrader's own ``generate_assignment``: stubs, hidden tests cleared, gradebook entries."""
+    from nbgrader.apps import NbGraderAPI
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(b.course)).load_config()
+    coursedir = CourseDirectory(config=config, root=str(b.course))
+    api = NbGraderAPI(coursedir=coursedir, config=config)
+    with scripts_on_path():
+        result = api.generate_assignment(b.name, force=True, create=True)
+    b.log.append(result.get("log", ""))
+    if not result["success"]:
+        raise TemplateError(f"nbgrader generate_assignment {b.name} failed:\n"
+                            f"{result.get('error', '')}\n{result.get('log', '')}")
+
+
+def normalise_release(b: Build) -> None:
+    """Rewrite the release notebook in the same canonical form as the source.
+
+    nbgrader writes through nbconvert (``indent=1``, sorted keys) and adds per-cell
+    checksums and ``cell_type``, all derived from content; re-serialising makes the
+    byte form ours regardless of the nbconvert version.
+    """
+    path = b.release_dir / f"{b.name}.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    _write_notebook(nb, path)
+
+
+STEPS = [load, build_notebook, write_config, write_source, write_checks_module, release,
+         normalise_release]
+
+
+# -- entry points ------------------------------------------------------------------------
+
+def generate(names: list[str] | None = None, course: Path | str = "course", *,
+             course_id: str = COURSE_ID, root: Path = ASSIGNMENTS, steps=None) -> list[Build]:
+    """Run the pipeline for each assignment (all found under ``root`` when none named)."""
+    course = Path(course).resolve()
+    names = list(names) if names else discover(root)
+    if not names:
+        raise TemplateError(f"no assignments found under {root}")
+    missing = [n for n in names if n not in discover(root)]
+    if missing:
+        raise TemplateError(f"no assignment {', '.join(missing)} under {root} "
+                            f"(found: {', '.join(discover(root)) or 'none'})")
+    builds = []
+    for name in names:
+        b = Build(course=course, name=name, course_id=course_id, root=root)
+        for step in steps or STEPS:
+            step(b)
+        builds.append(b)
+    return builds
+
+
+def checks_module_text() -> str:
+    """The public checks as shipped to students, after checking they import nothing of ours."""
+    public = _assignment.PUBLIC_CHECKS
+    if not public.is_file():
+        raise TemplateError(f"{public} not found: the public checks have not landed yet")
+    text = public.read_text(encoding="utf-8")
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.ImportFrom) and node.level:
+            raise TemplateError(f"{public}:{node.lineno}: relative import; it must be self-contained")
+        mods = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+            [node.module] if isinstance(node, ast.ImportFrom) else []
+        for mod in mods:
+            if mod.split(".")[0] not in CHECKS_ALLOWED_IMPORTS:
+                raise TemplateError(f"{public}:{node.lineno}: imports {mod}; "
+                                    "only the standard library and numpy may be shipped")
+    header = ("# Generated by `backprop generate` from grader/checks/public.py; do not edit.\n"
+              "# The checks behind this notebook's visible tests.\n")
+    return header + text
+
+
+def config_text(course: Path, course_id: str) -> str:
+    return (
+        "# Generated by `backprop generate`; regenerate rather than edit.\n"
+        "c = get_config()  # noqa: F821\n"
+        f"c.CourseDirectory.course_id = {course_id!r}\n"
+        f"c.CourseDirectory.db_url = {'sqlite:///' + str(course / 'gradebook.db')!r}\n"
+        f"c.ClearSolutions.code_stub = {{'python': {CODE_STUB!r}}}\n"
+        "c.ClearSolutions.enforce_metadata = True\n"
+    )
+
+
+@contextlib.contextmanager
+def scripts_on_path():
+    """Put this interpreter's scripts first on PATH: nbgrader's gradebook shells out to
+    ``alembic``, which is only on PATH when the virtualenv is activated."""
+    old = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), old])
+    try:
+        yield
+    finally:
+        os.environ["PATH"] = old
+
+
+def _write_notebook(nb, path: Path) -> None:
+    nbformat.validate(nb)
+    path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+
+
+def clean(course: Path, name: str) -> None:
+    """Remove an assignment's generated source and release folders."""
+    for sub in ("source", "release"):
+        shutil.rmtree(Path(course) / sub / name, ignore_errors=True)
