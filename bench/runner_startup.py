@@ -1,0 +1,81 @@
+"""Startup cost of an isolated session, against the obvious alternatives.
+
+Prints the median time to get an isolated Python that has NumPy and has run a trivial cell
+and a trivial call, for:
+  (a) the runner's warm fork server (one sandboxed child per submission),
+  (b) a fresh ``python -c "import numpy"`` subprocess (no isolation at all),
+  (c) a fresh bwrap sandbox + python + numpy per submission.
+and the ratios against nbgrader's ~0.8 s per notebook.
+
+    python bench/runner_startup.py [repeats]
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from grader.runner import ChildPool, Limits, available_isolation
+from grader.runner import sandbox
+
+NBGRADER_SECONDS = 0.8
+PROBE = "def get(ns, name):\n    return ns[name]\n"
+
+
+def timed(fn, repeats: int) -> float:
+    fn()  # warm caches
+    samples = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def fork_server(pool: ChildPool) -> None:
+    with pool.session() as session:
+        trivial_submission(session)
+
+
+def trivial_submission(session) -> None:
+    session.load_module("probe", PROBE)
+    session.exec_cells([{"id": "c", "source": "import numpy as np\nx = np.arange(3.0)"}])
+    out = session.call("probe", "get", "x")
+    assert out.ok
+    np.testing.assert_array_equal(out.value, [0.0, 1.0, 2.0])
+
+
+def fresh_python() -> None:
+    subprocess.run([sys.executable, "-c", "import numpy; x = numpy.arange(3.0); print(x.sum())"], check=True, capture_output=True)
+
+
+def fresh_bwrap() -> None:
+    argv = sandbox._bwrap_argv() + ["/opt/python/bin/" + sandbox._python_name(), "-I", "-S", "-c",
+                                    "import sys; sys.path.insert(0, '/opt/site'); import numpy; print(numpy.arange(3.0).sum())"]
+    subprocess.run(argv, check=True, capture_output=True, env=sandbox._env())
+
+
+def main() -> None:
+    repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 30
+    isolation = available_isolation()
+    print(f"isolation: {isolation}" + ("   <-- NO filesystem/network isolation" if isolation != "bwrap" else ""))
+    rows = []
+    with ChildPool(workers=2, limits=Limits()) as pool:
+        rows.append(("(a) fork server session (isolated)", timed(lambda: fork_server(pool), repeats)))
+        start = time.perf_counter()
+        pool.map(lambda session, _: trivial_submission(session), range(100))
+        parallel = (time.perf_counter() - start) / 100
+    rows.append(("(b) fresh python + numpy (no isolation)", timed(fresh_python, max(5, repeats // 3))))
+    if isolation == "bwrap":
+        rows.append(("(c) fresh bwrap + python + numpy", timed(fresh_bwrap, max(5, repeats // 3))))
+    for name, seconds in rows:
+        print(f"{name:45s} {seconds * 1000:8.1f} ms   {NBGRADER_SECONDS / seconds:6.1f}x faster than nbgrader (~0.8 s)")
+    print(f"{'(a) 100 sessions, 2 workers, per session':45s} {parallel * 1000:8.1f} ms   {NBGRADER_SECONDS / parallel:6.1f}x")
+
+
+if __name__ == "__main__":
+    main()
