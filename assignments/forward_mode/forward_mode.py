@@ -263,7 +263,8 @@ print(gradient_fwd(lambda a, b: a * b + sin(a), [0.0, 2.0]))
 #   exponent) and the methods `exp`, `log`, `sin`, `cos`, `sigmoid`, `tanh` each compute the new
 #   value **and** record the local derivatives: for example `a * b` returns
 #   `Var(a.value * b.value, [(a, b.value), (b, a.value)])`. Plain numbers are lifted to parentless
-#   `Var`s, so the module-level `exp`, `sin`, ... from Part 1 work on `Var` unchanged.
+#   `Var`s. The module-level `exp`, `sin`, ... from Part 1 call these methods, so they work on
+#   `Var` unchanged.
 # - `topological_order()` returns a list of every `Var` that this one depends on (itself
 #   included), each one **after** all of its parents and each one **once**, even when it is
 #   reachable along several paths. A depth-first search that appends a node after all its
