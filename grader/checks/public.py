@@ -244,7 +244,6 @@ OPERANDS = {
     "Sigmoid": ("x",), "Tanh": ("x",), "ReLU": ("x",), "VDot": ("x", "W"), "Sum": ("x",),
     "Mean": ("x",), "SoftmaxCrossEntropy": ("logits", "labels"), "MSE": ("y", "t"),
 }
-NOT_DIFFERENTIABLE = {("SoftmaxCrossEntropy", 1)}  # labels receive no gradient
 ELEMENTWISE = ("Add", "Mul", "Square", "Exp", "Log", "Sigmoid", "Tanh", "ReLU")
 
 
@@ -274,17 +273,19 @@ DEFAULT_SHAPES = {
 STABILITY = ("Sigmoid", "Tanh", "SoftmaxCrossEntropy", "Log")
 
 
-def _sample(name, shape, rng, operand=0):
+def _sample(name, shape, rng, domain=None, scale=1.0):
+    """Operand values away from the class's kinks and singularities."""
     shape = tuple(shape)
-    if name == "ReLU":
-        return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.1, 2.0, size=shape)
-    if name == "Log":
-        return rng.uniform(0.5, 3.0, size=shape)
+    domain = domain or {"ReLU": "nonzero", "Log": "positive"}.get(name, "real")
+    if domain == "positive":
+        return rng.uniform(0.5, 2.0, size=shape) * scale
+    if domain == "nonzero":
+        return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.1, 2.0, size=shape) * scale
     if name == "Exp":
-        return rng.uniform(-2.0, 2.0, size=shape)
+        return rng.uniform(-2.0, 2.0, size=shape) * min(scale, 1.0)
     if name in ("Sigmoid", "Tanh"):
-        return rng.uniform(-3.0, 3.0, size=shape)
-    return rng.normal(0.0, 1.0, size=shape)
+        return rng.uniform(-3.0, 3.0, size=shape) * scale
+    return rng.normal(0.0, 1.0, size=shape) * scale
 
 
 def _upstream(shape, rng):
@@ -293,13 +294,16 @@ def _upstream(shape, rng):
     return rng.normal(0.0, 1.0, size=shape)
 
 
+def _is_shape(s):
+    return isinstance(s, (list, tuple)) and all(isinstance(i, (int, np.integer)) for i in s)
+
+
 def _normalise_cases(name, shapes):
     """``shapes`` is one case (a list of operand shapes) or a list of cases."""
     if shapes is None:
         return [[tuple(s) for s in case] for case in DEFAULT_SHAPES.get(name, [[(4, 3)]])]
     shapes = list(shapes)
-    is_shape = lambda s: isinstance(s, (list, tuple)) and all(isinstance(i, (int, np.integer)) for i in s)
-    cases = [shapes] if shapes and is_shape(shapes[0]) else shapes
+    cases = [shapes] if shapes and _is_shape(shapes[0]) else shapes
     out = []
     for case in cases:
         case = [tuple(int(i) for i in s) for s in case]
@@ -309,30 +313,49 @@ def _normalise_cases(name, shapes):
     return out
 
 
-def component_specs(name, shapes=None, seed=0, stability=True) -> list:
-    """Specs for one component class: one per case, plus a large-input forward case."""
+def _stability_operands(name, case):
+    big = np.array([-1000.0, 1000.0, -50.0, 50.0, 0.3, -0.3, 0.0])
+    if name == "SoftmaxCrossEntropy":
+        return [np.array([[-1000.0, 1000.0, 0.0], [1000.0, -1000.0, 999.0], [3.0, -1000.0, 1000.0]]),
+                np.array([0, 1, 1], dtype=np.int64)]
+    shape = case[0]
+    n = int(np.prod(shape))
+    if name == "Log":
+        vals = np.resize(np.array([1e300, 1e-300, 7.0, 1e5]), n)
+    else:
+        vals = np.resize(big, n) if n > 1 else np.array([1000.0])
+    return [vals.reshape(shape)]
+
+
+def component_specs(name, shapes=None, seed=0, scales=None, domain=None, labels=None) -> list:
+    """Specs for one component class: one per case (``shapes``), seeded.
+
+    ``scales`` (one per case) multiplies the operand values (1000 probes stability),
+    ``domain`` ("real", "positive", "nonzero") overrides the class's input domain,
+    ``labels`` lists the operands that are integer class labels. Sigmoid, Tanh, Log and
+    SoftmaxCrossEntropy get a forward-only large-input case unless a scale >= 100 is given.
+    """
     rng = np.random.default_rng(seed)
+    cases = _normalise_cases(name, shapes)
+    scales = list(scales) if scales is not None else [1.0] * len(cases)
+    labels = list(labels) if labels is not None else ([1] if name == "SoftmaxCrossEntropy" else [])
     specs = []
-    for i, case in enumerate(_normalise_cases(name, shapes)):
-        ops = [_sample(name, s, rng, k) for k, s in enumerate(case)]
-        if name == "SoftmaxCrossEntropy":
+    for i, case in enumerate(cases):
+        scale = float(scales[i]) if i < len(scales) else 1.0
+        ops = [_sample(name, s, rng, domain, scale) for s in case]
+        if name == "SoftmaxCrossEntropy" and 0 not in labels and scale == 1.0:
             ops[0] = rng.normal(0.0, 2.0, size=case[0])
-            ops[1] = rng.integers(0, case[0][-1], size=case[1]).astype(np.int64)
-        out_shape = np.shape(FORMULAS[name](*ops)) if name in FORMULAS else ops[0].shape
-        upstream = _upstream(out_shape, rng)
-        prior = [rng.normal(0.0, 1.0, size=np.shape(o)) for o in ops]
-        specs.append({"check": "component", "target": name, "case": i, "operands": ops,
-                      "upstream": upstream, "prior": prior, "u": [rng.normal(size=np.shape(o)) for o in ops]})
-    if stability and name in STABILITY:
-        if name == "SoftmaxCrossEntropy":
-            logits = np.array([[-1000.0, 1000.0, 0.0], [1000.0, -1000.0, 999.0], [3.0, -1000.0, 1000.0]])
-            ops = [logits, np.array([0, 1, 1], dtype=np.int64)]
-        elif name == "Log":
-            ops = [np.array([1e300, 1e-300, 7.0, 1e5])]
-        else:
-            ops = [np.array([-1000.0, -50.0, -0.3, 0.0, 0.3, 50.0, 1000.0])]
-        specs.append({"check": "component", "target": name, "case": len(specs), "operands": ops,
-                      "forward_only": True})
+        for k in labels:
+            ops[k] = rng.integers(0, case[0][-1], size=case[k]).astype(np.int64)
+        with _quiet():
+            out_shape = np.shape(FORMULAS[name](*ops)) if name in FORMULAS else np.shape(ops[0])
+        specs.append({"check": "component", "target": name, "case": i, "operands": ops, "labels": labels,
+                      "upstream": _upstream(out_shape, rng),
+                      "prior": [rng.normal(0.0, 1.0, size=np.shape(o)) for o in ops],
+                      "u": [rng.normal(size=np.shape(o)) for o in ops]})
+    if name in STABILITY and max(scales, default=1.0) < 100 and cases:
+        specs.append({"check": "component", "target": name, "case": len(specs), "labels": labels,
+                      "operands": _stability_operands(name, cases[0]), "forward_only": True})
     return specs
 
 
@@ -493,6 +516,7 @@ def judge_component(spec, record, expected) -> CaseResult:
     """Judge one component case. ``expected``: {"value", and either "grads"/"grads_ones"
     (full, per operand) or "proj" (u, want, scale), "rtol", "atol"}."""
     name = spec["target"]
+    labels = list(spec.get("labels") or [])
     names = OPERANDS.get(name, tuple(f"operand{i}" for i in range(len(spec["operands"]))))
     where = f"{name} (case {spec.get('case', 0) + 1}, operand shapes {_shapes_text(spec)})"
     if not isinstance(record, dict):
@@ -504,6 +528,7 @@ def judge_component(spec, record, expected) -> CaseResult:
 
 
 def _judge_component(spec, rec, exp, name, names, where):
+    labels = list(spec.get("labels") or [])
     ops = [np.asarray(o) for o in spec["operands"]]
     if "error" in rec and rec.get("error_at") in ("lookup", "construct", "forward", "probe", None):
         return _error_case(rec, where, name)
@@ -542,7 +567,7 @@ def _judge_component(spec, rec, exp, name, names, where):
         return _fail("protocol_error", where, "grads missing from the record.")
     out_shape = want_value.shape
     for k, (g, o) in enumerate(zip(grads, ops)):
-        if (name, k) in NOT_DIFFERENTIABLE:
+        if k in labels:
             continue
         w = f"{name}.backward, {where}, operand {names[k]}"
         bad = _valid(g)
@@ -566,7 +591,7 @@ def _judge_component(spec, rec, exp, name, names, where):
                          {"component": name}, localise=True)
     else:
         for k, (g, o) in enumerate(zip(grads, ops)):
-            if (name, k) in NOT_DIFFERENTIABLE:
+            if k in labels:
                 continue
             want = np.asarray(exp["grads"][k])
             if not _close(g, want, rtol, atol):
@@ -589,7 +614,7 @@ def _judge_component(spec, rec, exp, name, names, where):
     if not isinstance(prior_run, list) or len(prior_run) != len(ops):
         return _fail("protocol_error", where, "accumulation run missing from the record.")
     for k, (g2, g, p) in enumerate(zip(prior_run, grads, spec["prior"])):
-        if (name, k) in NOT_DIFFERENTIABLE:
+        if k in labels:
             continue
         w = f"{name}.backward, {where}, operand {names[k]}"
         p = np.asarray(p)
@@ -625,6 +650,7 @@ def _component_noise(v, f, ops):
 def numeric_component_expectation(spec, full=False, counter=None) -> dict:
     """Expected record from central differences of the stated forward formula."""
     name = spec["target"]
+    labels = list(spec.get("labels") or [])
     f = FORMULAS[name]
     ops = [np.asarray(o) for o in spec["operands"]]
     with _quiet():
@@ -635,7 +661,7 @@ def numeric_component_expectation(spec, full=False, counter=None) -> dict:
         return exp
     v = np.asarray(spec["upstream"], dtype=float)
     exp["atol"] = ATOL * (1 + _component_noise(v, value, ops))
-    diff = [k for k in range(len(ops)) if (name, k) not in NOT_DIFFERENTIABLE]
+    diff = [k for k in range(len(ops)) if k not in labels]
 
     def at(shifted):
         if counter is not None:
@@ -671,9 +697,10 @@ def numeric_component_expectation(spec, full=False, counter=None) -> dict:
     return exp
 
 
-def check_component(ns, name, shapes=None, seed=0, test_id=None) -> Result:
+def check_component(ns, name, shapes=None, seed=0, scales=None, domain=None, labels=None,
+                    test_id=None) -> Result:
     """Numeric check of one component class: ``check_component(ns, "Sigmoid", shapes=[(4, 3)], seed=0)``."""
-    specs = component_specs(name, shapes, seed)
+    specs = component_specs(name, shapes, seed, scales, domain, labels)
     cases = [numeric_component_case(ns, s) for s in specs]
     return combine(test_id or name, cases)
 
@@ -1236,4 +1263,451 @@ def check_backward(ns, graph="x_times_x_plus_1", seed=0, classes=None, test_id=N
     return combine(test_id or f"backward_{graph}", [numeric_backward_case(ns, spec)])
 
 
-_PROBES = {"component": _probe_component, "backward_loop": _probe_backward}
+
+
+# ----------------------------------------------------------------------------------
+# Plain functions: logistic_ls_grads, derivative, gradient_fwd, gradient_rev, unbroadcast
+# ----------------------------------------------------------------------------------
+
+FUNCTION_NAMES = ("exp", "log", "sin", "cos", "sigmoid", "tanh")
+
+
+def _math_sigmoid(x):
+    return 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
+
+
+MATH_FUNCTIONS = {"exp": math.exp, "log": math.log, "sin": math.sin, "cos": math.cos,
+                  "sigmoid": _math_sigmoid, "tanh": math.tanh}
+
+
+def _lambda(src, env):
+    """A test function from the suite's source text, with ``env``'s elementary functions in scope."""
+    if not (isinstance(src, str) and src.lstrip().startswith("lambda")):
+        raise ValueError("a test function must be a lambda expression")
+    return eval(src, {"__builtins__": {}, **env})
+
+
+def _env(ns):
+    return {k: _get(ns, k) for k in FUNCTION_NAMES if _get(ns, k) is not None}
+
+
+def _materialise(v, rng):
+    """Suite case values: {random = [dims]} -> seeded normal array, {tuple = [...]} stays a marker."""
+    if isinstance(v, dict) and "random" in v:
+        return rng.normal(size=tuple(int(i) for i in v["random"]))
+    if isinstance(v, (list, tuple)) and not isinstance(v, str):
+        return [_materialise(x, rng) for x in v]
+    return v
+
+
+def _plain(v):
+    if isinstance(v, dict) and "tuple" in v:
+        return tuple(int(i) for i in v["tuple"])
+    if isinstance(v, np.ndarray):
+        return v.copy()
+    return v
+
+
+def function_specs(target, cases=None, seed=0) -> list:
+    """One spec per case (a dict of keyword arguments); default cases for logistic_ls_grads."""
+    rng = np.random.default_rng(seed)
+    if cases is None:
+        if target != "logistic_ls_grads":
+            raise ValueError(f"function check of {target!r} needs cases")
+        cases = [{"w": float(rng.normal(0, 1.5)), "b": float(rng.normal()), "x": float(rng.normal(0, 1.5)),
+                  "t": float(rng.integers(0, 2)), "lam": float(rng.uniform(0.01, 1))} for _ in range(3)]
+    return [{"check": "function", "target": target, "case": i,
+             "kwargs": {k: _materialise(v, rng) for k, v in dict(c).items()}} for i, c in enumerate(cases)]
+
+
+def _out(x):
+    """A returned value as data: a list for tuples/lists of numbers, else one numeric array."""
+    if isinstance(x, (tuple, list)) and not (x and isinstance(x[0], (int, float)) and len(x) > 3 and False):
+        return {"seq": [_arr(_scalar(v)) for v in x]}
+    return {"one": _arr(_scalar(x))}
+
+
+def _scalar(v):
+    """Dual/Var results as their value; numbers and arrays unchanged."""
+    for attr in ("val", "value"):
+        if hasattr(v, attr) and not isinstance(v, np.ndarray):
+            return getattr(v, attr)
+    return v
+
+
+def _probe_function(ns, spec):
+    fn = _need(ns, spec["target"])
+    kwargs = {}
+    for k, v in spec["kwargs"].items():
+        kwargs[k] = _lambda(v, _env(ns)) if isinstance(v, str) and v.lstrip().startswith("lambda") else _plain(v)
+        if isinstance(kwargs[k], list):
+            kwargs[k] = [_plain(x) for x in kwargs[k]]
+    try:
+        return {"result": _out(fn(**kwargs))}
+    except (Exception, SystemExit) as e:
+        return {"error": _err(e), "error_at": "call"}
+
+
+def _central(f, xs, i):
+    xp, xm = list(xs), list(xs)
+    xp[i] += H
+    xm[i] -= H
+    return (f(*xp) - f(*xm)) / (2 * H)
+
+
+def _logistic_formula(w, b, x, t, lam):
+    y = _math_sigmoid(w * x + b)
+    return 0.5 * (y - t) ** 2 + lam * 0.5 * w ** 2
+
+
+def numeric_function_expectation(spec) -> dict:
+    """The expected result from stated formulas and central differences."""
+    target, kw = spec["target"], {k: _plain(v) for k, v in spec["kwargs"].items()}
+    if target == "logistic_ls_grads":
+        f = lambda w, b: _logistic_formula(w, b, kw["x"], kw["t"], kw["lam"])
+        xs = [float(kw["w"]), float(kw["b"])]
+        return {"result": {"seq": [np.asarray(f(*xs)), np.asarray(_central(f, xs, 0)), np.asarray(_central(f, xs, 1))]},
+                "rtol": RTOL, "atol": ATOL}
+    if target in ("derivative", "gradient_fwd", "gradient_rev"):
+        f = _lambda(kw["f"], MATH_FUNCTIONS)
+        if target == "derivative":
+            return {"result": {"one": np.asarray(_central(f, [float(kw["x"])], 0))}, "rtol": RTOL, "atol": ATOL}
+        xs = [float(x) for x in kw["xs"]]
+        return {"result": {"one": np.array([_central(f, xs, i) for i in range(len(xs))])}, "rtol": RTOL, "atol": ATOL}
+    if target == "unbroadcast":  # the adjoint of broadcasting, element by element
+        g, shape = np.asarray(kw["grad"], dtype=float), tuple(kw["shape"])
+        want = np.zeros(shape)
+        for j in np.ndindex(shape):
+            e = np.zeros(shape)
+            e[j] = 1.0
+            want[j] = np.sum(g * np.broadcast_to(e, g.shape))
+        return {"result": {"one": want}, "rtol": RTOL_EXACT, "atol": ATOL_EXACT}
+    raise ValueError(f"no numeric expectation for {target!r}")
+
+
+OUTPUT_NAMES = {"logistic_ls_grads": ("L_reg", "w_bar", "b_bar")}
+
+
+def judge_function(spec, record, expected) -> CaseResult:
+    target = spec["target"]
+    where = f"{target} (case {spec.get('case', 0) + 1})"
+    if not isinstance(record, dict):
+        return _fail("protocol_error", where, "the probe record is not a dict.")
+    try:
+        if "error" in record:
+            return _error_case(record, where)
+        got, want = record.get("result"), expected["result"]
+        rtol, atol = expected["rtol"], expected["atol"]
+        if not isinstance(got, dict):
+            return _fail("protocol_error", where, "result missing from the record.")
+        if "seq" in want:
+            g = got.get("seq")
+            if not isinstance(g, list) or len(g) != len(want["seq"]):
+                return _fail("forward_wrong", where, f"should return {len(want['seq'])} values.")
+            pairs = list(zip(g, want["seq"]))
+        else:
+            g = got.get("one")
+            pairs = [(g, want["one"])]
+        names = OUTPUT_NAMES.get(target, ("result",) * len(pairs))
+        for k, (a, w) in enumerate(pairs):
+            w = np.asarray(w, dtype=float)
+            bad = _valid(a)
+            if bad:
+                return _fail("exception", where, f"{names[k]} {bad}.")
+            if a.size == w.size and a.shape != w.shape and w.ndim == 0:
+                a = a.reshape(())
+            if a.shape != w.shape:
+                return _fail("grad_shape", where, f"{names[k]} has shape {a.shape}, expected {w.shape}.",
+                             {"expected_shape": list(w.shape), "got_shape": list(a.shape)})
+            if np.all(np.isfinite(w)) and not np.all(np.isfinite(a)):
+                return _fail("non_finite", where, f"{names[k]} contains NaN or inf.")
+            tol = atol * (1 + np.max(np.abs(w), initial=0))
+            if not _close(a, w, rtol, tol):
+                err = _errors(a, w)
+                if target == "logistic_ls_grads" and k == 0:
+                    return _fail("forward_wrong", where, f"L_reg wrong: {_describe(err)}.", err)
+                code, what = classify(a.astype(float), w, rtol, tol)
+                return _fail(code, where, f"{names[k]} {what}: {_describe(err)}.", err)
+        return CaseResult(True)
+    except Exception as e:
+        return _fail("protocol_error", where, f"the probe record could not be judged ({type(e).__name__}).")
+
+
+def check_function(ns, target, cases=None, seed=0, test_id=None) -> Result:
+    """``check_function(ns, "derivative", cases=[{"f": "lambda x: x * x", "x": 3.0}])``."""
+    specs = function_specs(target, cases, seed)
+    with _quiet():
+        verdicts = [judge_function(s, probe(ns, s), numeric_function_expectation(s)) for s in specs]
+    return combine(test_id or target, verdicts)
+
+
+# ----------------------------------------------------------------------------------
+# Dual numbers
+# ----------------------------------------------------------------------------------
+
+# Each operation: the expressions tried, as functions of (F, A, B, c, n): F the elementary
+# functions, A and B duals (or floats), c a plain number, n a numeric exponent.
+DUAL_OPS = {
+    "add": (lambda F, A, B, c, n: A + B, lambda F, A, B, c, n: A + c),
+    "radd": (lambda F, A, B, c, n: c + A,),
+    "sub": (lambda F, A, B, c, n: A - B, lambda F, A, B, c, n: A - c),
+    "rsub": (lambda F, A, B, c, n: c - A,),
+    "mul": (lambda F, A, B, c, n: A * B, lambda F, A, B, c, n: A * c),
+    "rmul": (lambda F, A, B, c, n: c * A,),
+    "div": (lambda F, A, B, c, n: A / B, lambda F, A, B, c, n: A / c),
+    "rdiv": (lambda F, A, B, c, n: c / A,),
+    "pow": (lambda F, A, B, c, n: A ** n, lambda F, A, B, c, n: A ** 2),
+    "neg": (lambda F, A, B, c, n: -A,),
+}
+for _f in FUNCTION_NAMES:
+    DUAL_OPS[_f] = ((lambda f: lambda F, A, B, c, n: F[f](A))(_f), (lambda f: lambda F, A, B, c, n: F[f](abs(c)))(_f))
+
+
+def dual_specs(ops=None, seed=0) -> list:
+    rng = np.random.default_rng(seed)
+    a = (float(rng.uniform(0.5, 2.0)), float(rng.normal()))  # positive: log and fractional powers
+    b = (float(rng.choice([-1, 1]) * rng.uniform(0.5, 2.0)), float(rng.normal()))
+    c = float(rng.choice([-1, 1]) * rng.uniform(0.5, 2.0))
+    n = float(rng.choice([3.0, -2.0, 2.5]))
+    return [{"check": "dual", "op": op, "case": i, "a": a, "b": b, "c": c, "n": n}
+            for i, op in enumerate(ops or list(DUAL_OPS))]
+
+
+def _probe_dual(ns, spec):
+    Dual = _need(ns, "Dual")
+    F = _env(ns)
+    out = []
+    for expr in DUAL_OPS[spec["op"]]:
+        try:
+            A, B = Dual(*spec["a"]), Dual(*spec["b"])
+            r = expr(F, A, B, spec["c"], spec["n"])
+            if hasattr(r, "val") and hasattr(r, "dot"):
+                out.append({"val": float(r.val), "dot": float(r.dot)})
+            else:
+                out.append({"val": float(r)})
+        except (Exception, SystemExit) as e:
+            out.append({"error": _err(e)})
+    return {"results": out}
+
+
+def numeric_dual_expectation(spec) -> dict:
+    """val from math; dot = d/dt of the expression along (a.dot, b.dot), by central differences."""
+    (av, ad), (bv, bd), c, n = spec["a"], spec["b"], spec["c"], spec["n"]
+    out = []
+    for i, expr in enumerate(DUAL_OPS[spec["op"]]):
+        g = lambda t: expr(MATH_FUNCTIONS, av + t * ad, bv + t * bd, c, n)
+        with _quiet():
+            dual = not (spec["op"] in FUNCTION_NAMES and i == 1)
+            out.append({"val": g(0.0), "dot": (g(H) - g(-H)) / (2 * H)} if dual else {"val": g(0.0)})
+    return {"results": out, "rtol": RTOL, "atol": ATOL * 10}
+
+
+DUAL_TEXT = {"add": ("a + b", "a + c"), "radd": ("c + a",), "sub": ("a - b", "a - c"), "rsub": ("c - a",),
+             "mul": ("a * b", "a * c"), "rmul": ("c * a",), "div": ("a / b", "a / c"), "rdiv": ("c / a",),
+             "pow": ("a ** n", "a ** 2"), "neg": ("-a",)}
+
+
+def judge_dual(spec, record, expected) -> CaseResult:
+    op = spec["op"]
+    texts = DUAL_TEXT.get(op, (f"{op}(a)", f"{op}(|c|) for a float"))
+    where = f"Dual `{op}`"
+    try:
+        got = record["results"]
+        if not isinstance(got, list) or len(got) != len(expected["results"]):
+            return _fail("protocol_error", where, "results missing from the record.")
+        for text, g, w in zip(texts, got, expected["results"]):
+            w_ = f"{where}: {text}"
+            if not isinstance(g, dict):
+                return _fail("protocol_error", w_, "malformed result.")
+            if "error" in g:
+                return _error_case({"error": g["error"]}, w_)
+            val = g.get("val")
+            if not isinstance(val, float) or not math.isfinite(val):
+                return _fail("non_finite" if isinstance(val, float) else "protocol_error", w_, "value is not a finite number.")
+            tol = expected["atol"] * (1 + abs(w["val"]))
+            if abs(val - w["val"]) > tol + expected["rtol"] * abs(w["val"]):
+                return _fail("forward_wrong", w_, f"value: expected {w['val']:.6g}, got {val:.6g}.",
+                             {"expected": w["val"], "got": val})
+            if "dot" not in w:
+                continue
+            dot = g.get("dot")
+            if not isinstance(dot, float):
+                return _fail("wrong_gradient", w_, "should return a Dual (with .val and .dot).")
+            tol = expected["atol"] * (1 + abs(w["dot"]))
+            if not math.isfinite(dot) or abs(dot - w["dot"]) > tol + expected["rtol"] * abs(w["dot"]):
+                code, what = classify(np.array([dot]), np.array([w["dot"]]), expected["rtol"], tol)
+                return _fail(code, w_, f"dot {what}: expected {w['dot']:.6g}, got {dot:.6g}.",
+                             {"expected": w["dot"], "got": dot})
+        return CaseResult(True)
+    except Exception as e:
+        return _fail("protocol_error", where, f"the probe record could not be judged ({type(e).__name__}).")
+
+
+def check_dual(ns, ops=None, seed=0, test_id=None) -> Result:
+    """``check_dual(ns, ops=["add", "exp"], seed=0)``: value and dot of each operation."""
+    with _quiet():
+        verdicts = [judge_dual(s, probe(ns, s), numeric_dual_expectation(s)) for s in dual_specs(ops, seed)]
+    return combine(test_id or "dual", verdicts)
+
+
+# ----------------------------------------------------------------------------------
+# Tape (Var)
+# ----------------------------------------------------------------------------------
+
+TAPE_FUNCTIONS = (
+    "lambda x, y: (x * y) * (x * y) + x * x",
+    "lambda x, y: (lambda s: s * sigmoid(s) - s / (1 + y * y) + (-s))(x * y + x)",
+    "lambda x, y, z: exp(x - y) * tanh(z) + log(1 + z * z) - x / (2 + y * y)",
+    "lambda x: (lambda u: u * u + sin(u) - cos(u) / 2)(x * x + 1)",
+    "lambda x, y: 3 - x * y + x ** 2 - 2 * y",
+)
+
+
+def tape_specs(seed=0) -> list:
+    rng = np.random.default_rng(seed)
+    return [{"check": "tape", "case": i, "f": f, "xs": [float(v) for v in rng.uniform(-1.5, 1.5, f.count(",") + 1
+                                                                                         if "lambda x, y, z" in f else
+                                                                                         (2 if "lambda x, y" in f else 1))]}
+            for i, f in enumerate(TAPE_FUNCTIONS)]
+
+
+def _probe_tape(ns, spec):
+    Var = _need(ns, "Var")
+    f = _lambda(spec["f"], _env(ns))
+    stage = "forward"
+    try:
+        vs = [Var(x) for x in spec["xs"]]
+        out = f(*vs)
+        rec = {"value": float(out.value)}
+        stage = "backward"
+        out.backward()
+        rec["grads"] = [float(v.grad) for v in vs]
+        stage = "backward2"
+        out.backward()
+        rec["grads2"] = [float(v.grad) for v in vs]
+        return rec
+    except (Exception, SystemExit) as e:
+        return {"error": _err(e), "error_at": stage}
+
+
+def numeric_tape_expectation(spec) -> dict:
+    f = _lambda(spec["f"], MATH_FUNCTIONS)
+    xs = list(spec["xs"])
+    g = [_central(f, xs, i) for i in range(len(xs))]
+    return {"value": f(*xs), "grads": g, "grads2": g, "rtol": RTOL, "atol": ATOL * 10}
+
+
+def judge_tape(spec, record, expected) -> CaseResult:
+    where = f"Var (case {spec.get('case', 0) + 1}: f = {spec['f']})"
+    try:
+        if "error" in record:
+            return _error_case(record, where + (f", {record.get('error_at')}" if record.get("error_at") else ""))
+        rtol, atol = expected["rtol"], expected["atol"]
+        val = record["value"]
+        if not isinstance(val, float):
+            return _fail("protocol_error", where, "value missing from the record.")
+        if abs(val - expected["value"]) > atol * (1 + abs(expected["value"])) + rtol * abs(expected["value"]):
+            return _fail("forward_wrong", where, f"value: expected {expected['value']:.6g}, got {val:.6g}.")
+        want = np.array(expected["grads"], dtype=float)
+        for key in ("grads", "grads2"):
+            got = record.get(key)
+            if not (isinstance(got, list) and len(got) == len(want) and all(isinstance(v, float) for v in got)):
+                return _fail("protocol_error", where, f"{key} missing from the record.")
+            got = np.array(got)
+            tol = atol * (1 + np.max(np.abs(want)))
+            if not _close(got, want, rtol, tol):
+                err = _errors(got, want)
+                if key == "grads2":
+                    first = np.array(record["grads"])
+                    return _fail("grads_not_zeroed", where + ", second backward()",
+                                 f"calling backward() twice changed the grads (from {first.tolist()} to "
+                                 f"{got.tolist()}): grads are not reset.", err)
+                code, what = classify(got, want, rtol, tol)
+                return _fail(code, where, f"input grads {what}: {_describe(err)}.", err)
+        return CaseResult(True)
+    except Exception as e:
+        return _fail("protocol_error", where, f"the probe record could not be judged ({type(e).__name__}).")
+
+
+def check_tape(ns, seed=0, test_id=None) -> Result:
+    """``check_tape(ns, seed=0)``: Var values and grads, shared subexpressions, backward() twice."""
+    with _quiet():
+        verdicts = [judge_tape(s, probe(ns, s), numeric_tape_expectation(s)) for s in tape_specs(seed)]
+    return combine(test_id or "tape", verdicts)
+
+
+# ----------------------------------------------------------------------------------
+# Trained model accuracy (labels stay with the judge)
+# ----------------------------------------------------------------------------------
+
+def _probe_mlp(ns, spec):
+    predict = _need(ns, spec.get("target") or "predict")
+    try:
+        return {"pred": _arr(predict(np.array(spec["X"])))}
+    except (Exception, SystemExit) as e:
+        return {"error": _err(e), "error_at": "call"}
+
+
+def judge_mlp_accuracy(spec, record, labels, target) -> CaseResult:
+    where = f"{spec.get('target') or 'predict'}(X_test)"
+    try:
+        if "error" in record:
+            return _error_case(record, where)
+        labels = np.asarray(labels)
+        pred = record.get("pred")
+        bad = _valid(pred, labels.shape)
+        if bad:
+            return _fail("forward_wrong", where, f"the predictions {bad}.")
+        acc = float(np.mean(pred == labels))
+        if acc < target:
+            return _fail("forward_wrong", where, f"accuracy {acc:.3f} on held-out data, needs {target:.3f}.",
+                         {"accuracy": acc, "target": target})
+        return CaseResult(True, details={"accuracy": acc})
+    except Exception as e:
+        return _fail("protocol_error", where, f"the probe record could not be judged ({type(e).__name__}).")
+
+
+def check_mlp_accuracy(ns, X, y, target=0.95, predict="predict", test_id=None) -> Result:
+    spec = {"check": "mlp_accuracy", "target": predict, "X": np.asarray(X)}
+    with _quiet():
+        return combine(test_id or "accuracy", [judge_mlp_accuracy(spec, probe(ns, spec), y, target)])
+
+
+_PROBES = {"component": _probe_component, "backward_loop": _probe_backward, "function": _probe_function,
+           "dual": _probe_dual, "tape": _probe_tape, "mlp_accuracy": _probe_mlp}
+
+
+# ----------------------------------------------------------------------------------
+# A suite.toml test, checked numerically (visible tests)
+# ----------------------------------------------------------------------------------
+
+def _seeds(params):
+    return list(params.get("seeds") or [params.get("seed", 0)])
+
+
+def run_public(ns, test, which="visible") -> Result:
+    """Run one suite test (a dict as in suite.toml) with the numeric, public expectations."""
+    p = dict(test.get(which) or {})
+    check, target, tid = test["check"], test.get("target"), test.get("id", test.get("target", "test"))
+    cases = []
+    with _quiet():
+        for seed in _seeds(p):
+            if check == "component":
+                for s in component_specs(target, p.get("shapes"), seed, p.get("scales"), p.get("domain"), p.get("labels")):
+                    cases.append(numeric_component_case(ns, s))
+            elif check == "backward_loop":
+                classes = test.get("classes") or p.get("classes") or [c for c in ALL_CLASSES if _get(ns, c) is not None]
+                for g in p.get("graphs", ["x_times_x_plus_1"]):
+                    cases.append(numeric_backward_case(ns, graph_spec(g, seed, classes)))
+            elif check == "function":
+                cases += [judge_function(s, probe(ns, s), numeric_function_expectation(s))
+                          for s in function_specs(target, p.get("cases"), seed)]
+            elif check == "dual":
+                cases += [judge_dual(s, probe(ns, s), numeric_dual_expectation(s)) for s in dual_specs(p.get("ops"), seed)]
+            elif check == "tape":
+                cases += [judge_tape(s, probe(ns, s), numeric_tape_expectation(s)) for s in tape_specs(seed)]
+            else:
+                raise ValueError(f"check {check!r} has no public form; use the notebook's own test")
+            if check == "function" and "seeds" not in p:
+                break
+    return combine(tid, cases)
