@@ -177,6 +177,8 @@ def config_text(course: Path, course_id: str) -> str:
         f"c.CourseDirectory.db_url = {'sqlite:///' + str(course / 'gradebook.db')!r}\n"
         f"c.ClearSolutions.code_stub = {{'python': {CODE_STUB!r}}}\n"
         "c.ClearSolutions.enforce_metadata = True\n"
+        "# autograding runs whole notebooks (mlp_training trains a model): allow slow cells\n"
+        "c.Execute.timeout = 600\n"
     )
 
 

@@ -14,37 +14,50 @@ from .template import SuiteTest, TemplateError
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 HIDDEN_IMPORT = "from grader.checks.hidden import run_hidden"
 
-# check kind -> (public check function, whether it takes the test's target as 2nd argument)
+# check kind -> (public check function, whether it takes the test's target as 2nd argument,
+# a visible list parameter checked one item per call: {"graphs": "graph"} renders
+# check_backward(..., graph=g) for each g of graphs)
 VISIBLE_CHECKS = {
-    "component": ("check_component", True),
-    "backward_loop": ("check_backward", False),
-    "function": ("check_function", True),
-    "dual": ("check_dual", False),
-    "tape": ("check_tape", False),
-    "mlp_accuracy": ("check_accuracy", False),
+    "component": ("check_component", True, {}),
+    "backward_loop": ("check_backward", False, {"graphs": "graph"}),
+    "function": ("check_function", True, {}),
+    "dual": ("check_dual", False, {}),
+    "tape": ("check_tape", False, {}),
+    "mlp_accuracy": ("check_accuracy", False, {}),
 }
 
 
-def visible_call(test: SuiteTest) -> str:
-    """The public check for this test, with the ``[test.visible]`` parameters."""
-    func, takes_target = VISIBLE_CHECKS[test.check]
-    args = ["globals()"]
+def visible_calls(test: SuiteTest) -> list[str]:
+    """The public check calls for this test, with the ``[test.visible]`` parameters."""
+    func, takes_target, split = VISIBLE_CHECKS[test.check]
+    head = ["globals()"]
     if takes_target:
         if not test.target:
             raise TemplateError(f"suite test {test.id!r}: check {test.check!r} needs a target")
-        args.append(repr(test.target))
-    args += [f"{k}={_literal(v, len(k) + 5)}" for k, v in sorted(test.visible.items())]
-    return _call(func, args)
+        head.append(repr(test.target))
+    params = dict(test.visible)
+    runs = [{}]
+    for plural, singular in split.items():
+        if plural in params:
+            runs = [{singular: item} for item in params.pop(plural)]
+    calls = []
+    for run in runs:
+        kwargs = {**params, **run, "test_id": test.id}
+        args = head + [f"{k}={_literal(v, len(k) + 5)}" for k, v in sorted(kwargs.items())]
+        calls.append(_call(func, args))
+    return calls
 
 
 def render_test(test: SuiteTest, preamble: str, public_names: set[str]) -> str:
     """The source of the autograded test cell for ``test``."""
-    func, _ = VISIBLE_CHECKS[test.check]
-    if func not in public_names:
-        raise TemplateError(f"suite test {test.id!r}: the public checks define no {func}() "
-                            f"for check {test.check!r}")
+    func = VISIBLE_CHECKS[test.check][0]
+    missing = sorted({func, "report"} - public_names)
+    if missing:
+        raise TemplateError(f"suite test {test.id!r} (check {test.check!r}) needs "
+                            f"{', '.join(missing)} in grader/checks/public.py, which defines none")
     lines = [preamble] if preamble else []
-    lines += [f"from backprop_checks import {func}, report", "", f"report({visible_call(test)})"]
+    lines += [f"from backprop_checks import {func}, report", ""]
+    lines += [f"report({call})" for call in visible_calls(test)]
     if test.hidden:
         lines += [BEGIN_HIDDEN, HIDDEN_IMPORT, "",
                   f"report({_call('run_hidden', ['globals()', _literal(test.table, 4)])})", END_HIDDEN]
