@@ -8,49 +8,59 @@ whole test table and sits between nbgrader's hidden-test markers, so
 from __future__ import annotations
 
 import pprint
+from dataclasses import dataclass
 
 from .template import SuiteTest, TemplateError
 
 BEGIN_HIDDEN, END_HIDDEN = "### BEGIN HIDDEN TESTS", "### END HIDDEN TESTS"
 HIDDEN_IMPORT = "from grader.checks.hidden import run_hidden"
 
-# check kind -> (public check function, whether it takes the test's target as 2nd argument,
-# a visible list parameter checked one item per call: {"graphs": "graph"} renders
-# check_backward(..., graph=g) for each g of graphs)
+@dataclass(frozen=True)
+class Visible:
+    """How a check kind's visible test calls its public check function."""
+
+    func: str
+    head: tuple = ()           # positional arguments after globals(); "{target}" is the test's target
+    split: tuple = ()          # (plural, singular): one call per item of a visible list parameter
+    target_kw: str | None = None  # pass the test's target as this keyword instead
+
+
+SPLIT_SEEDS = ("seeds", "seed")
 VISIBLE_CHECKS = {
-    "component": ("check_component", True, {}),
-    "backward_loop": ("check_backward", False, {"graphs": "graph"}),
-    "function": ("check_function", True, {}),
-    "dual": ("check_dual", False, {}),
-    "tape": ("check_tape", False, {}),
-    "mlp_accuracy": ("check_accuracy", False, {}),
+    "component": Visible("check_component", ("{target}",), (SPLIT_SEEDS,)),
+    "backward_loop": Visible("check_backward", (), (SPLIT_SEEDS, ("graphs", "graph"))),
+    "function": Visible("check_function", ("{target}",), (SPLIT_SEEDS,)),
+    "dual": Visible("check_dual", (), (SPLIT_SEEDS,)),
+    "tape": Visible("check_tape", (), (SPLIT_SEEDS,)),
+    # measured on the notebook's own held-out split (the `load-data` cell's X_test, y_test)
+    "mlp_accuracy": Visible("check_mlp_accuracy", ("X_test", "y_test"), (), target_kw="predict"),
 }
 
 
 def visible_calls(test: SuiteTest) -> list[str]:
     """The public check calls for this test, with the ``[test.visible]`` parameters."""
-    func, takes_target, split = VISIBLE_CHECKS[test.check]
-    head = ["globals()"]
-    if takes_target:
-        if not test.target:
-            raise TemplateError(f"suite test {test.id!r}: check {test.check!r} needs a target")
-        head.append(repr(test.target))
+    v = VISIBLE_CHECKS[test.check]
+    if ("{target}" in v.head or v.target_kw) and not test.target:
+        raise TemplateError(f"suite test {test.id!r}: check {test.check!r} needs a target")
+    head = ["globals()"] + [repr(test.target) if a == "{target}" else a for a in v.head]
     params = dict(test.visible)
+    if v.target_kw:
+        params[v.target_kw] = test.target
     runs = [{}]
-    for plural, singular in split.items():
+    for plural, singular in v.split:
         if plural in params:
-            runs = [{singular: item} for item in params.pop(plural)]
+            runs = [{**run, singular: item} for run in runs for item in params.pop(plural)]
     calls = []
     for run in runs:
         kwargs = {**params, **run, "test_id": test.id}
-        args = head + [f"{k}={_literal(v, len(k) + 5)}" for k, v in sorted(kwargs.items())]
-        calls.append(_call(func, args))
+        args = head + [f"{k}={_literal(val, len(k) + 5)}" for k, val in sorted(kwargs.items())]
+        calls.append(_call(v.func, args))
     return calls
 
 
 def render_test(test: SuiteTest, preamble: str, public_names: set[str]) -> str:
     """The source of the autograded test cell for ``test``."""
-    func = VISIBLE_CHECKS[test.check][0]
+    func = VISIBLE_CHECKS[test.check].func
     missing = sorted({func, "report"} - public_names)
     if missing:
         raise TemplateError(f"suite test {test.id!r} (check {test.check!r}) needs "
