@@ -1,0 +1,262 @@
+"""``backprop grade`` as a pipeline of small named steps over a class of submissions:
+
+    discover -> parse -> match cells -> run in child -> judge -> score -> persist
+             -> gradebook (CSV, JSON, nbgrader db) / feedback / summary
+
+``grade(request)`` is the Python entry point the CLI, the demo, the benchmark and the
+tests use. Grading a submission never raises for anything the submission does.
+"""
+from __future__ import annotations
+
+import concurrent.futures
+import statistics
+import sys
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from grader.runner import ChildPool, available_isolation
+
+from . import feedback, gradebook
+from .context import Checks, Context, load_context
+from .discover import Submission, discover
+from .execute import Options, mlp_data, run_submission, runner_result
+from .notebook import NotebookError, match, parse
+from .scan import scan
+from .store import Store, write_text_atomic
+
+ISOLATION_WARNING = ("WARNING: bubblewrap (bwrap) is not available: submissions ran with rlimits ONLY. "
+                     "Student code could read files the grading user can read (reference, other "
+                     "submissions) and open network connections. Install bubblewrap for full isolation.")
+
+
+@dataclass
+class Request:
+    path: Path
+    assignment: str
+    course: Path = Path("course")
+    out: Path | None = None               # default: <course>/grades/<assignment>
+    workers: int = 2
+    force: bool = False
+    options: Options = field(default_factory=Options)
+    isolation: str | None = None          # None: the best available
+    checks: Checks | None = None          # None: grader.checks
+    nbgrader: bool = True                 # write into <course>/gradebook.db
+    progress: object = None               # callable(done, total, record) or None
+
+    @property
+    def out_dir(self) -> Path:
+        return Path(self.out) if self.out else Path(self.course) / "grades" / self.assignment
+
+
+# -- one submission ------------------------------------------------------------------------
+
+def _test_entries(ctx: Context, results: list[dict]) -> list[dict]:
+    entries = []
+    for test, r in zip(ctx.tests, results):
+        max_points = float(test["points"])
+        entries.append({"id": test["id"], "grade_id": "test_" + test["id"],
+                        "points": round(r["score"] * max_points, 4), "max_points": max_points, "result": r})
+    return entries
+
+
+def _record(ctx: Context, sub: Submission, isolation: str) -> dict:
+    return {"student": sub.student, "assignment": ctx.name, "sha256": sub.sha256, "source": sub.source,
+            "grader": ctx.fingerprint, "status": "graded", "isolation": isolation, "notes": list(sub.notes),
+            "cells": [], "tests": [], "total": 0.0, "max": ctx.max_points, "flags": [], "seconds": 0.0}
+
+
+def _unreadable(ctx: Context, rec: dict, why: str) -> dict:
+    rec["status"], rec["error"] = "error", why
+    results = [runner_result(t, "not_graded", f"not graded: {why}") for t in ctx.tests]
+    rec["tests"] = _test_entries(ctx, results)
+    return rec
+
+
+def grade_one(pool, ctx: Context, sub: Submission, opts: Options, data: dict | None) -> dict:
+    """discover'd submission -> its record (parse, match, run, judge, score)."""
+    t0 = time.monotonic()
+    rec = _record(ctx, sub, pool.isolation if pool else "none")
+    if sub.data is None:
+        return _finish(_unreadable(ctx, rec, sub.error or "unreadable"), t0)
+    try:
+        cells = parse(sub.data)
+    except NotebookError as e:
+        return _finish(_unreadable(ctx, rec, str(e)), t0)
+    plan = match(ctx.cells, cells, ctx.replace)
+    rec["notes"] += plan.notes
+    rec["flags"] += scan(plan.cells)
+    out = run_submission(pool, ctx, plan, opts, data)
+    rec["cells"], rec["notes"], rec["flags"] = out.cells, rec["notes"] + out.notes, rec["flags"] + out.flags
+    rec["restarts"] = out.restarts
+    rec["tests"] = _test_entries(ctx, out.tests)
+    codes = {t["result"].get("diagnosis") for t in rec["tests"]}
+    rec["status"] = "timeout" if "timeout" in codes else "crashed" if codes & {"crashed", "protocol_error"} else "graded"
+    return _finish(rec, t0)
+
+
+def _finish(rec: dict, t0: float) -> dict:
+    rec["total"] = round(sum(t["points"] for t in rec["tests"]), 4)
+    rec["seconds"] = round(time.monotonic() - t0, 3)
+    return rec
+
+
+# -- the batch -----------------------------------------------------------------------------
+
+def grade(req: Request) -> dict:
+    """Grade everything under ``req.path``; return the summary (also written as summary.json)."""
+    t0 = time.monotonic()
+    ctx = load_context(req.assignment, req.course, req.checks)
+    subs = discover(req.path, req.assignment)
+    store = Store(req.out_dir)
+    store.stale_temp_files()
+    todo, reused = [], 0
+    for sub in subs:
+        if not req.force and store.is_current(sub.student, sub.sha256, ctx.fingerprint):
+            reused += 1
+        else:
+            todo.append(sub)
+    isolation = req.isolation or available_isolation()
+    grader_errors: list[str] = []
+    done = [reused]
+    lock = threading.Lock()
+    if req.progress:
+        req.progress(reused, len(subs), None)
+    if todo:
+        data = mlp_data(ctx)
+        with ChildPool(workers=req.workers, limits=req.options.limits, isolation=isolation) as pool:
+            isolation = pool.isolation
+
+            def work(sub: Submission):
+                try:
+                    rec = grade_one(pool, ctx, sub, req.options, data)
+                except Exception:  # noqa: BLE001 - a grader bug: report it, keep grading others
+                    with lock:
+                        grader_errors.append(f"{sub.student}: {traceback.format_exc(limit=5)}")
+                    return
+                store.save(rec)
+                with lock:
+                    done[0] += 1
+                    if req.progress:
+                        req.progress(done[0], len(subs), rec)
+
+            with concurrent.futures.ThreadPoolExecutor(req.workers) as ex:
+                list(ex.map(work, todo))
+    students = {s.student for s in subs}
+    records = sorted((r for r in store.all() if r.get("student") in students), key=lambda r: r["student"])
+    return _outputs(req, ctx, records, isolation, len(todo) - len(grader_errors), reused, grader_errors,
+                    time.monotonic() - t0)
+
+
+def _outputs(req: Request, ctx: Context, records: list[dict], isolation: str, graded_now: int, reused: int,
+             grader_errors: list[str], seconds: float) -> dict:
+    out = req.out_dir
+    gradebook.write_csv(out / "gradebook.csv", records, ctx.tests)
+    gradebook.write_results(out / "results.json", records)
+    for rec in records:
+        write_text_atomic(out / "feedback" / f"{rec['student']}.md", feedback.render(rec))
+    nb_note = None
+    if req.nbgrader:
+        db = Path(req.course).resolve() / "gradebook.db"
+        if db.is_file():
+            try:
+                nb_note = gradebook.write_nbgrader(f"sqlite:///{db}", ctx.name, records)
+            except Exception as e:  # noqa: BLE001 - the CSV/JSON are written; say so loudly
+                nb_note = f"nbgrader gradebook {db}: NOT written ({type(e).__name__}: {e})"
+        else:
+            nb_note = f"no nbgrader gradebook at {db} (run `backprop generate`); grades not written there"
+    summary = summarise(ctx, records, isolation, graded_now, reused, grader_errors, seconds)
+    summary["outputs"] = {"gradebook_csv": str(out / "gradebook.csv"), "results_json": str(out / "results.json"),
+                          "feedback": str(out / "feedback"), "submissions": str(out / "submissions"),
+                          "nbgrader": nb_note}
+    from .store import write_json_atomic
+
+    write_json_atomic(out / "summary.json", summary)
+    return summary
+
+
+def summarise(ctx: Context, records: list[dict], isolation: str, graded_now: int, reused: int,
+              grader_errors: list[str], seconds: float) -> dict:
+    totals = [r["total"] for r in records]
+    by_test = []
+    for t in ctx.tests:
+        entries = [e for r in records for e in r["tests"] if e["id"] == t["id"]]
+        failed = [e for e in entries if not e["result"]["passed"]]
+        codes: dict[str, int] = {}
+        for e in failed:
+            code = e["result"].get("diagnosis") or "failed"
+            codes[code] = codes.get(code, 0) + 1
+        by_test.append({"id": t["id"], "max_points": float(t["points"]), "failed": len(failed),
+                        "mean_points": round(statistics.fmean(e["points"] for e in entries), 3) if entries else 0.0,
+                        "diagnoses": dict(sorted(codes.items(), key=lambda kv: -kv[1]))})
+    problems = [{"student": r["student"], "status": r["status"],
+                 "why": r.get("error") or "; ".join(e["result"]["message"][:120] for e in r["tests"]
+                                                    if e["result"].get("diagnosis") in
+                                                    ("timeout", "crashed", "protocol_error", "output_limit"))[:300]}
+                for r in records if r["status"] != "graded"]
+    return {
+        "assignment": ctx.name, "isolation": isolation,
+        "isolation_warning": None if isolation == "bwrap" else ISOLATION_WARNING,
+        "submissions": len(records), "graded_now": graded_now, "reused": reused,
+        "max_points": ctx.max_points,
+        "mean": round(statistics.fmean(totals), 3) if totals else None,
+        "median": round(statistics.median(totals), 3) if totals else None,
+        "tests": by_test, "problems": problems,
+        "flagged": sorted(r["student"] for r in records if any(f.startswith("suspicious") for f in r.get("flags", []))),
+        "grader_errors": grader_errors, "seconds": round(seconds, 2),
+    }
+
+
+def format_summary(s: dict) -> str:
+    lines = []
+    if s["isolation_warning"]:
+        lines += ["!" * 78, s["isolation_warning"], "!" * 78]
+    lines.append(f"backprop grade {s['assignment']}: {s['submissions']} submission(s), {s['graded_now']} graded now, "
+                 f"{s['reused']} unchanged (kept), isolation: {s['isolation']}, {s['seconds']:.1f} s")
+    if s["mean"] is not None:
+        lines.append(f"score: mean {s['mean']:g} / {s['max_points']:g}, median {s['median']:g}")
+    lines.append("")
+    lines.append(f"{'test':<26}{'failed':>8}{'mean':>9}{'max':>6}  most common diagnoses")
+    for t in s["tests"]:
+        diag = ", ".join(f"{k} {v}" for k, v in list(t["diagnoses"].items())[:3])
+        lines.append(f"{t['id']:<26}{t['failed']:>8}{t['mean_points']:>9.2f}{t['max_points']:>6g}  {diag}")
+    if s["problems"]:
+        lines += ["", f"submissions with errors ({len(s['problems'])}):"]
+        for p in s["problems"]:
+            lines.append(f"  {p['student']:<24}{p['status']:<9}{p['why'][:110]}")
+    if s["flagged"]:
+        lines += ["", f"flagged as suspicious (see flags in their records): {', '.join(s['flagged'][:20])}"
+                  + (" ..." if len(s["flagged"]) > 20 else "")]
+    if s["grader_errors"]:
+        lines += ["", f"GRADER ERRORS ({len(s['grader_errors'])}): these submissions were not graded; rerun to retry"]
+        lines += ["  " + e.strip().splitlines()[0] + " | " + e.strip().splitlines()[-1] for e in s["grader_errors"]]
+    o = s.get("outputs", {})
+    if o:
+        lines += ["", f"gradebook: {o['gradebook_csv']}", f"results:   {o['results_json']}",
+                  f"feedback:  {o['feedback']}/<student>.md"]
+        if o.get("nbgrader"):
+            lines.append(o["nbgrader"])
+    if s["isolation_warning"]:
+        lines += ["!" * 78, s["isolation_warning"], "!" * 78]
+    return "\n".join(lines)
+
+
+def progress_printer(stream=sys.stderr):
+    """A plain-text progress bar on stderr (a carriage-return bar on a terminal)."""
+    tty = stream.isatty()
+    t0 = time.monotonic()
+
+    def show(done: int, total: int, rec: dict | None) -> None:
+        width = 30
+        filled = int(width * done / max(total, 1))
+        last = f"  {rec['student']}: {gradebook.fmt_points(rec['total'])}/{gradebook.fmt_points(rec['max'])}" if rec else ""
+        line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {time.monotonic() - t0:5.1f}s{last}"
+        if tty:
+            stream.write("\r" + line[:110].ljust(110) + ("\n" if done >= total else ""))
+        else:
+            stream.write(line + "\n")
+        stream.flush()
+
+    return show

@@ -1,0 +1,80 @@
+"""``backprop grade PATH --assignment A [--course DIR] [--workers N] [--out DIR] [--force]
+[--quiet] [--json]`` (and ``backprop demo``)."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from grader.runner import Limits
+
+from .context import ContextError
+from .discover import DiscoveryError
+from .execute import Options
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "grade", help="grade a class of submitted notebooks in isolation",
+        description="Grade submitted notebooks: PATH is an nbgrader submitted/ tree "
+                    "(<student>/<A>/<A>.ipynb), a folder of .ipynb files (student id = file name), "
+                    "a zip of them, or one notebook. Student code runs in an isolated child; "
+                    "verdicts are made in this process from the hidden suite.")
+    p.add_argument("path", type=Path, metavar="PATH")
+    p.add_argument("--assignment", "-a", required=True)
+    p.add_argument("--course", type=Path, default=Path("course"), help="nbgrader course directory (default: course/)")
+    p.add_argument("--workers", type=int, default=2, help="submissions graded at once (default: 2)")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: <course>/grades/<A>/)")
+    p.add_argument("--force", action="store_true", help="regrade everything, even unchanged submissions")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    p.add_argument("--timeout", type=float, default=5.0, help="seconds per cell and per probe call (default: 5)")
+    p.add_argument("--budget", type=float, default=120.0, help="wall seconds per submission (default: 120)")
+    p.add_argument("--memory-mb", type=int, default=1024, help="address-space limit of a child (default: 1024)")
+    p.add_argument("--cpu-seconds", type=int, default=60, help="CPU seconds of a child (default: 60)")
+    p.add_argument("--rlimits-only", action="store_true",
+                   help="do not use bubblewrap (testing only: much weaker isolation)")
+    p.add_argument("--no-nbgrader", action="store_true", help="do not write into <course>/gradebook.db")
+    p.set_defaults(func=run)
+
+    d = subparsers.add_parser("demo", help="generate the course, build a sample class of tensor_edf "
+                                           "submissions and grade it")
+    d.add_argument("--course", type=Path, default=Path("course"))
+    d.add_argument("--workers", type=int, default=2)
+    d.set_defaults(func=_demo)
+
+
+def options_from(args) -> Options:
+    limits = Limits(timeout=args.timeout, memory_bytes=args.memory_mb << 20, cpu_seconds=args.cpu_seconds)
+    return Options(limits=limits, budget=args.budget)
+
+
+def run(args) -> int:
+    from .batch import Request, format_summary, grade, progress_printer
+
+    req = Request(path=args.path, assignment=args.assignment, course=args.course, out=args.out,
+                  workers=max(1, args.workers), force=args.force, options=options_from(args),
+                  isolation="rlimits-only" if args.rlimits_only else None, nbgrader=not args.no_nbgrader,
+                  progress=None if (args.quiet or args.json) else progress_printer())
+    try:
+        summary = grade(req)
+    except (ContextError, DiscoveryError) as e:
+        print(f"backprop grade: error: {e}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(summary, indent=1, sort_keys=True))
+    elif not args.quiet:
+        print(format_summary(summary))
+    if summary["isolation_warning"] and (args.quiet or args.json):
+        print(summary["isolation_warning"], file=sys.stderr)
+    if summary["grader_errors"]:
+        for e in summary["grader_errors"]:
+            print(f"backprop grade: grader error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _demo(args) -> int:
+    from .demo import main
+
+    return main(["--course", str(args.course), "--workers", str(args.workers)])

@@ -1,0 +1,318 @@
+"""Steps 4-5, run in child and judge: one submission's cells in an isolated child, then every
+suite test as trusted spec (parent) -> untrusted probe (child) -> trusted judge (parent).
+
+The child holds the student's code, the given code, the public probe module and, for the
+mlp notebooks, the injected training data and test inputs (never the test labels).
+Nothing it prints, patches or raises is read as a verdict: the parent only receives the
+probe records (JSON + arrays through the runner's codec, never pickle) and judges them.
+
+Runner failures policy (documented in docs via the feedback messages):
+- a test whose probe times out, kills the child, floods the output or breaks the protocol
+  scores 0 with code ``timeout`` / ``crashed`` / ``output_limit`` / ``protocol_error``;
+- the other tests still run: if the child died, a fresh child re-runs the cells (minus the
+  cell that killed the previous one, if any) and grading continues with the next test;
+- at most ``max_restarts`` restarts and ``budget`` wall seconds per submission; tests left
+  after that score 0 with a message saying why they were not run.
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from grader.runner import Limits
+
+from .context import Context
+from .notebook import Plan
+
+CHECKS_MODULE = "backprop_checks"
+IO_MODULE = "backprop_grading_io"
+# Trusted helper sent into the child: parent-side data injection (the mlp data cell).
+IO_SOURCE = '''
+def inject(ns, values):
+    ns.update(values)
+'''
+
+# The runner registers a loaded module in sys.modules only after executing it, but
+# @dataclass (used by the public checks) looks its module up while the class is created.
+# This prelude registers a stand-in whose __dict__ is the module's namespace meanwhile.
+MODULE_PRELUDE = (
+    "import sys as _sys\n"
+    "class _SelfModule:\n    pass\n"
+    "_self_module = _SelfModule()\n_self_module.__dict__ = globals()\n"
+    "_sys.modules.setdefault(__name__, _self_module)\n"
+    "del _SelfModule, _self_module, _sys\n"
+)
+
+
+
+def with_prelude(source: str) -> str:
+    """``MODULE_PRELUDE`` inserted after the docstring and ``from __future__`` imports."""
+    import ast
+
+    after = 0
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.ImportFrom) and node.module == "__future__":
+            after = node.end_lineno
+        elif not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant)):
+            break
+    lines = source.splitlines(keepends=True)
+    return "".join(lines[:after]) + MODULE_PRELUDE + "".join(lines[after:])
+
+
+RUNNER_CODES = {"timeout": "timeout", "died": "crashed", "closed": "crashed", "protocol": "protocol_error"}
+
+
+@dataclass(frozen=True)
+class Options:
+    limits: Limits = Limits(timeout=5.0)
+    budget: float = 120.0            # wall seconds for one submission (cells + all tests)
+    max_restarts: int = 3            # fresh children after a death, per submission
+    test_output_bytes: int = 1 << 20  # printing more than this while one test runs fails it
+
+
+@dataclass
+class Outcome:
+    cells: list[dict] = field(default_factory=list)
+    tests: list[dict] = field(default_factory=list)   # Result.to_json() dicts, suite order
+    notes: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    restarts: int = 0
+
+
+def runner_result(test: dict, code: str, message: str, details: dict | None = None) -> dict:
+    """A failing verdict for a test the child could not answer (same shape as Result.to_json)."""
+    return {"test_id": test["id"], "passed": False, "score": 0.0, "message": message,
+            "diagnosis": code, "details": dict(details or {})}
+
+
+def _problem_message(test: dict, code: str, problem, limits: Limits) -> str:
+    what = f"test {test['id']!r}" + (f" ({test['target']})" if isinstance(test.get("target"), str) else "")
+    if code == "timeout":
+        return (f"{what}: your code did not finish within {limits.timeout:g} s. "
+                "Look for an infinite loop (e.g. a while loop in backward or at import) or a very slow loop.")
+    if code == "crashed":
+        return (f"{what}: the process running your code died ({problem}). Likely causes: the memory "
+                f"limit ({limits.memory_bytes >> 20} MB), too many processes, or os._exit / a hard crash "
+                "in your code.")
+    return (f"{what}: your code returned something the grader cannot read ({problem}). "
+            "Return NumPy arrays of numbers, not custom objects.")
+
+
+class _Child:
+    """One submission's child process, restartable; knows which cells killed a child."""
+
+    def __init__(self, pool, ctx: Context, plan: Plan, opts: Options, data: dict | None, deadline: float):
+        self.pool, self.ctx, self.plan, self.opts, self.data = pool, ctx, plan, opts, data
+        self.deadline = deadline
+        self.session = None
+        self.skip: dict[str, dict] = {}   # cell id -> its result when it killed a child
+        self.cell_results: list[dict] = []
+        self.checks_error: str | None = None
+        self.restarts = -1
+        self.notes: list[str] = []
+
+    # -- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> bool:
+        """(Re)start a child and run the cells; False when out of restarts or time."""
+        while True:
+            if self.restarts >= self.opts.max_restarts or time.monotonic() > self.deadline:
+                return False
+            self.close()
+            self.restarts += 1
+            self.session = self.pool.session()
+            culprit = self._run_cells()
+            if culprit is None:
+                self._load_checks()
+                if self.session.dead is None:
+                    return True
+                continue
+            self.skip[culprit] = next(r for r in self.cell_results if r["id"] == culprit)
+            self.notes.append(f"cell {culprit} killed the process running it; it was skipped when the "
+                              "cells were re-run in a fresh process")
+
+    def alive(self) -> bool:
+        return self.session is not None and self.session.dead is None
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    # -- cells ------------------------------------------------------------------------------
+
+    def _run_cells(self) -> str | None:
+        """Run the plan; return the id of a cell that killed the child (None if it survived)."""
+        s = self.session
+        io = s.load_module(IO_MODULE, IO_SOURCE)
+        if not io.ok:
+            return None
+        results: list[dict] = []
+        segment: list[dict] = []
+
+        def flush() -> str | None:
+            if not segment:
+                return None
+            for r in s.exec_cells([{"id": c["id"], "source": c["source"]} for c in segment]):
+                results.append(_cell_json(r))
+            segment.clear()
+            for r in results:
+                if r["status"] in ("timeout", "crashed") and s.dead is not None:
+                    return r["id"]
+            return None
+
+        culprit = None
+        for cell in self.plan.cells:
+            if cell["id"] in self.skip:
+                first = self.skip[cell["id"]]
+                results.append(dict(first, error=f"{first['error']} (it killed the process running it, "
+                                                 "so it was skipped when the cells were re-run)"))
+                continue
+            if cell.get("inject"):
+                culprit = flush()
+                if culprit:
+                    break
+                r = s.call(IO_MODULE, "inject", self.data["inject"])
+                results.append({"id": cell["id"], "status": "ok" if r.ok else "error",
+                                "error": None if r.ok else f"data injection failed: {r.error}",
+                                "injected": "data (training set and test inputs, no test labels)"})
+                continue
+            segment.append(cell)
+        if culprit is None:
+            culprit = flush()
+        self.cell_results = results
+        return culprit
+
+    def _load_checks(self) -> None:
+        r = self.session.load_module(CHECKS_MODULE, with_prelude(self.ctx.checks.public_source))
+        self.checks_error = None if r.ok else str(r.error)
+
+
+def _cell_json(r) -> dict:
+    status = {"died": "crashed"}.get(r.status, r.status)
+    if status == "ok" and r.neutralised:
+        status = "neutralised"
+    out = {"id": r.id, "status": status, "error": None if r.error is None else str(r.error)[:2000]}
+    if r.neutralised:
+        out["neutralised"] = list(r.neutralised)
+    if r.error is not None and r.error.traceback:
+        out["traceback"] = r.error.traceback[-2000:]
+    return out
+
+
+def run_submission(pool, ctx: Context, plan: Plan, opts: Options, data: dict | None = None) -> Outcome:
+    """Cells in a fresh child, then every suite test; never raises for student behaviour."""
+    deadline = time.monotonic() + opts.budget
+    child = _Child(pool, ctx, plan, opts, data, deadline)
+    out = Outcome()
+    try:
+        child.start()
+        for test in ctx.tests:
+            if not child.alive() and not child.start():
+                why = (f"not run: the submission used its whole time budget of {opts.budget:g} s"
+                       if time.monotonic() > deadline else
+                       f"not run: the process running your code died {child.restarts + 1} times")
+                code = "timeout" if time.monotonic() > deadline else "crashed"
+                out.tests.append(runner_result(test, code, f"test {test['id']!r} {why}"))
+                continue
+            if time.monotonic() > deadline:
+                out.tests.append(runner_result(test, "timeout", f"test {test['id']!r} not run: the submission "
+                                               f"used its whole time budget of {opts.budget:g} s"))
+                continue
+            out.tests.append(_run_test(child, ctx, test, opts, data))
+        out.cells = child.cell_results
+        if child.checks_error:
+            out.notes.append(f"the checks module failed to load after your code ran: {child.checks_error}")
+        if child.session is not None and child.session.output().truncated:
+            out.flags.append("output truncated: the submission printed more than "
+                             f"{opts.limits.output_bytes >> 10} KB")
+    finally:
+        if child.session is not None:
+            total = child.session.output().total_bytes
+            if total > opts.limits.output_bytes:
+                msg = f"output truncated: printed {total / 1e6:.1f} MB in total"
+                out.flags = [f for f in out.flags if not f.startswith("output truncated")] + [msg]
+        child.close()
+    out.notes += child.notes
+    out.restarts = max(child.restarts, 0)
+    return out
+
+
+def _run_test(child: _Child, ctx: Context, test: dict, opts: Options, data: dict | None) -> dict:
+    s = child.session
+    if child.checks_error:
+        return runner_result(test, "crashed", f"test {test['id']!r}: the grader's probe module could not be "
+                             f"loaded after your code ran ({child.checks_error[:200]}); does your code replace "
+                             "builtins, the import system or NumPy?")
+    specs = ctx.checks.build_specs(test, "hidden")
+    records, problem = [], None
+    before = s.output().total_bytes
+    for spec in specs:
+        r = s.call(CHECKS_MODULE, "probe", spec)
+        if r.ok:
+            records.append(r.value)
+        elif r.error.kind == "student":
+            # the probe itself raised (SystemExit, a BaseException from student code, a
+            # sabotaged probe): an exception as data, judged like any other
+            records.append({"error": {"type": r.error.type, "message": r.error.message}})
+        else:
+            problem = r.error
+            break
+        if s.output().total_bytes - before > opts.test_output_bytes:
+            return runner_result(test, "output_limit",
+                                 f"test {test['id']!r}: your code printed more than "
+                                 f"{opts.test_output_bytes >> 10} KB while being tested; remove print calls "
+                                 "from forward/backward and loops.")
+    if problem is not None:
+        code = RUNNER_CODES.get(problem.kind, "crashed")
+        return runner_result(test, code, _problem_message(test, code, problem, opts.limits),
+                             {"spec_index": len(records)})
+    return judge_safely(ctx, test, specs, records)
+
+
+def judge_safely(ctx: Context, test: dict, specs, records) -> dict:
+    """The trusted judge; a judge failure on odd records is a failing verdict, not a crash."""
+    try:
+        result = ctx.checks.judge(test, specs, records)
+        d = result.to_json() if hasattr(result, "to_json") else dict(result)
+    except Exception as e:  # noqa: BLE001 - a grader bug must not sink the batch
+        return runner_result(test, "protocol_error",
+                             f"test {test['id']!r}: the values your code returned could not be judged "
+                             "(wrong types or shapes?)", {"grader_error": f"{type(e).__name__}: {e}"[:500]})
+    score = d.get("score")
+    if not isinstance(score, (int, float)) or not math.isfinite(score):
+        score = 0.0
+    d["score"] = min(1.0, max(0.0, float(score)))
+    d["passed"] = bool(d.get("passed")) and d["score"] >= 1.0
+    d["test_id"] = test["id"]
+    return d
+
+
+# -- the mlp accuracy test: the parent measures, the labels never enter the child ------------
+
+_data_lock = threading.Lock()
+_data_cache: dict = {}
+
+
+def mlp_data(ctx: Context) -> dict | None:
+    """Training data + test inputs for the child; the labels stay with the checks' judge."""
+    tests = [t for t in ctx.tests if t["check"] == "mlp_accuracy"]
+    if not tests:
+        return None
+    seed = 0  # the split the checks' mlp_accuracy spec and judge use
+    with _data_lock:
+        if seed not in _data_cache:
+            from reference.mlp import load_digits_split
+
+            X_train, y_train, X_test, _ = load_digits_split(seed=seed)
+            _data_cache[seed] = {
+                # y_test in the child is a placeholder of -1s: code that prints an accuracy
+                # still runs, and the real labels stay in the parent
+                "inject": {"X_train": X_train, "y_train": y_train, "X_test": X_test,
+                           "y_test": np.full(len(X_test), -1, dtype=np.int64)},
+            }
+        return _data_cache[seed]
