@@ -144,7 +144,17 @@ class CaseResult:
         self.localise = localise  # set by a failed projection: where to compute the full Jacobian
 
 
+class _Lazy(dict):
+    """Failure details built only when a failure is reported (they are costly per step)."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+
 def _fail(diagnosis, where, what, details=None, localise=None):
+    if isinstance(details, _Lazy):
+        details = details.make()
     hint = DIAGNOSES.get(diagnosis, (None, ""))[1] if diagnosis in DIAGNOSES else RUNNER_OUTCOMES.get(diagnosis, "")
     msg = f"{where}: {what}" + (f" {hint}" if hint else "")
     return CaseResult(False, msg, diagnosis, details, localise)
@@ -1030,10 +1040,19 @@ def numeric_backward_expectation(spec, order, counter=None, full_at=()) -> dict:
         return _loss_of(spec, values, S, node, new)
 
     with _quiet():
+        us = {name: rng.normal(size=np.shape(values[name])) for name in judged}
+        entry = {}
         for k in range(n_ok):
             S = set(order[:k + 1])
-            entry = {}
+            # Only the operands of the component just processed can change their
+            # d loss_S / d v (a longer path would go through an unprocessed node): the
+            # other entries carry over from the previous step.
+            fresh = set(judged) if k == 0 else set(comps[order[k]]["args"])
+            fresh |= {name for (kk, name) in full_at if kk == k}
+            entry = dict(entry)
             for name in judged:
+                if name not in fresh:
+                    continue
                 x = np.asarray(values[name], dtype=float)
                 if (k, name) in full_at:
                     g = np.zeros(x.shape)
@@ -1044,7 +1063,7 @@ def numeric_backward_expectation(spec, order, counter=None, full_at=()) -> dict:
                         g[j] = (loss(S, name, xp) - loss(S, name, xm)) / (2 * H)
                     entry[name] = g
                 else:
-                    u = rng.normal(size=x.shape)
+                    u = us[name]
                     want = (loss(S, name, x + H * u) - loss(S, name, x - H * u)) / (2 * H)
                     entry[name] = {"u": u, "want": want, "scale": abs(want)}
             exp["steps"].append(entry)
@@ -1095,8 +1114,9 @@ def _judge_backward(spec, rec, exp, where):
     values = {n["name"]: np.asarray(spec["values"][n["name"]]) for n in spec["nodes"] if n["name"] in spec["values"]}
     values.update(exp["values"])
     rtol, atol = exp["rtol"], exp["atol"]
+    rec_order = record_order(rec)
     graph = lambda k=0, broken=None, bad=None: {"graph": _graph_details(
-        spec, [names[i] for i in record_order(rec)[:k]], broken, bad)}
+        spec, [names[i] for i in rec_order[:k] if 0 <= i < len(names)], broken, bad)}
     if "error" in rec and rec.get("error_at") in ("lookup", "construct", "forward", "probe"):
         cls = None
         return _error_case(rec, where if rec.get("error_at") != "lookup" else where, cls)
@@ -1143,8 +1163,8 @@ def _judge_backward(spec, rec, exp, where):
             entry = exp["steps"][k][name]
             got = _grad_at(snap, name)
             shape = np.shape(values[name])
-            base = {"step": k + 1, "component": c["kind"], "position": i, "node": name,
-                    **graph(k, c["name"], name)}
+            base = _Lazy(lambda: {"step": k + 1, "component": c["kind"], "position": i, "node": name,
+                                  **graph(k, c["name"], name)})
             if got is None:
                 return _fail("exception", step_where, f"`{name}`.grad is missing or not numeric.", base)
             if got.shape != shape:
@@ -1171,7 +1191,7 @@ def _judge_backward(spec, rec, exp, where):
                 return _fail("wrong_gradient", step_where, f"`{name}`.grad breaks the invariant.", base,
                              localise=[(k - 1, name)])
             err = _errors(got, want)
-            base.update(err)
+            base = {**base.make(), **err}
             if name not in c["args"]:
                 return _fail("wrong_gradient", step_where,
                              f"`{name}`.grad changed although `{name}` is not an operand of `{c['name']}`: {_describe(err)}.", base)

@@ -1,0 +1,183 @@
+"""The trusted half of the checks: expectations from the reference, hidden suites.
+
+``build_specs(test, which)`` turns a suite.toml test into specs (plain data for the
+child), ``judge(test, specs, records)`` compares the child's records with the
+reference's behaviour on the same specs, ``run_hidden(ns, test)`` does both in one
+process (nbgrader's hidden cells, our tests). Records are untrusted: every judge in
+``public`` validates them and turns anything malformed into a failing case.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+import reference
+from reference import core as ref_core
+
+from . import public as P
+
+# The component classes each assignment's notebook defines (graphs use only these).
+ASSIGNMENT_CLASSES = {
+    "scalar_backprop": ("Add", "Mul", "Square", "Sigmoid", "ReLU"),
+}
+
+
+def _params(test, which):
+    if which not in ("hidden", "visible"):
+        raise ValueError(f"which must be 'hidden' or 'visible', not {which!r}")
+    return dict(test.get(which) or {})
+
+
+def _classes(test, p):
+    return tuple(test.get("classes") or p.get("classes")
+                 or ASSIGNMENT_CLASSES.get(test.get("assignment"), P.ALL_CLASSES))
+
+
+def build_specs(test, which="hidden") -> list:
+    """Specs (JSON data + NumPy arrays) for one suite test."""
+    p = _params(test, which)
+    check, target = test["check"], test.get("target")
+    seeds = P._seeds(p)
+    specs = []
+    if check == "component":
+        for seed in seeds:
+            specs += P.component_specs(target, p.get("shapes"), seed, p.get("scales"), p.get("domain"), p.get("labels"))
+    elif check == "backward_loop":
+        for seed in seeds:
+            specs += [P.graph_spec(g, seed, _classes(test, p)) for g in p.get("graphs", ["x_times_x_plus_1"])]
+    elif check == "function":
+        for seed in (seeds if "seeds" in p else seeds[:1]):
+            specs += P.function_specs(target, p.get("cases"), seed)
+    elif check == "dual":
+        for seed in seeds:
+            specs += P.dual_specs(p.get("ops"), seed)
+    elif check == "tape":
+        for seed in seeds:
+            specs += P.tape_specs(seed)
+    elif check == "mlp_accuracy":
+        X_test = reference.mlp.load_digits_split(0)[2]
+        specs.append({"check": "mlp_accuracy", "target": target or "predict", "X": X_test})
+    else:
+        raise ValueError(f"unknown check {check!r}")
+    return specs
+
+
+# ----------------------------------------------------------------------------------
+# Expectations from the reference
+# ----------------------------------------------------------------------------------
+
+def _exact_atol(arrays):
+    m = max((float(np.max(np.abs(np.asarray(a, dtype=float)), initial=0)) for a in arrays), default=0.0)
+    return P.ATOL_EXACT * (1 + m)
+
+
+def component_expectation(spec) -> dict:
+    rec = P.probe(reference, spec)
+    if "error" in rec:
+        raise RuntimeError(f"the reference failed on its own spec: {rec['error']}")
+    exp = {"value": rec["value"], "rtol": P.RTOL_EXACT}
+    if spec.get("forward_only"):
+        exp["atol"] = 0.0
+        return exp
+    exp.update(grads=rec["grads"], grads_ones=rec["grads_ones"], atol=_exact_atol(rec["grads"]))
+    return exp
+
+
+def backward_expectation(spec, order) -> dict:
+    """The reference's grads after each step of the (valid prefix of the) student's order."""
+    n_ok, _ = P.valid_prefix(spec, order)
+    comps = P._components(spec)
+    cls = {name: getattr(reference, name) for name in P.ALL_CLASSES}
+    with P._quiet(), P._graph_lists(ref_core):
+        objs = {}
+        for n in spec["nodes"]:
+            if n["kind"] == "Input":
+                objs[n["name"]] = reference.Input(np.array(spec["values"][n["name"]]))
+            elif n["kind"] == "Parameter":
+                objs[n["name"]] = reference.Parameter(np.array(spec["values"][n["name"]], dtype=float))
+            else:
+                objs[n["name"]] = cls[n["kind"]](*[objs[a] for a in n["args"]])
+        cobjs = [objs[n["name"]] for n in comps]
+        for c in cobjs:
+            c.forward()
+        for o in objs.values():
+            o.grad = ref_core.zeros_like_grad(o.value)
+        objs[spec["loss"]].grad = np.ones_like(objs[spec["loss"]].grad)
+        judged = P._judged(spec)
+        steps, ones = [], {}
+        for k, i in enumerate(order[:n_ok]):
+            c = cobjs[i]
+            args = list(dict.fromkeys(comps[i]["args"]))
+            saved = {a: objs[a].grad for a in args}
+            saved_up = c.grad
+            for a in args:  # the component's contribution with upstream ones
+                objs[a].grad = ref_core.zeros_like_grad(objs[a].value)
+            c.grad = np.ones_like(saved_up)
+            c.backward()
+            for a in args:
+                ones[(k, a)] = np.array(objs[a].grad, dtype=float)
+                objs[a].grad = saved[a]
+            c.grad = saved_up
+            c.backward()
+            steps.append({name: np.array(objs[name].grad, dtype=float) for name in judged})
+        values = {n["name"]: np.array(objs[n["name"]].value) for n in comps}
+    allgrads = [g for s in steps for g in s.values()]
+    return {"values": values, "steps": steps, "ones": ones, "rtol": P.RTOL_EXACT, "atol": _exact_atol(allgrads)}
+
+
+def _reference_record(spec):
+    rec = P.probe(reference, spec)
+    if "error" in rec:
+        raise RuntimeError(f"the reference failed on its own spec: {rec['error']}")
+    return rec
+
+
+def function_expectation(spec) -> dict:
+    return {**_reference_record(spec), "rtol": P.RTOL_EXACT, "atol": P.ATOL_EXACT}
+
+
+def dual_expectation(spec) -> dict:
+    rec = _reference_record(spec)
+    return {"results": rec["results"], "rtol": P.RTOL_EXACT, "atol": P.ATOL_EXACT}
+
+
+def tape_expectation(spec) -> dict:
+    rec = _reference_record(spec)
+    return {**rec, "rtol": P.RTOL_EXACT, "atol": P.ATOL_EXACT}
+
+
+def judge_case(test, spec, record) -> P.CaseResult:
+    """One spec's verdict, with the reference's expectation."""
+    check = spec["check"]
+    if not isinstance(record, dict):
+        return P._fail("protocol_error", test.get("id", "test"), "the probe record is not a dict.")
+    with P._quiet():
+        if check == "component":
+            return P.judge_component(spec, record, component_expectation(spec))
+        if check == "backward_loop":
+            return P.judge_backward(spec, record, backward_expectation(spec, P.record_order(record)))
+        if check == "function":
+            return P.judge_function(spec, record, function_expectation(spec))
+        if check == "dual":
+            return P.judge_dual(spec, record, dual_expectation(spec))
+        if check == "tape":
+            return P.judge_tape(spec, record, tape_expectation(spec))
+        if check == "mlp_accuracy":
+            y_test = reference.mlp.load_digits_split(0)[3]
+            target = float(_params(test, "hidden").get("target", 0.95))
+            return P.judge_mlp_accuracy(spec, record, y_test, target)
+    raise ValueError(f"unknown check {check!r}")
+
+
+def judge(test, specs, records) -> P.Result:
+    """The test's Result: one verdict per spec, score = fraction passed."""
+    tid = test.get("id", test.get("target", "test"))
+    if not isinstance(records, list) or len(records) != len(specs):
+        return P.Result(tid, False, 0.0, "the grading child returned the wrong number of records.",
+                        "protocol_error", {})
+    return P.combine(tid, [judge_case(test, s, r) for s, r in zip(specs, records)])
+
+
+def run_hidden(ns, test, which="hidden") -> P.Result:
+    """build_specs + probe + judge in one process (trusted setting only)."""
+    specs = build_specs(test, which)
+    return judge(test, specs, [P.probe(ns, s) for s in specs])
