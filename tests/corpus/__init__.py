@@ -7,6 +7,10 @@ that replace the reference's. A variant's namespace is the reference's public na
 overridden by the file's definitions, like a notebook whose given cells come from
 the reference and whose solution cells are the student's.
 
+``EXPECT["graphs"]`` (optional) names the loop-check set-ups of tests/test_corpus.py
+on which the bug is observable (``[]``: none, e.g. an overflow needs inputs no graph
+has); a ``Backward`` variant without it is checked on every set-up.
+
 A variant whose ``EXPECT["diagnosis"]`` is ``"missing"`` is a notebook in which the
 student's cell does not define ``EXPECT["component"]`` under that name (renamed or
 deleted): that name is removed from the namespace before the file runs.

@@ -3,7 +3,8 @@
 ``self.a.grad = ...`` overwrites whatever another consumer of ``a`` already
 added (a residual connection, ``x + x``, a node used twice).
 """
-EXPECT = {"diagnosis": "assign_not_accumulate", "component": "Add"}
+EXPECT = {"diagnosis": "assign_not_accumulate", "component": "Add",
+          "graphs": ["x_times_x_plus_1", "shared_subexpr"]}
 
 import numpy as np
 

@@ -4,7 +4,7 @@ The student never reduces the upstream gradient to the operand's shape. With a b
 of shape (O,) added to a batch (N, O) the bias grad becomes (N, O) instead of the
 batch sum. Written with ``x.grad = x.grad + ...`` so NumPy does not complain.
 """
-EXPECT = {"diagnosis": "bias_not_summed", "component": "Add"}
+EXPECT = {"diagnosis": "bias_not_summed", "component": "Add", "graphs": ["mlp2"]}
 
 import numpy as np
 

@@ -4,7 +4,7 @@ Same misconception as add_bias_grad_not_unbroadcast, but with ``+=``: for a bias
 of shape (O,) NumPy raises "non-broadcastable output operand with shape (O,)
 doesn't match the broadcast shape (N, O)". It passes every unbatched test.
 """
-EXPECT = {"diagnosis": "bias_not_summed", "component": "Add"}
+EXPECT = {"diagnosis": "bias_not_summed", "component": "Add", "graphs": ["mlp2"]}
 
 import numpy as np
 

@@ -3,7 +3,7 @@
 The sum is right but ``keepdims=True`` leaves a leading axis: a bias of shape (O,)
 gets a grad of shape (1, O). Written with ``grad = grad + ...`` so it does not crash.
 """
-EXPECT = {"diagnosis": "grad_shape", "component": "Add"}
+EXPECT = {"diagnosis": "grad_shape", "component": "Add", "graphs": ["mlp2"]}
 
 import numpy as np
 

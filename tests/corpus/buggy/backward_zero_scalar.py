@@ -4,7 +4,8 @@
 receives nothing (a label input, an unused node) keeps a Python int 0, and the
 check sees grads without their value's shape before the first step.
 """
-EXPECT = {"diagnosis": "grad_shape", "component": "Backward"}
+EXPECT = {"diagnosis": "grad_shape", "component": "Backward",
+          "graphs": ["mlp2", "shared_subexpr", "random_mul"]}
 
 import numpy as np
 

@@ -2,7 +2,7 @@
 
 Overwrites the contribution of any other consumer of x.
 """
-EXPECT = {"diagnosis": "assign_not_accumulate", "component": "Exp"}
+EXPECT = {"diagnosis": "assign_not_accumulate", "component": "Exp", "graphs": ["random_exp"]}
 
 import numpy as np
 

@@ -3,7 +3,7 @@
 Works on the 0-d scalar the student tried, raises TypeError ("only length-1
 arrays can be converted to Python scalars") on any batch.
 """
-EXPECT = {"diagnosis": "exception", "component": "Exp"}
+EXPECT = {"diagnosis": "exception", "component": "Exp", "graphs": ["random_exp"]}
 
 import math
 

@@ -2,7 +2,7 @@
 
 ``self.grad`` is never multiplied in: right only when Exp is the loss itself.
 """
-EXPECT = {"diagnosis": "upstream_ignored", "component": "Exp"}
+EXPECT = {"diagnosis": "upstream_ignored", "component": "Exp", "graphs": ["random_exp"]}
 
 import numpy as np
 

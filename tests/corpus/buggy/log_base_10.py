@@ -2,7 +2,7 @@
 
 The forward value is off by a factor ln(10); backward is the natural-log one.
 """
-EXPECT = {"diagnosis": "forward_wrong", "component": "Log"}
+EXPECT = {"diagnosis": "forward_wrong", "component": "Log", "graphs": ["random_log"]}
 
 import numpy as np
 

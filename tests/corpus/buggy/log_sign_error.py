@@ -2,7 +2,7 @@
 
 x_bar = -v_bar / x.
 """
-EXPECT = {"diagnosis": "sign_error", "component": "Log"}
+EXPECT = {"diagnosis": "sign_error", "component": "Log", "graphs": ["random_log"]}
 
 import numpy as np
 

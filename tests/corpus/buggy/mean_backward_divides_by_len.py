@@ -2,7 +2,7 @@
 
 Right for a vector, off by a factor of the row length for a batch (N, C).
 """
-EXPECT = {"diagnosis": "wrong_factor", "component": "Mean"}
+EXPECT = {"diagnosis": "wrong_factor", "component": "Mean", "graphs": ["random_mean"]}
 
 import numpy as np
 

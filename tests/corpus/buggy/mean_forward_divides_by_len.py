@@ -2,7 +2,7 @@
 
 For a batch (N, C) this divides by N only: the forward value is C times too large.
 """
-EXPECT = {"diagnosis": "forward_wrong", "component": "Mean"}
+EXPECT = {"diagnosis": "forward_wrong", "component": "Mean", "graphs": ["random_mean"]}
 
 import numpy as np
 

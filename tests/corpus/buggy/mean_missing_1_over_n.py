@@ -2,7 +2,7 @@
 
 x_bar = v_bar instead of v_bar / size(x).
 """
-EXPECT = {"diagnosis": "wrong_factor", "component": "Mean"}
+EXPECT = {"diagnosis": "wrong_factor", "component": "Mean", "graphs": ["random_mean"]}
 
 import numpy as np
 

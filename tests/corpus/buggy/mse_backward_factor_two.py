@@ -2,7 +2,7 @@
 
 The forward has the 1/2; the backward is twice too large.
 """
-EXPECT = {"diagnosis": "wrong_factor", "component": "MSE"}
+EXPECT = {"diagnosis": "wrong_factor", "component": "MSE", "graphs": []}
 
 import numpy as np
 

@@ -2,7 +2,7 @@
 
 ``diff`` is the prediction node's own array: the forward overwrites y with y - t.
 """
-EXPECT = {"diagnosis": "operand_mutated", "component": "MSE"}
+EXPECT = {"diagnosis": "operand_mutated", "component": "MSE", "graphs": []}
 
 import numpy as np
 

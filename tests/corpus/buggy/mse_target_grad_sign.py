@@ -2,7 +2,7 @@
 
 y_bar is right; t_bar should be -(y - t) / n.
 """
-EXPECT = {"diagnosis": "sign_error", "component": "MSE"}
+EXPECT = {"diagnosis": "sign_error", "component": "MSE", "graphs": []}
 
 import numpy as np
 

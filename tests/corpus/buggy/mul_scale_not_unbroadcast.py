@@ -3,7 +3,7 @@
 "Mul is elementwise, so each grad is elementwise too." A per-feature scale of shape
 (O,) multiplied into a batch (N, O) gets an (N, O) gradient, and ``+=`` raises.
 """
-EXPECT = {"diagnosis": "bias_not_summed", "component": "Mul"}
+EXPECT = {"diagnosis": "bias_not_summed", "component": "Mul", "graphs": ["random_mul"]}
 
 import numpy as np
 

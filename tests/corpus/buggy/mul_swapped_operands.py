@@ -3,7 +3,8 @@
 The student multiplies each operand's gradient by its *own* value instead of the
 other operand's: a_bar = v_bar * a, b_bar = v_bar * b.
 """
-EXPECT = {"diagnosis": "wrong_gradient", "component": "Mul"}
+EXPECT = {"diagnosis": "wrong_gradient", "component": "Mul",
+          "graphs": ["x_times_x_plus_1", "shared_subexpr", "random_mul"]}
 
 import numpy as np
 

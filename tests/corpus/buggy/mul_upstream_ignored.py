@@ -3,7 +3,7 @@
 The local derivative is right but ``self.grad`` is never used: correct only when
 Mul is the last node (upstream gradient all ones).
 """
-EXPECT = {"diagnosis": "upstream_ignored", "component": "Mul"}
+EXPECT = {"diagnosis": "upstream_ignored", "component": "Mul", "graphs": ["shared_subexpr", "random_mul"]}
 
 import numpy as np
 

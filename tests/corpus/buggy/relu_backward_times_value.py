@@ -2,7 +2,7 @@
 
 x_bar = v_bar * relu(x) instead of v_bar * [x > 0].
 """
-EXPECT = {"diagnosis": "wrong_gradient", "component": "ReLU"}
+EXPECT = {"diagnosis": "wrong_gradient", "component": "ReLU", "graphs": ["relu_affine", "mlp2"]}
 
 import numpy as np
 

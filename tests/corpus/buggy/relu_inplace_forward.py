@@ -3,7 +3,7 @@
 ``x = self.x.value; x[x < 0] = 0`` clips the input node's value in place; the
 value is even shared with the component (``self.value is self.x.value``).
 """
-EXPECT = {"diagnosis": "operand_mutated", "component": "ReLU"}
+EXPECT = {"diagnosis": "operand_mutated", "component": "ReLU", "graphs": ["mlp2"]}
 
 import numpy as np
 

@@ -3,7 +3,7 @@
 ``np.max`` reduces along axis 0 (the column maxima), so the value has the wrong
 shape and the wrong numbers for any batch.
 """
-EXPECT = {"diagnosis": "forward_wrong", "component": "ReLU"}
+EXPECT = {"diagnosis": "forward_wrong", "component": "ReLU", "graphs": ["mlp2"]}
 
 import numpy as np
 

@@ -2,7 +2,7 @@
 
 The notebook never defines ``ReLU``; every test that uses it fails.
 """
-EXPECT = {"diagnosis": "missing", "component": "ReLU"}
+EXPECT = {"diagnosis": "missing", "component": "ReLU", "graphs": ["relu_affine"]}
 
 import numpy as np
 

@@ -3,7 +3,7 @@
 True per example; the forward averages over the batch but the backward forgets
 the 1/N.
 """
-EXPECT = {"diagnosis": "wrong_factor", "component": "SoftmaxCrossEntropy"}
+EXPECT = {"diagnosis": "wrong_factor", "component": "SoftmaxCrossEntropy", "graphs": ["mlp2"]}
 
 import numpy as np
 

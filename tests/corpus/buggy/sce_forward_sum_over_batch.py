@@ -2,7 +2,7 @@
 
 The forward value is N times the contract's; the backward matches the sum.
 """
-EXPECT = {"diagnosis": "forward_wrong", "component": "SoftmaxCrossEntropy"}
+EXPECT = {"diagnosis": "forward_wrong", "component": "SoftmaxCrossEntropy", "graphs": ["mlp2"]}
 
 import numpy as np
 

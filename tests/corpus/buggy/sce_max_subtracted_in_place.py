@@ -3,7 +3,7 @@
 ``z = self.logits.value; z -= z.max(...)`` shifts the logits node's own value.
 The loss is right (softmax is shift-invariant); the graph's logits are not.
 """
-EXPECT = {"diagnosis": "operand_mutated", "component": "SoftmaxCrossEntropy"}
+EXPECT = {"diagnosis": "operand_mutated", "component": "SoftmaxCrossEntropy", "graphs": ["mlp2"]}
 
 import numpy as np
 

@@ -2,7 +2,7 @@
 
 No row maximum subtracted: a logit of 1000 gives exp(1000) = inf and inf / inf = NaN.
 """
-EXPECT = {"diagnosis": "non_finite", "component": "SoftmaxCrossEntropy"}
+EXPECT = {"diagnosis": "non_finite", "component": "SoftmaxCrossEntropy", "graphs": []}
 
 import numpy as np
 

@@ -2,7 +2,7 @@
 
 That is the direction to move in (minus the gradient): the sign is flipped.
 """
-EXPECT = {"diagnosis": "sign_error", "component": "SoftmaxCrossEntropy"}
+EXPECT = {"diagnosis": "sign_error", "component": "SoftmaxCrossEntropy", "graphs": ["mlp2"]}
 
 import numpy as np
 

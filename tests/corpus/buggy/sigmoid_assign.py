@@ -3,7 +3,7 @@
 "x_bar = v_bar * s * (1 - s)" written as an assignment: fine in a chain, wrong as
 soon as x feeds two components.
 """
-EXPECT = {"diagnosis": "assign_not_accumulate", "component": "Sigmoid"}
+EXPECT = {"diagnosis": "assign_not_accumulate", "component": "Sigmoid", "graphs": ["shared_subexpr"]}
 
 import numpy as np
 

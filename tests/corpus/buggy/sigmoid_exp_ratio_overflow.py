@@ -2,7 +2,7 @@
 
 For x around 710 and above ``np.exp(x)`` is inf and inf / inf is NaN.
 """
-EXPECT = {"diagnosis": "non_finite", "component": "Sigmoid"}
+EXPECT = {"diagnosis": "non_finite", "component": "Sigmoid", "graphs": []}
 
 import numpy as np
 

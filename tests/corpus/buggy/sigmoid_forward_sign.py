@@ -2,7 +2,7 @@
 
 This is sigma(-x): the forward value is wrong everywhere except at 0.
 """
-EXPECT = {"diagnosis": "forward_wrong", "component": "Sigmoid"}
+EXPECT = {"diagnosis": "forward_wrong", "component": "Sigmoid", "graphs": ["shared_subexpr"]}
 
 import numpy as np
 

@@ -2,7 +2,7 @@
 
 The chain rule's v_bar is missing; with an all-ones upstream gradient nobody notices.
 """
-EXPECT = {"diagnosis": "upstream_ignored", "component": "Sigmoid"}
+EXPECT = {"diagnosis": "upstream_ignored", "component": "Sigmoid", "graphs": ["shared_subexpr"]}
 
 import numpy as np
 

@@ -3,7 +3,7 @@
 ``d = self.x.value`` is not a copy, so ``d *= 2`` doubles the operand's value.
 The gradient returned is right; the graph's value of x is not any more.
 """
-EXPECT = {"diagnosis": "operand_mutated", "component": "Square"}
+EXPECT = {"diagnosis": "operand_mutated", "component": "Square", "graphs": ["shared_subexpr"]}
 
 import numpy as np
 

@@ -2,7 +2,7 @@
 
 Off by a factor of 2 everywhere.
 """
-EXPECT = {"diagnosis": "wrong_factor", "component": "Square"}
+EXPECT = {"diagnosis": "wrong_factor", "component": "Square", "graphs": ["shared_subexpr"]}
 
 import numpy as np
 

@@ -2,7 +2,7 @@
 
 x_bar = 2 * v_bar instead of 2 * x * v_bar.
 """
-EXPECT = {"diagnosis": "wrong_gradient", "component": "Square"}
+EXPECT = {"diagnosis": "wrong_gradient", "component": "Square", "graphs": ["shared_subexpr"]}
 
 import numpy as np
 

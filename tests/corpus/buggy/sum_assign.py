@@ -3,7 +3,7 @@
 Assignment instead of accumulation: a node summed and also used elsewhere loses
 the other contribution.
 """
-EXPECT = {"diagnosis": "assign_not_accumulate", "component": "Sum"}
+EXPECT = {"diagnosis": "assign_not_accumulate", "component": "Sum", "graphs": []}
 
 import numpy as np
 

@@ -2,7 +2,7 @@
 
 "I'll come back to it" — and submitted.
 """
-EXPECT = {"diagnosis": "not_implemented", "component": "Tanh"}
+EXPECT = {"diagnosis": "not_implemented", "component": "Tanh", "graphs": ["mlp2_tanh"]}
 
 import numpy as np
 

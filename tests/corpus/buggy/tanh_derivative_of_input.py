@@ -2,7 +2,7 @@
 
 x_bar = v_bar * (1 - x**2): right only at x = 0.
 """
-EXPECT = {"diagnosis": "wrong_gradient", "component": "Tanh"}
+EXPECT = {"diagnosis": "wrong_gradient", "component": "Tanh", "graphs": ["mlp2_tanh"]}
 
 import numpy as np
 

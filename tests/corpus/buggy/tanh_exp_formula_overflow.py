@@ -2,7 +2,7 @@
 
 Beyond |x| of about 710 both exponentials are inf or 0 and the ratio is inf / inf = NaN.
 """
-EXPECT = {"diagnosis": "non_finite", "component": "Tanh"}
+EXPECT = {"diagnosis": "non_finite", "component": "Tanh", "graphs": []}
 
 import numpy as np
 

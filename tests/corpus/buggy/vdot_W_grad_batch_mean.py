@@ -3,7 +3,7 @@
 The student divides W_bar by the batch size; the mean is the loss's job (Mean,
 SoftmaxCrossEntropy), so here it is off by a factor 1/N.
 """
-EXPECT = {"diagnosis": "wrong_factor", "component": "VDot"}
+EXPECT = {"diagnosis": "wrong_factor", "component": "VDot", "graphs": ["mlp2"]}
 
 import numpy as np
 

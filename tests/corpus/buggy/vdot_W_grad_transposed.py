@@ -3,7 +3,7 @@
 That is the transpose of x^T @ v_bar: shape (O, I) instead of (I, O); with a
 square W it silently returns the transposed gradient.
 """
-EXPECT = {"diagnosis": "matmul_transposed", "component": "VDot"}
+EXPECT = {"diagnosis": "matmul_transposed", "component": "VDot", "graphs": ["mlp2"]}
 
 import numpy as np
 

@@ -2,7 +2,7 @@
 
 The transpose is missing (v_bar @ W^T is right). It even runs whenever W is square.
 """
-EXPECT = {"diagnosis": "matmul_transposed", "component": "VDot"}
+EXPECT = {"diagnosis": "matmul_transposed", "component": "VDot", "graphs": ["mlp2"]}
 
 import numpy as np
 
