@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] id=intro
 # # Forward mode and reverse mode
 #
 # Backpropagation is one way to let a program compute its own derivatives. In this assignment
@@ -34,6 +34,11 @@
 #
 # The last section is an experiment (not graded) that times the two modes as the number of
 # inputs grows.
+#
+# Replace each `raise NotImplementedError()` with your code. Do not rename the classes or
+# functions, and do not edit the locked cells: the grader uses them as they are. The visible
+# part of a test runs when you run its cell; more cases are checked when your notebook is
+# graded.
 
 # %% [given] id=imports
 import math
@@ -42,7 +47,7 @@ import time
 import numpy as np
 import matplotlib.pyplot as plt
 
-# %% [markdown]
+# %% [markdown] id=sigmoid-helper-note
 # The logistic function $\sigma(x) = 1 / (1 + e^{-x})$ appears in both engines. Written
 # naively it overflows: `math.exp(-x)` raises `OverflowError` once $-x$ is above about 709.
 # The helper below only ever exponentiates a non-positive number, using
@@ -50,7 +55,7 @@ import matplotlib.pyplot as plt
 
 # %% [given] from=reference.forward_mode:_sigmoid
 
-# %% [markdown]
+# %% [markdown] id=dual-numbers
 # ## Part 1: forward mode with dual numbers
 #
 # ### The idea
@@ -126,7 +131,7 @@ import matplotlib.pyplot as plt
 
 # %% [solution] from=reference.forward_mode:Dual keep=__init__,__repr__
 
-# %% [markdown]
+# %% [markdown] id=try-dual-note
 # A quick look before the tests: with $x = $ `Dual(3.0, 1.0)`, the expression $x^2 + 1$ should
 # have value 10 and dot 6, and $2 - x$ should have value $-1$ and dot $-1$.
 
@@ -136,7 +141,7 @@ print(x * x + 1.0, 2 - x, 1 / x, x ** 3)
 
 # %% [test] id=dual_arithmetic
 
-# %% [markdown]
+# %% [markdown] id=elementary-functions
 # ### Functions that work on every kind of number
 #
 # We want to write `exp(x)` in a function and call that function with a float, a `Dual`, or
@@ -152,7 +157,7 @@ print(exp(Dual(0.0, 1.0)), sin(Dual(0.0, 1.0)), sigmoid(Dual(0.0, 1.0)), tanh(0.
 
 # %% [test] id=dual_functions
 
-# %% [markdown]
+# %% [markdown] id=derivative-task
 # ### Task 3 (2 points): `derivative(f, x)`
 #
 # `f` is an ordinary Python function of one number, written with `+ - * / **` and the six
@@ -172,7 +177,7 @@ print(derivative(lambda x: x * x + 1.0, 3.0), derivative(lambda x: x * (x + 1), 
 
 # %% [test] id=derivative
 
-# %% [markdown]
+# %% [markdown] id=gradient-fwd-task
 # ### Task 4 (3 points): `gradient_fwd(f, xs)`
 #
 # Now `f` takes several numbers, called as `f(*xs)`, and we want the whole gradient
@@ -194,7 +199,7 @@ print(gradient_fwd(lambda a, b: a * b + sin(a), [0.0, 2.0]))
 
 # %% [test] id=gradient_fwd
 
-# %% [markdown]
+# %% [markdown] id=reverse-mode
 # ## Part 2: reverse mode on a tape
 #
 # ### From one input to one output
@@ -274,7 +279,7 @@ print(gradient_fwd(lambda a, b: a * b + sin(a), [0.0, 2.0]))
 
 # %% [solution] from=reference.tape:Var keep=__init__,__repr__
 
-# %% [markdown]
+# %% [markdown] id=try-tape-note
 # The worked example on your tape: after `y.backward()`, `x.grad` should be 35 and `u.grad` 17.
 # The second `backward()` must give the same numbers, not twice them.
 
@@ -289,7 +294,7 @@ print(y.value, u.grad, x.grad)
 
 # %% [test] id=tape
 
-# %% [markdown]
+# %% [markdown] id=gradient-rev-task
 # ### Task 6 (2 points): `gradient_rev(f, xs)`
 #
 # The reverse-mode counterpart of `gradient_fwd`: wrap each input in a `Var`, call `f` **once**
@@ -304,7 +309,7 @@ print(gradient_rev(lambda a, b: a * b + sin(a), [0.0, 2.0]),
 
 # %% [test] id=gradient_rev
 
-# %% [markdown]
+# %% [markdown] id=experiment-cost-note
 # ## Part 3: experiment: how the cost grows with the number of inputs
 #
 # Suppose one evaluation of $f$ costs $C$ elementary operations.

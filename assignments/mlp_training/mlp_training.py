@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] id=intro
 # # Training a multilayer perceptron with EDF
 #
 # You now have everything needed to train a real network: tensor-valued components, `Forward`,
@@ -17,6 +17,9 @@
 # Tasks 1 and 2 are not graded on their own: the points come from the accuracy your trained
 # network reaches in task 4, measured by the grader on digits your code never sees. Training
 # takes seconds; if a cell runs for minutes, something is off.
+#
+# Replace each `raise NotImplementedError()` with your code, and do not rename `predict` or
+# edit the locked cells: the grader uses them as they are.
 
 # %% [given] id=imports
 import time
@@ -25,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import matplotlib.pyplot as plt
 
-# %% [markdown]
+# %% [markdown] id=framework-note
 # ## The EDF framework and components (given)
 #
 # The core and the components are the solutions of the previous assignment. You do not need to
@@ -35,7 +38,7 @@ import matplotlib.pyplot as plt
 
 # %% [given] id=edf-components from=reference.operations:Add,Mul,Square,Exp,Log,sigmoid,Sigmoid,Tanh,ReLU,VDot,Sum,Mean,SoftmaxCrossEntropy,MSE
 
-# %% [markdown]
+# %% [markdown] id=data
 # ## The data
 #
 # The data set is scikit-learn's copy of the UCI handwritten digits: 1797 grey-scale images of
@@ -62,7 +65,7 @@ for ax, image, label in zip(axes, X_train, y_train):
     ax.axis("off")
 plt.show()
 
-# %% [markdown]
+# %% [markdown] id=model-task
 # ## Task 1: the network as a computation graph
 #
 # An MLP with layer widths $(d_0, d_1, \ldots, d_L)$ (here $d_0 = 64$ pixels and $d_L = 10$
@@ -123,10 +126,10 @@ plt.show()
 
 # %% [solution] from=reference.mlp:build_mlp
 
-# %% [markdown]
+# %% [markdown] id=try-untrained-note
 # A sanity check before any training. With small random weights the logits are close to each
-# other, the softmax is nearly uniform over the 10 classes, and the loss should be close to
-# $-\log(1/10) = \log 10 \approx 2.30$. A starting loss far from that points to a bug in the
+# other, the softmax is nearly uniform over the 10 classes, and the loss should be within a
+# few tenths of $-\log(1/10) = \log 10 \approx 2.30$. A starting loss far from that points to a bug in the
 # graph or in the initialisation. The accuracy should be near chance, about 10%.
 
 # %% [code] id=try-untrained
@@ -137,7 +140,7 @@ Forward()
 print("initial loss", float(model.loss.value), "(log 10 =", np.log(10), ")")
 print("initial accuracy", model.accuracy(X_train, y_train))
 
-# %% [markdown]
+# %% [markdown] id=training-loop-task
 # ## Task 2: the training loop
 #
 # The training loss is the average of the per-example loss over the whole training set. Its
@@ -182,7 +185,7 @@ def train(model, X, y, eta, epochs, batch_size=32, seed=0, X_val=None, y_val=Non
     return history
     ### END SOLUTION
 
-# %% [markdown]
+# %% [markdown] id=experiments
 # ## Task 3: experiments (not graded)
 #
 # To compare settings fairly we need data that plays no part in training, and the test set
@@ -195,7 +198,7 @@ X_tr, y_tr = X_train[:-300], y_train[:-300]
 X_val, y_val = X_train[-300:], y_train[-300:]
 print(X_tr.shape, X_val.shape)
 
-# %% [markdown]
+# %% [markdown] id=learning-rate-note
 # ### The learning rate
 #
 # The step $-\eta\,\bar\theta$ follows the local slope of the loss. With a tiny $\eta$ every
@@ -228,7 +231,7 @@ plt.show()
 # %% [markdown] id=answer-learning-rate
 # *Your observations on the learning rate here.*
 
-# %% [markdown]
+# %% [markdown] id=depth-note
 # ### The depth
 #
 # More hidden layers give the network more capacity, but also a longer chain of factors in
@@ -259,7 +262,7 @@ plt.show()
 # %% [markdown] id=answer-depth
 # *Your observations on the depth here.*
 
-# %% [markdown]
+# %% [markdown] id=final-model-task
 # ## Task 4 (10 points): your final network
 #
 # Choose an architecture and training settings based on your experiments, then train a fresh
@@ -273,12 +276,14 @@ plt.show()
 # few seconds.
 
 # %% [solution] id=final-model-solution
+# Build your final network with build_mlp and train it with train on X_train, y_train.
 ### BEGIN SOLUTION
 final_model = build_mlp((64, 64, 10), "relu", seed=0)
 final_history = train(final_model, X_train, y_train, eta=0.5, epochs=20)
+print("final training loss", final_history[-1]["loss"])
 ### END SOLUTION
 
-
+# %% [solution] id=predict-solution
 def predict(X):
     """The trained network's predicted digit (an int in 0..9) for each row of X."""
     ### BEGIN SOLUTION

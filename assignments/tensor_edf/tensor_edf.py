@@ -1,4 +1,4 @@
-# %% [markdown]
+# %% [markdown] id=intro
 # # EDF with tensors
 #
 # In the scalar assignment every node of the computation graph held one number. Real networks
@@ -36,11 +36,16 @@
 # | 7 | `SoftmaxCrossEntropy`, numerically stable | 3 |
 # | 8 | `MSE` | 2 |
 # | 9 | everything together: backpropagation through a two-layer perceptron | 3 |
+#
+# Replace each `raise NotImplementedError()` with your code. Do not rename the classes or
+# functions, and do not edit the locked cells: the grader uses them as they are. The visible
+# part of a test runs when you run its cell; more cases are checked when your notebook is
+# graded.
 
 # %% [given] id=imports
 import numpy as np
 
-# %% [markdown]
+# %% [markdown] id=core-note
 # ## The EDF core (given)
 #
 # Read this cell before you start: it is the whole framework. Note how `Backward` zeroes the
@@ -49,7 +54,7 @@ import numpy as np
 
 # %% [given] id=edf-core from=reference.core#graph_lists reference.core:clear_compgraph,as_float_array,zeros_like_grad,Input,Parameter,CompNode,Forward,Backward,SGD
 
-# %% [markdown]
+# %% [markdown] id=contractions
 # ## Jacobians as contractions
 #
 # Take one component $v = g(x)$ with a tensor operand $x$. Each entry $x[k]$ can influence the
@@ -79,7 +84,7 @@ import numpy as np
 
 # %% [given] from=reference.operations:Square
 
-# %% [markdown]
+# %% [markdown] id=components-rules
 # In each class below, `__init__` is given: it registers the component and stores its operands
 # (`self.x`, or `self.a` and `self.b`, ...). You write `forward()` and `backward()`.
 # Two rules apply to all of them:
@@ -124,7 +129,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 
 # %% [test] id=unbroadcast
 
-# %% [markdown]
+# %% [markdown] id=add-mul-task
 # ## Task 2 (2 + 2 points): `Add` and `Mul`
 #
 # `Add(a, b)` and `Mul(a, b)` are elementwise with broadcasting: either operand may be the
@@ -144,7 +149,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 
 # %% [test] id=mul
 
-# %% [markdown]
+# %% [markdown] id=elementwise-task
 # ## Task 3 (1 point each): elementwise functions
 #
 # All four are elementwise, so their Jacobians are diagonal and backward is
@@ -178,7 +183,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 
 # %% [test] id=relu
 
-# %% [markdown]
+# %% [markdown] id=sigmoid-task
 # ## Task 4 (2 points): a stable `Sigmoid`
 #
 # $\sigma(x) = 1 / (1 + e^{-x})$, with $\bar x \mathrel{+}= \bar v \odot v \odot (1 - v)$.
@@ -197,7 +202,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 
 # %% [test] id=sigmoid
 
-# %% [markdown]
+# %% [markdown] id=vdot-task
 # ## Task 5 (3 points): `VDot`, the linear layer
 #
 # `VDot(x, W)` computes `x @ W` for a weight matrix `W` of shape `(I, O)` and either a single
@@ -230,7 +235,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 
 # %% [test] id=vdot
 
-# %% [markdown]
+# %% [markdown] id=sum-mean-task
 # ## Task 6 (1 + 1 points): `Sum` and `Mean`
 #
 # `Sum(x)` is the sum of all entries of `x` and `Mean(x)` their mean, both as 0-d arrays
@@ -248,7 +253,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 
 # %% [test] id=mean
 
-# %% [markdown]
+# %% [markdown] id=softmax-ce-task
 # ## Task 7 (3 points): `SoftmaxCrossEntropy`
 #
 # A classifier produces for each example $n$ a row of $C$ *logits* $z[n, :]$, one per class.
@@ -288,7 +293,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 
 # %% [test] id=softmax_cross_entropy
 
-# %% [markdown]
+# %% [markdown] id=mse-task
 # ## Task 8 (2 points): `MSE`
 #
 # The mean squared error for regression, $\ell = \frac{1}{2}\,\text{mean}\big((y - t)^2\big)$
@@ -300,7 +305,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 
 # %% [test] id=mse
 
-# %% [markdown]
+# %% [markdown] id=together
 # ## Task 9 (3 points): all together
 #
 # A last look at the contraction rule with a graph from the lecture: $H = \max(0, Wx + b)$
@@ -333,7 +338,7 @@ Forward()
 Backward(loss)
 print("batch: ", W.grad, b.grad, x.grad.ravel())
 
-# %% [markdown]
+# %% [markdown] id=backward-test-note
 # The last test runs `Backward` through a two-layer perceptron built from your components
 # (a linear layer `Add(VDot(x, W1), b1)`, a nonlinearity, a second linear layer, and
 # `SoftmaxCrossEntropy`) and through a few other small graphs, and checks the
