@@ -1,0 +1,316 @@
+"""The class report: one HTML page an instructor reads at a glance, PNG figures, a CSV.
+
+Read from a grading output folder (``course/grades/<A>/``) and written to ``report/``
+beside it: ``index.html``, ``score_distribution.png``, ``pass_rate.png``,
+``misconceptions.png`` and ``pass_matrix.csv`` (one row per student, one column per test:
+1 passed, 0 not passed, empty when the test has no result).
+"""
+from __future__ import annotations
+
+import csv
+import os
+import re
+import statistics
+from collections import Counter, defaultdict
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from .diagnoses import RUNNER_CODES, describe
+from .html import badge, code_spans, esc, fmt_points, page
+from .records import is_hostile, load_records, max_points, needs_attention, safe_name, test_order, test_state
+
+GREEN, AMBER, RED, GREY = "#43a047", "#fb8c00", "#e53935", "#b0bec5"
+
+
+def component_of(test: dict) -> str:
+    """The component a failure is attributed to (the misconception's place)."""
+    details = (test.get("result") or {}).get("details") or {}
+    if details.get("component"):
+        return str(details["component"])
+    if details.get("graph"):
+        return "Backward"
+    m = re.match(r"([A-Za-z_]\w*)\.(forward|backward)\b", str((test.get("result") or {}).get("message") or ""))
+    return m.group(1) if m else str(test.get("id"))
+
+
+def summarise(records: list[dict]) -> dict:
+    """Everything the report shows, as JSON-able data (also ``backprop report --json``)."""
+    tests = test_order(records)
+    maxp = max_points(records)
+    students = []
+    per_test = {t: Counter() for t in tests}
+    points = defaultdict(list)
+    diag = defaultdict(list)           # (diagnosis, component) -> students
+    top = {t: Counter() for t in tests}
+    for r in records:
+        total = float(r.get("total") or 0)
+        mx = float(r.get("max") or sum(maxp.values()) or 0)
+        by_id = {str(t.get("id")): t for t in r.get("tests") or []}
+        failed = []
+        for tid in tests:
+            t = by_id.get(tid)
+            if t is None:
+                per_test[tid]["missing"] += 1
+                continue
+            state = test_state(t)
+            per_test[tid][state] += 1
+            points[tid].append(float(t.get("points") or 0))
+            code = (t.get("result") or {}).get("diagnosis")
+            if state != "passed":
+                failed.append(tid)
+                if code and code not in RUNNER_CODES:
+                    top[tid][code] += 1
+                    diag[(code, component_of(t))].append(str(r.get("student")))
+        students.append({"student": str(r.get("student")), "total": total, "max": mx,
+                         "percent": 100 * total / mx if mx else 0.0, "status": r.get("status", "graded"),
+                         "failed": failed, "attention": needs_attention(r),
+                         "flags": list(r.get("flags") or []), "notes": list(r.get("notes") or []),
+                         "cell_errors": [c for c in r.get("cells") or [] if c.get("status", "ok") != "ok"],
+                         "seconds": r.get("seconds"), "isolation": r.get("isolation"),
+                         "pass": {tid: (None if tid not in by_id else int(test_state(by_id[tid]) == "passed"))
+                                  for tid in tests}})
+    pct = [s["percent"] for s in students]
+    n = len(records)
+    return {
+        "assignment": next((str(r.get("assignment")) for r in records if r.get("assignment")), "?"),
+        "submissions": n,
+        "mean_percent": statistics.fmean(pct) if pct else 0.0,
+        "median_percent": statistics.median(pct) if pct else 0.0,
+        "full_marks": sum(1 for s in students if s["max"] and s["total"] >= s["max"]),
+        "status": dict(Counter(s["status"] for s in students)),
+        "not_isolated": sorted(s["student"] for s in students if s["isolation"] not in (None, "bwrap")),
+        "tests": [{"id": t, "max_points": maxp.get(t), "passed": per_test[t]["passed"],
+                   "partial": per_test[t]["partial"], "failed": per_test[t]["failed"],
+                   "missing": per_test[t]["missing"],
+                   "pass_rate": per_test[t]["passed"] / n if n else 0.0,
+                   "mean_points": statistics.fmean(points[t]) if points[t] else 0.0,
+                   "top_diagnosis": top[t].most_common(1)[0][0] if top[t] else None} for t in tests],
+        "misconceptions": sorted(({"diagnosis": d, "component": c, "count": len(v), "students": sorted(v)}
+                                  for (d, c), v in diag.items()), key=lambda m: (-m["count"], m["diagnosis"], m["component"])),
+        "attention": [{k: s[k] for k in ("student", "status", "attention", "flags", "notes", "cell_errors", "seconds")}
+                      for s in students if s["attention"]],
+        "students": students,
+    }
+
+
+# ---------------------------------------------------------------------------- figures
+
+def _save(fig: Figure, path: Path) -> None:
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=110, facecolor="white")
+
+
+def _new(w: float, h: float) -> Figure:
+    fig = Figure(figsize=(w, h), layout="constrained")
+    return fig
+
+
+def _style(ax) -> None:
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    ax.tick_params(labelsize=9)
+
+
+def fig_score_distribution(summary: dict, path: Path) -> None:
+    pct = [s["percent"] for s in summary["students"]]
+    fig = _new(6.4, 3.4)
+    ax = fig.add_subplot()
+    bins = [0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100.0001]
+    ax.hist(pct, bins=bins, color="#5c8dd6", edgecolor="white")
+    if pct:
+        ax.axvline(summary["mean_percent"], color="#263238", lw=1.5, ls="--",
+                   label=f"mean {summary['mean_percent']:.0f}%")
+        ax.axvline(summary["median_percent"], color=AMBER, lw=1.5, label=f"median {summary['median_percent']:.0f}%")
+        ax.legend(frameon=False, fontsize=9, loc="upper left")
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("score (% of points)", fontsize=10)
+    ax.set_ylabel("students", fontsize=10)
+    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.set_title(f"Score distribution ({summary['submissions']} submissions)", fontsize=11, loc="left")
+    _style(ax)
+    _save(fig, path)
+
+
+def fig_pass_rate(summary: dict, path: Path) -> None:
+    tests = summary["tests"]
+    n = max(summary["submissions"], 1)
+    fig = _new(6.4, max(2.2, 0.6 + 0.3 * len(tests)))
+    ax = fig.add_subplot()
+    ids = [t["id"] for t in tests][::-1]
+    left = [0.0] * len(ids)
+    for key, color, label in (("passed", GREEN, "passed"), ("partial", AMBER, "partial credit"),
+                              ("failed", RED, "failed"), ("missing", GREY, "no result")):
+        vals = [100 * t[key] / n for t in tests][::-1]
+        if any(vals):
+            ax.barh(ids, vals, left=left, color=color, label=label, height=0.7)
+            left = [a + b for a, b in zip(left, vals)]
+    for i, t in enumerate(tests[::-1]):
+        ax.text(101, i, f"{100 * t['pass_rate']:.0f}%", va="center", fontsize=8.5, color="#37474f")
+    ax.set_xlim(0, 110)
+    ax.set_xticks([0, 25, 50, 75, 100])
+    ax.set_xlabel("% of submissions", fontsize=10)
+    ax.legend(frameon=False, fontsize=8.5, ncols=4, loc="lower left", bbox_to_anchor=(0, 1.0))
+    ax.set_title("Pass rate per test", fontsize=11, loc="left", pad=22)
+    _style(ax)
+    _save(fig, path)
+
+
+def fig_misconceptions(summary: dict, path: Path) -> None:
+    mis = summary["misconceptions"]
+    comps = sorted({m["component"] for m in mis})
+    codes = sorted({m["diagnosis"] for m in mis}, key=lambda c: -sum(m["count"] for m in mis if m["diagnosis"] == c))
+    fig = _new(max(6.4, 1.6 + 0.62 * len(codes)), max(2.4, 1.4 + 0.36 * len(comps)))
+    ax = fig.add_subplot()
+    if not mis:
+        ax.text(0.5, 0.5, "no diagnosed failures", ha="center", va="center", fontsize=12, color="#607d8b")
+        ax.set_axis_off()
+    else:
+        grid = [[0] * len(codes) for _ in comps]
+        for m in mis:
+            grid[comps.index(m["component"])][codes.index(m["diagnosis"])] = m["count"]
+        top = max(max(row) for row in grid)
+        ax.imshow(grid, cmap="Reds", vmin=0, vmax=top * 1.15, aspect="auto")
+        for i, row in enumerate(grid):
+            for j, v in enumerate(row):
+                if v:
+                    ax.text(j, i, str(v), ha="center", va="center", fontsize=9,
+                            color="white" if v > 0.6 * top else "#263238")
+        ax.set_xticks(range(len(codes)), [c.replace("_", " ") for c in codes], rotation=35, ha="right", fontsize=8.5)
+        ax.set_yticks(range(len(comps)), comps, fontsize=9)
+        ax.set_xticks([x - 0.5 for x in range(1, len(codes))], minor=True)
+        ax.set_yticks([y - 0.5 for y in range(1, len(comps))], minor=True)
+        ax.grid(which="minor", color="white", lw=1.5)
+        ax.tick_params(which="both", length=0)
+        for s in ax.spines.values():
+            s.set_visible(False)
+    ax.set_title("Misconceptions: students per diagnosis and component", fontsize=11, loc="left")
+    _save(fig, path)
+
+
+# ---------------------------------------------------------------------------- page
+
+def _link(student: str, feedback_rel: str) -> str:
+    return f'<a href="{esc(feedback_rel)}/{quote(safe_name(student))}.html">{esc(student, 80)}</a>'
+
+
+def _names(students: list[str], feedback_rel: str, limit: int = 12) -> str:
+    shown = ", ".join(_link(s, feedback_rel) for s in students[:limit])
+    return shown + (f" and {len(students) - limit} more" if len(students) > limit else "")
+
+
+def report_html(summary: dict, feedback_rel: str = "../feedback", gradebook_rel: str | None = None) -> str:
+    s = summary
+    n = s["submissions"]
+    body = [f'<header class="card"><div><h1>{esc(s["assignment"])}: class report</h1>'
+            f'<div class="muted">{n} submissions · generated {datetime.now():%Y-%m-%d %H:%M}</div></div></header>']
+    stats = [(str(n), "submissions"), (f"{s['mean_percent']:.0f}%", "mean score"),
+             (f"{s['median_percent']:.0f}%", "median score"), (str(s["full_marks"]), "full marks"),
+             (str(len(s["attention"])), "need a TA's look")]
+    body.append('<div class="stats">' + "".join(f'<div class="stat"><div class="v">{esc(v)}</div>'
+                                                 f'<div class="k">{esc(k)}</div></div>' for v, k in stats) + "</div>")
+    if s["not_isolated"]:
+        body.append(f'<section class="card banner warn"><b>Isolation:</b> {len(s["not_isolated"])} submission(s) '
+                    "were graded without bubblewrap (rlimits only).</section>")
+    body.append('<div class="grid2">'
+                '<figure class="card"><img src="score_distribution.png" alt="score distribution" id="fig-scores">'
+                "</figure>"
+                '<figure class="card"><img src="pass_rate.png" alt="pass rate per test" id="fig-pass"></figure></div>')
+
+    rows = "".join(
+        f"<tr><td><code>{esc(t['id'])}</code></td><td class=\"num\">{fmt_points(t['max_points'])}</td>"
+        f"<td class=\"num\">{100 * t['pass_rate']:.0f}%</td><td class=\"num\">{t['partial']}</td>"
+        f"<td class=\"num\">{t['failed']}</td><td class=\"num\">{t['mean_points']:.2f}</td>"
+        f"<td>{code_spans(esc(describe(t['top_diagnosis'])[0])) if t['top_diagnosis'] else ''}</td></tr>"
+        for t in s["tests"])
+    tests_section = ('<section class="card" id="tests"><h2>Tests</h2><table><thead><tr><th>test</th>'
+                '<th class="num">points</th><th class="num">passed</th><th class="num">partial</th>'
+                '<th class="num">failed</th><th class="num">mean points</th><th>most common cause</th></tr></thead>'
+                f"<tbody>{rows}</tbody></table></section>")
+
+    mis_rows = "".join(
+        f"<tr><td><b>{code_spans(esc(describe(m['diagnosis'])[0]))}</b><div class=\"muted\"><code>{esc(m['diagnosis'])}</code>"
+        f"</div></td><td><code>{esc(m['component'])}</code></td><td class=\"num\">{m['count']}</td>"
+        f"<td class=\"num\">{100 * m['count'] / max(n, 1):.0f}%</td>"
+        f"<td>{_names(m['students'], feedback_rel)}</td></tr>" for m in s["misconceptions"])
+    body.append('<section class="card" id="misconceptions"><h2>Misconceptions</h2>'
+                '<p class="muted">Which misconceptions the class holds: each failed test counts once, under the '
+                "component the grader blamed.</p>"
+                '<figure><img src="misconceptions.png" alt="diagnoses per component" id="fig-mis"></figure>'
+                + (f'<table><thead><tr><th>diagnosis</th><th>component</th><th class="num">students</th>'
+                   f'<th class="num">of class</th><th>who</th></tr></thead><tbody>{mis_rows}</tbody></table>'
+                   if mis_rows else "<p>No diagnosed failures.</p>") + "</section>")
+
+    att = []
+    for a in s["attention"]:
+        detail = [esc(f, 300) for f in a["flags"]] + [esc(x, 300) for x in a["notes"]]
+        detail += [f"cell <code>{esc(c.get('id'))}</code>: {esc(c.get('status'))}"
+                   + (f" — {esc(c.get('error'), 200)}" if c.get("error") else "") for c in a["cell_errors"]]
+        secs = f"{a['seconds']:.1f} s" if isinstance(a.get("seconds"), (int, float)) else ""
+        att.append(f"<tr><td>{_link(a['student'], feedback_rel)}</td><td>{esc(a['status'])}</td>"
+                   f"<td>{', '.join(esc(x) for x in a['attention'])}</td>"
+                   f"<td><ul style=\"margin:0;padding-left:18px\">{''.join(f'<li>{d}</li>' for d in detail)}</ul></td>"
+                   f"<td class=\"num\">{secs}</td></tr>")
+    body.append('<section class="card" id="attention"><h2>For the TA: errors, timeouts, flags</h2>'
+                + ('<table><thead><tr><th>student</th><th>status</th><th>why</th><th>details</th>'
+                   f'<th class="num">time</th></tr></thead><tbody>{"".join(att)}</tbody></table>'
+                   if att else "<p>Nothing unusual: every submission ran to the end without flags.</p>")
+                + "</section>")
+
+    st_rows = "".join(
+        f"<tr><td>{_link(x['student'], feedback_rel)}</td><td class=\"num\">{fmt_points(x['total'])} / "
+        f"{fmt_points(x['max'])}</td><td class=\"num\">{x['percent']:.0f}%</td>"
+        f"<td>{badge('passed') if x['status'] == 'graded' and not x['failed'] else esc(x['status'])}</td>"
+        f"<td>{', '.join(esc(t) for t in x['failed'])}</td></tr>" for x in s["students"])
+    body.append(tests_section)
+    body.append('<section class="card" id="students"><h2>Students</h2><table><thead><tr><th>student</th>'
+                '<th class="num">points</th><th class="num">score</th><th>status</th><th>tests not passed</th>'
+                f"</tr></thead><tbody>{st_rows}</tbody></table></section>")
+    links = ['<a href="pass_matrix.csv">pass_matrix.csv</a> (1 passed, 0 not passed, per student and test)']
+    if gradebook_rel:
+        links.append(f'<a href="{esc(gradebook_rel)}">gradebook.csv</a> (points)')
+    body.append(f"<footer>Files: {' · '.join(links)}. Built from the grading output only; "
+                "nothing was re-run.</footer>")
+    return page(f"{s['assignment']}: class report", "".join(body))
+
+
+def _csv_cell(text: str) -> str:
+    """Student names are student-controlled: keep spreadsheets from reading them as formulas."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def write_pass_matrix(summary: dict, path: Path) -> None:
+    tests = [t["id"] for t in summary["tests"]]
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        w.writerow(["student", *tests, "total", "max", "status"])
+        for s in summary["students"]:
+            w.writerow([_csv_cell(s["student"]), *["" if s["pass"][t] is None else s["pass"][t] for t in tests],
+                        fmt_points(s["total"]), fmt_points(s["max"]), s["status"]])
+
+
+def write_class_report(grades_dir, out_dir=None, records: list[dict] | None = None) -> Path:
+    """Write ``<out_dir>/report/`` (default ``out_dir`` = ``grades_dir``); returns index.html's path.
+
+    Links to ``<out_dir>/feedback/<student>.html`` (see ``feedback.write_all_feedback``).
+    """
+    grades_dir = Path(grades_dir)
+    out_dir = Path(out_dir or grades_dir)
+    records = load_records(grades_dir) if records is None else records
+    summary = summarise(records)
+    report = out_dir / "report"
+    report.mkdir(parents=True, exist_ok=True)
+    fig_score_distribution(summary, report / "score_distribution.png")
+    fig_pass_rate(summary, report / "pass_rate.png")
+    fig_misconceptions(summary, report / "misconceptions.png")
+    write_pass_matrix(summary, report / "pass_matrix.csv")
+    gradebook = grades_dir / "gradebook.csv"
+    gradebook_rel = os.path.relpath(gradebook, report) if gradebook.is_file() else None
+    index = report / "index.html"
+    tmp = report / ".index.html.tmp"
+    tmp.write_text(report_html(summary, "../feedback", gradebook_rel), encoding="utf-8")
+    os.replace(tmp, index)
+    return index
