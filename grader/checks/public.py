@@ -488,7 +488,7 @@ def classify(got, want, rtol, atol, want_ones=None, is_matmul=False):
     if denom > 0:
         r = float(np.sum(got * want)) / denom
         # one number is always a multiple of another: then only a "round" factor counts
-        nice = np.size(want) > 1 or any(abs(q - round(q)) < 1e-6 and 2 <= abs(round(q)) <= 1000 for q in (r, 1 / r if r else 0))
+        nice = np.size(want) > 1 or any(abs(abs(q) - f) < 1e-9 for q in (r, 1 / r if r else 0) for f in (2.0, 4.0))
         if nice and abs(r) > 1e-9 and abs(r - 1) > 1e-3 and _close(got, r * want, rtol, atol):
             return "wrong_factor", f"is the correct gradient times {r:.4g}"
     if is_matmul:
@@ -610,8 +610,7 @@ def _judge_component(spec, rec, exp, name, names, where):
             if not _close(g, want, rtol, atol):
                 ones = exp.get("grads_ones")
                 code, what = classify(g, want, rtol, atol, None if ones is None else np.asarray(ones[k]),
-                                      is_matmul=(name == "VDot" and g.ndim == 2 and g.shape[0] == g.shape[1]
-                                                 and _close(g.T, want, rtol, atol)))
+                                      is_matmul=name == "VDot")
                 err = _errors(g, want)
                 return _fail(code, f"{name}.backward, {where}, operand {names[k]}",
                              f"{names[k]}.grad {what}: {_describe(err)}.",
@@ -903,11 +902,17 @@ def _probe_backward(ns, spec):
             else:
                 o = classes[n["kind"]](*[objs[a] for a in n["args"]])
             objs[n["name"]] = o
-        comps = [objs[n["name"]] for n in _components(spec)]
+        cnodes = _components(spec)
+        comps = [objs[n["name"]] for n in cnodes]
         index = {id(c): i for i, c in enumerate(comps)}
         stage = "forward"
-        for c in comps:
+        rec["forward_steps"] = []
+        for i, c in enumerate(comps):  # each value right after its forward, and its operands' values
+            state["current"] = i
             c.forward()
+            rec["forward_steps"].append({"value": _arr(getattr(c, "value", None)),
+                                         "args": {a: _arr(objs[a].value) for a in cnodes[i]["args"]}})
+        state["current"] = None
         rec["values"] = {name: _arr(getattr(o, "value", None)) for name, o in objs.items()}
         for name, o in objs.items():  # stale grads, as if left over from an earlier iteration
             o.grad = np.array(spec["stale"][name])
@@ -930,7 +935,8 @@ def _probe_backward(ns, spec):
                 finally:
                     state["depth"] -= 1
                 if len(state["steps"]) < limit:
-                    state["steps"].append({"component": index[id(self)], "upstream": upstream, "grads": snapshot()})
+                    state["steps"].append({"component": index[id(self)], "upstream": upstream, "grads": snapshot(),
+                                           "args": {a: _arr(objs[a].value) for a in cnodes[index[id(self)]]["args"]}})
                 else:
                     rec["truncated"] = True
                 state["current"] = None
@@ -955,9 +961,9 @@ def _probe_backward(ns, spec):
     except (Exception, SystemExit) as e:
         rec["error"] = _err(e)
         rec["error_at"] = stage
+        rec["error_component"] = state["current"]
         if stage == "backward":
             rec["pre"] = state["pre"]
-            rec["error_component"] = state["current"]
     finally:
         for cls, f in wrapped.items():
             cls.backward = f
@@ -1120,25 +1126,37 @@ def _judge_backward(spec, rec, exp, where):
     rec_order = record_order(rec)
     graph = lambda k=0, broken=None, bad=None: {"graph": _graph_details(
         spec, [names[i] for i in rec_order[:k] if 0 <= i < len(names)], broken, bad)}
-    if "error" in rec and rec.get("error_at") in ("lookup", "construct", "forward", "probe"):
-        cls = None
-        return _error_case(rec, where if rec.get("error_at") != "lookup" else where, cls)
-    recvals = rec.get("values")
-    if not isinstance(recvals, dict):
-        return _fail("protocol_error", where, "values missing from the record.")
-    for i, c in enumerate(comps):
-        v, want = recvals.get(c["name"]), np.asarray(exp["values"][c["name"]])
+    fsteps = rec.get("forward_steps")
+    if rec.get("error_at") in ("lookup", "construct", "probe") or not isinstance(fsteps, list):
+        return _error_case(rec, where) if "error" in rec else _fail("protocol_error", where, "forward values missing.")
+    for i, c in enumerate(comps[:len(fsteps)]):
+        fs = fsteps[i] if isinstance(fsteps[i], dict) else {}
+        v, want = fs.get("value"), np.asarray(exp["values"][c["name"]])
+        at = f"{c['kind']}.forward (`{c['name']}`, position {i}) in graph `{spec['graph']}`"
+        d = {"component": c["kind"], "position": i, "node": c["name"]}
         if _valid(v, want.shape) or not _close(v, want, FORWARD_RTOL, FORWARD_ATOL * (1 + np.max(np.abs(want), initial=0))):
-            return _fail("forward_wrong", f"{c['kind']}.forward (`{c['name']}`, position {i}) in graph `{spec['graph']}`",
-                         "value wrong, so Backward is not judged.", {"component": c["kind"], "position": i,
-                                                                    "node": c["name"], **graph(0, c["name"], c["name"])})
+            if np.all(np.isfinite(want)) and _valid(v, want.shape) is None and not np.all(np.isfinite(v)):
+                return _fail("non_finite", at, "value contains NaN or inf.", {**d, **graph(0, c["name"], c["name"])})
+            return _fail("forward_wrong", at, "value wrong, so Backward is not judged.", {**d, **graph(0, c["name"], c["name"])})
+        args = fs.get("args") if isinstance(fs.get("args"), dict) else {}
+        for a in c["args"]:
+            if not _same_value(args.get(a), values[a]):
+                return _fail("operand_mutated", at, f"changed the value of its operand `{a}`.",
+                             {**d, "operand": a, **graph(0, c["name"], a)})
+    if "error" in rec and rec.get("error_at") == "forward":
+        ci = rec.get("error_component")
+        c = comps[ci] if isinstance(ci, int) and 0 <= ci < len(comps) else None
+        w = f"{c['kind']}.forward (`{c['name']}`, position {ci}) in graph `{spec['graph']}`" if c else where
+        return _error_case({"error": rec["error"]}, w, c["kind"] if c else None)
+    if len(fsteps) != len(comps):
+        return _fail("protocol_error", where, "forward values missing.")
     order = record_order(rec)
     steps = rec.get("steps") or []
     n_ok, reason = valid_prefix(spec, order)
     pre = rec.get("pre")
-    if order:
-        if not isinstance(pre, dict):
-            return _fail("protocol_error", where, "grads before the first step missing from the record.")
+    if order and not isinstance(pre, dict):
+        return _fail("protocol_error", where, "grads before the first step missing from the record.")
+    if isinstance(pre, dict):  # also when the first backward() raised
         bad = _check_pre(spec, pre, values, where, graph)
         if bad:
             return bad
@@ -1152,6 +1170,12 @@ def _judge_backward(spec, rec, exp, where):
                                                                  "position": i, **graph(k, c["name"] if c else None)})
         s = steps[k]
         snap = s.get("grads") if isinstance(s, dict) else None
+        args = s.get("args") if isinstance(s, dict) and isinstance(s.get("args"), dict) else {}
+        for a in c["args"]:
+            if not _same_value(args.get(a), values[a]):
+                return _fail("operand_mutated", f"{step_where}", f"{c['kind']}.backward changed the value of its operand `{a}`.",
+                             {"step": k + 1, "component": c["kind"], "position": i, "operand": a, "node": a,
+                              **graph(k, c["name"], a)})
         up = s.get("upstream") if isinstance(s, dict) else None
         want_up = _grad_at(prev, c["name"])
         if want_up is not None and (_valid(up, want_up.shape) or not np.array_equal(up, want_up)):
@@ -1241,6 +1265,11 @@ def _judge_backward(spec, rec, exp, where):
                          f"calling Backward twice gave a different `{name}`.grad (stale gradients accumulated).",
                          {"node": name, **graph(len(order))})
     return CaseResult(True)
+
+
+def _same_value(got, want):
+    want = np.asarray(want)
+    return _valid(got, want.shape) is None and _close(got, want, FORWARD_RTOL, FORWARD_ATOL * (1 + np.max(np.abs(want), initial=0)))
 
 
 def _check_pre(spec, pre, values, where, graph):
