@@ -39,7 +39,6 @@ Numeric gradients, float64 throughout
   about 1e-5 per case, and the deterministic checks (shape, accumulation, mutation,
   forward) do not depend on it.
 """
-from __future__ import annotations
 
 import math
 import warnings
