@@ -67,7 +67,7 @@ def summarise(records: list[dict]) -> dict:
                     diag[(code, component_of(t))].append(str(r.get("student")))
         students.append({"student": str(r.get("student")), "total": total, "max": mx,
                          "percent": 100 * total / mx if mx else 0.0, "status": r.get("status", "graded"),
-                         "failed": failed, "attention": needs_attention(r),
+                         "failed": failed, "attention": needs_attention(r), "error": r.get("error"),
                          "flags": list(r.get("flags") or []), "notes": list(r.get("notes") or []),
                          "cell_errors": [c for c in r.get("cells") or [] if c.get("status", "ok") != "ok"],
                          "seconds": r.get("seconds"), "isolation": r.get("isolation"),
@@ -91,7 +91,8 @@ def summarise(records: list[dict]) -> dict:
                    "top_diagnosis": top[t].most_common(1)[0][0] if top[t] else None} for t in tests],
         "misconceptions": sorted(({"diagnosis": d, "component": c, "count": len(v), "students": sorted(v)}
                                   for (d, c), v in diag.items()), key=lambda m: (-m["count"], m["diagnosis"], m["component"])),
-        "attention": [{k: s[k] for k in ("student", "status", "attention", "flags", "notes", "cell_errors", "seconds")}
+        "attention": [{k: s[k] for k in ("student", "status", "attention", "error", "flags", "notes", "cell_errors",
+                                                 "seconds")}
                       for s in students if s["attention"]],
         "students": students,
     }
@@ -246,7 +247,8 @@ def report_html(summary: dict, feedback_rel: str = "../feedback", gradebook_rel:
 
     att = []
     for a in s["attention"]:
-        detail = [esc(f, 300) for f in a["flags"]] + [esc(x, 300) for x in a["notes"]]
+        detail = ([esc(a["error"], 300)] if a.get("error") else []) + [esc(f, 300) for f in a["flags"]]
+        detail += [esc(x, 300) for x in a["notes"]]
         detail += [f"cell <code>{esc(c.get('id'))}</code>: {esc(c.get('status'))}"
                    + (f" — {esc(c.get('error'), 200)}" if c.get("error") else "") for c in a["cell_errors"]]
         secs = f"{a['seconds']:.1f} s" if isinstance(a.get("seconds"), (int, float)) else ""

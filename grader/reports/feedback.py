@@ -176,7 +176,8 @@ def feedback_html(record: dict) -> str:
     status = record.get("status", "graded")
     if status != "graded":
         body.append(f'<section class="card banner"><b>{esc(status)}:</b> '
-                    f"{esc(STATUS_TEXT.get(status, 'The grader reported a problem with this submission.'))}</section>")
+                    f"{esc(STATUS_TEXT.get(status, 'The grader reported a problem with this submission.'))}"
+                    + (f"<pre>{esc(record['error'], 1500)}</pre>" if record.get("error") else "") + "</section>")
     notes = list(record.get("notes") or [])
     flags = record.get("flags") or []
     notes += [f for f in flags if not is_hostile(f)]

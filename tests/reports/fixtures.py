@@ -172,7 +172,7 @@ def real_failures() -> dict:
 
 
 def record(student, results, *, status="graded", flags=(), notes=(), cells=None, seconds=None,
-           isolation="bwrap"):
+           isolation="bwrap", error=None):
     """A submission record; ``results`` maps test id -> (score, diagnosis, message, details)."""
     tests, total, mx = [], 0.0, 0.0
     for tid, pts, _ in SUITE:
@@ -190,7 +190,7 @@ def record(student, results, *, status="graded", flags=(), notes=(), cells=None,
             "cells": cells if cells is not None else [{"id": f"{t.lower()}-solution", "status": "ok"}
                                                       for _, _, t in SUITE[:3]],
             "tests": tests, "total": round(total, 2), "max": mx, "flags": list(flags),
-            "seconds": seconds if seconds is not None else 0.2}
+            "seconds": seconds if seconds is not None else 0.2, **({"error": error} if error else {})}
 
 
 def runner_outcome(code, message):
@@ -242,7 +242,9 @@ def build_records(n_random: int = 18, seed: int = 0, real: bool = True) -> list[
                status="crashed", seconds=3.1),
         record("mallory", {**runner_outcome("protocol_error", "The child sent a malformed reply."),
                            **with_("upstream_ignored")},
-               status="error", flags=["hostile: tried to read /work/main/reference/operations.py",
+               status="error", error="the notebook's JSON is not valid after cell 12",
+               flags=["hostile: tried to read /work/main/reference/operations.py",
+                      "suspicious: cell sigmoid-solution imports from os",
                                       "hostile: patched builtins.__import__", "output truncated"],
                cells=[{"id": "sigmoid-solution", "status": "neutralised",
                        "error": "os.system called: blocked"}]),

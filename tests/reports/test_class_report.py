@@ -64,7 +64,8 @@ def test_attention_list_names_errors_timeouts_and_hostile_flags(grades):
     att = att[:att.index("</section>")]
     for student, why in [("kim", "timeout"), ("leo", "crashed"), ("mallory", "hostile"), ("niaj", "output_limit")]:
         assert f">{student}</a>" in att and why in att
-    assert "tried to read /work/main/reference/operations.py" in att
+    assert "tried to read /work/main/reference/operations.py" in att and "imports from os" in att
+    assert "not valid after cell 12" in att
     assert ">alice</a>" not in att
     assert 'href="../feedback/kim.html"' in att
 

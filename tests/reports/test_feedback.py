@@ -118,7 +118,8 @@ def test_runner_outcomes_and_flags(by_student):
     assert "timeout:" in html and "did not finish" in html
     html = feedback_html(by_student["mallory"])
     assert "flagged for review by a TA" in html
-    assert "tried to read" not in html  # the hostile details are for the TA's report
+    assert "tried to read" not in html and "imports from os" not in html  # for the TA's report only
+    assert "not valid after cell 12" in html  # the record's error explains the status
     assert "output truncated" in html and "neutralised" in html
 
 
