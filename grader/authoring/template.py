@@ -46,7 +46,7 @@ class SuiteTest:
     target: str | None
     visible: dict
     hidden: dict
-    table: dict = field(repr=False)  # the whole TOML table, as handed to run_hidden
+    table: dict = field(repr=False)  # the whole TOML table (+ assignment), as handed to run_hidden
 
     @property
     def grade_id(self) -> str:
@@ -135,7 +135,7 @@ def load_suite(path: Path, assignment: str) -> list[SuiteTest]:
             raise TemplateError(f"{where}: points must be a positive number")
         tests.append(SuiteTest(id=t["id"], points=t["points"], check=t["check"], target=t.get("target"),
                                visible=dict(t.get("visible", {})), hidden=dict(t.get("hidden", {})),
-                               table=t))
+                               table={"assignment": assignment, **t}))
     if not tests:
         raise TemplateError(f"{path}: no [[test]] tables")
     return tests

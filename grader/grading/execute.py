@@ -16,6 +16,8 @@ Runner failures policy (documented in docs via the feedback messages):
 """
 from __future__ import annotations
 
+import ast
+import functools
 import math
 import threading
 import time
@@ -30,10 +32,19 @@ from .notebook import Plan
 
 CHECKS_MODULE = "backprop_checks"
 IO_MODULE = "backprop_grading_io"
-# Trusted helper sent into the child: parent-side data injection (the mlp data cell).
+# Trusted helper sent into the child: parent-side data injection (the mlp data cell), and
+# all of one test's probes in one round trip.
 IO_SOURCE = '''
+import sys
+
+
 def inject(ns, values):
     ns.update(values)
+
+
+def probe_all(ns, specs):
+    probe = sys.modules["backprop_checks"].probe
+    return [probe(ns, spec) for spec in specs]
 '''
 
 # The runner registers a loaded module in sys.modules only after executing it, but
@@ -49,10 +60,17 @@ MODULE_PRELUDE = (
 
 
 
-def with_prelude(source: str) -> str:
-    """``MODULE_PRELUDE`` inserted after the docstring and ``from __future__`` imports."""
-    import ast
-
+@functools.lru_cache(maxsize=4)
+def child_checks_source(source: str) -> str:
+    """The public checks as sent into the child: only what ``probe`` can reach (compiling
+    the whole module in every child costs more than running a submission's probes), with
+    ``MODULE_PRELUDE`` after the docstring and ``from __future__`` imports."""
+    try:
+        pruned = probe_only(source)
+        compile(pruned, "<backprop_checks>", "exec", dont_inherit=True)
+        source = pruned
+    except (SyntaxError, ValueError):
+        pass
     after = 0
     for node in ast.parse(source).body:
         if isinstance(node, ast.ImportFrom) and node.module == "__future__":
@@ -61,6 +79,36 @@ def with_prelude(source: str) -> str:
             break
     lines = source.splitlines(keepends=True)
     return "".join(lines[:after]) + MODULE_PRELUDE + "".join(lines[after:])
+
+
+def probe_only(source: str, roots=("probe",)) -> str:
+    """``source`` without the top-level functions/classes that neither ``roots`` nor any
+    top-level statement can reach (names and string constants both count as references)."""
+    tree = ast.parse(source)
+    defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+
+    def refs(node) -> set[str]:
+        return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} | \
+               {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
+
+    need = set(roots)
+    for node in tree.body:
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            need |= refs(node)
+    todo = [n for n in need if n in defs]
+    while todo:
+        for name in refs(defs[todo.pop()]) - need:
+            need.add(name)
+            if name in defs:
+                todo.append(name)
+    lines = source.splitlines(keepends=True)
+    out = []
+    for node in tree.body:
+        if getattr(node, "name", None) in defs and node.name not in need:
+            continue
+        start = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno])
+        out.append("".join(lines[start - 1:node.end_lineno]))
+    return "\n".join(out)
 
 
 RUNNER_CODES = {"timeout": "timeout", "died": "crashed", "closed": "crashed", "protocol": "protocol_error"}
@@ -188,7 +236,7 @@ class _Child:
         return culprit
 
     def _load_checks(self) -> None:
-        r = self.session.load_module(CHECKS_MODULE, with_prelude(self.ctx.checks.public_source))
+        r = self.session.load_module(CHECKS_MODULE, child_checks_source(self.ctx.checks.public_source))
         self.checks_error = None if r.ok else str(r.error)
 
 
@@ -249,8 +297,18 @@ def _run_test(child: _Child, ctx: Context, test: dict, opts: Options, data: dict
                              f"loaded after your code ran ({child.checks_error[:200]}); does your code replace "
                              "builtins, the import system or NumPy?")
     specs = ctx.checks.build_specs(test, "hidden")
-    records, problem = [], None
     before = s.output().total_bytes
+    batch = s.call(IO_MODULE, "probe_all", specs)
+    if batch.ok and isinstance(batch.value, list) and len(batch.value) == len(specs):
+        if s.output().total_bytes - before > opts.test_output_bytes:
+            return _output_limit(test, opts)
+        return judge_safely(ctx, test, specs, batch.value)
+    if not batch.ok and batch.error.kind != "student" and not (batch.error.kind == "timeout" and child.alive()):
+        code = RUNNER_CODES.get(batch.error.kind, "crashed")
+        return runner_result(test, code, _problem_message(test, code, batch.error, opts.limits))
+    # something escaped the probes (a BaseException from student code, a sabotaged helper)
+    # or all of them together were too slow: probe spec by spec, each with its own verdict
+    records, problem = [], None
     for spec in specs:
         r = s.call(CHECKS_MODULE, "probe", spec)
         if r.ok:
@@ -263,15 +321,18 @@ def _run_test(child: _Child, ctx: Context, test: dict, opts: Options, data: dict
             problem = r.error
             break
         if s.output().total_bytes - before > opts.test_output_bytes:
-            return runner_result(test, "output_limit",
-                                 f"test {test['id']!r}: your code printed more than "
-                                 f"{opts.test_output_bytes >> 10} KB while being tested; remove print calls "
-                                 "from forward/backward and loops.")
+            return _output_limit(test, opts)
     if problem is not None:
         code = RUNNER_CODES.get(problem.kind, "crashed")
         return runner_result(test, code, _problem_message(test, code, problem, opts.limits),
                              {"spec_index": len(records)})
     return judge_safely(ctx, test, specs, records)
+
+
+def _output_limit(test: dict, opts: Options) -> dict:
+    return runner_result(test, "output_limit", f"test {test['id']!r}: your code printed more than "
+                         f"{opts.test_output_bytes >> 10} KB while being tested; remove print calls from "
+                         "forward/backward and loops.")
 
 
 def judge_safely(ctx: Context, test: dict, specs, records) -> dict:

@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,6 +53,7 @@ class Course:
     path: Path
     errors: dict = field(default_factory=dict)
     snapshot: dict = field(default_factory=dict)  # relative path -> bytes, right after generation
+    autograde: threading.Thread | None = None
 
     def require(self, name: str) -> None:
         if name in self.errors:
@@ -65,6 +67,8 @@ def snapshot(course: Path) -> dict:
 
 @pytest.fixture(scope="session")
 def course(tmp_path_factory, jupyter_env) -> Course:
+    """The generated course; nbgrader autograde starts on it in the background at once
+    (it is the slowest part: it executes every notebook twice), see ``autograded``."""
     c = Course(tmp_path_factory.mktemp("course"))
     for name in ASSIGNMENTS:
         try:
@@ -72,6 +76,8 @@ def course(tmp_path_factory, jupyter_env) -> Course:
         except TemplateError as e:
             c.errors[name] = e
     c.snapshot = snapshot(c.path)
+    c.autograde = threading.Thread(target=_autograde_all, args=(c, jupyter_env), daemon=True)
+    c.autograde.start()
     return c
 
 
@@ -90,8 +96,7 @@ def copy_assignment(src: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.fixture(scope="session")
-def autograded(course, jupyter_env) -> Course:
+def _autograde_all(course: Course, env: dict) -> None:
     """``nbgrader autograde`` on two submissions per assignment: the source notebook
     (solutions in place) and the release notebook untouched."""
     for name in ASSIGNMENTS:
@@ -100,7 +105,12 @@ def autograded(course, jupyter_env) -> Course:
         copy_assignment(course.path / "source" / name, course.path / "submitted" / STUDENT_FULL / name)
         copy_assignment(course.path / "release" / name, course.path / "submitted" / STUDENT_ZERO / name)
         proc = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", name, "--force"],
-                              cwd=course.path, env=jupyter_env, capture_output=True, text=True)
+                              cwd=course.path, env=env, capture_output=True, text=True)
         if proc.returncode:
             course.errors[f"autograde:{name}"] = proc.stdout + proc.stderr
+
+
+@pytest.fixture(scope="session")
+def autograded(course) -> Course:
+    course.autograde.join()
     return course
