@@ -225,7 +225,7 @@ def format_summary(s: dict) -> str:
     if s["problems"]:
         lines += ["", f"submissions with errors ({len(s['problems'])}):"]
         for p in s["problems"]:
-            lines.append(f"  {p['student']:<24}{p['status']:<9}{p['why'][:110]}")
+            lines.append(f"  {p['student']}  [{p['status']}]  {p['why'][:110]}")
     if s["flagged"]:
         lines += ["", f"flagged as suspicious (see flags in their records): {', '.join(s['flagged'][:20])}"
                   + (" ..." if len(s["flagged"]) > 20 else "")]

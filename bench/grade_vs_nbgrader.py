@@ -1,0 +1,200 @@
+"""`backprop grade` vs `nbgrader autograde` on the same class of tensor_edf submissions.
+
+    python bench/grade_vs_nbgrader.py [--n 100] [--workers 2] [--keep DIR]
+
+Builds a course in a temporary folder (`backprop generate tensor_edf`), N submitted
+notebooks (the source notebook with correct and buggy corpus variants swapped in), then
+grades them twice, each as a subprocess, alternating nothing (one run each):
+
+- `backprop grade submitted/ --assignment tensor_edf` (bwrap sandbox, fork server,
+  trusted judge in the parent), with its nbgrader gradebook write;
+- `nbgrader autograde tensor_edf` (one Jupyter kernel per notebook, the hidden test cells
+  calling the same trusted checks in the student's kernel: no isolation at all).
+
+Prints per-submission median, total wall time, peak memory of each process tree (psutil
+sampling every 50 ms, sum of RSS) and the throughput ratio, plus how often the two agree
+on which test cells earned full marks. Benchmarks print ratios; nothing here asserts.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+ASSIGNMENT = "tensor_edf"
+
+
+def build_class(course: Path, n: int) -> list[str]:
+    from grader.grading import sample
+
+    nb = sample.as_submitted(sample.source_notebook(course, ASSIGNMENT))
+    variants = [nb]
+    for kind in ("correct", "buggy"):
+        for path in sample.corpus(kind):
+            v = sample.with_variant(nb, path)
+            if v is not None:
+                variants.append(v)
+    checks = course / "source" / ASSIGNMENT / "backprop_checks.py"
+    students = []
+    for i in range(n):
+        sid = f"s{i:03d}"
+        folder = course / "submitted" / sid / ASSIGNMENT
+        sample.write(variants[i % len(variants)], folder / f"{ASSIGNMENT}.ipynb")
+        shutil.copy(checks, folder / "backprop_checks.py")  # what the release folder gives students
+        students.append(sid)
+    return students
+
+
+class TreeMemory:
+    """Peak summed RSS of a process and its descendants, sampled in a thread."""
+
+    def __init__(self, pid: int, interval: float = 0.05):
+        self.pid, self.interval, self.peak = pid, interval, 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+
+    def _run(self):
+        try:
+            import psutil
+        except ImportError:
+            return
+        while not self._stop.is_set():
+            try:
+                root = psutil.Process(self.pid)
+                procs = [root] + root.children(recursive=True)
+                total = 0
+                for p in procs:
+                    try:
+                        total += p.memory_info().rss
+                    except psutil.Error:
+                        pass
+                self.peak = max(self.peak, total)
+            except Exception:  # noqa: BLE001 - the process ended
+                pass
+            self._stop.wait(self.interval)
+
+    def stop(self) -> int:
+        self._stop.set()
+        self._t.join()
+        return self.peak
+
+
+def run(cmd: list[str], cwd: Path, marker: str | None = None) -> tuple[float, int, list[float], str]:
+    """Wall time, peak tree RSS, times at which stderr lines containing ``marker`` appeared, stdout."""
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    t0 = time.perf_counter()
+    p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    mem = TreeMemory(p.pid)
+    stamps, err_lines = [], []
+
+    def read_err():
+        for line in p.stderr:
+            err_lines.append(line)
+            if marker and marker in line:
+                stamps.append(time.perf_counter() - t0)
+
+    t = threading.Thread(target=read_err, daemon=True)
+    t.start()
+    out = p.stdout.read()
+    p.wait()
+    t.join()
+    wall = time.perf_counter() - t0
+    peak = mem.stop()
+    if p.returncode != 0:
+        print(f"warning: {' '.join(cmd[:4])} ... exited {p.returncode}\n{''.join(err_lines[-15:])}", file=sys.stderr)
+    return wall, peak, stamps + [wall], out
+
+
+def nbgrader_scores(db: Path, keys) -> dict[tuple[str, str], tuple[float, float]]:
+    """(student, grade_id) -> (auto_score, max_score) as nbgrader's gradebook has them."""
+    import warnings
+
+    from nbgrader.api import Gradebook, MissingEntry
+
+    out = {}
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{db}") as gb:
+        warnings.simplefilter("ignore")
+        for student, grade_id in keys:
+            try:
+                g = gb.find_grade(grade_id, ASSIGNMENT, ASSIGNMENT, student)
+            except MissingEntry:
+                continue
+            out[(student, grade_id)] = (g.auto_score or 0.0, g.max_score)
+    return out
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100, help="submissions (default 100)")
+    ap.add_argument("--workers", type=int, default=2, help="backprop grade workers (default 2)")
+    ap.add_argument("--keep", type=Path, default=None, help="build the course here and keep it")
+    args = ap.parse_args(argv)
+
+    from grader.authoring.course import generate
+
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-grade-"))
+    course = (root / "course").resolve()
+    if course.exists():
+        shutil.rmtree(course)
+    print(f"course: {course}")
+    generate([ASSIGNMENT], course)
+    students = build_class(course, args.n)
+    print(f"{len(students)} submissions of {ASSIGNMENT}; {os.cpu_count()} CPUs")
+
+    ours_cmd = [sys.executable, "-m", "grader.cli", "grade", str(course / "submitted"), "--assignment", ASSIGNMENT,
+                "--course", str(course), "--workers", str(args.workers), "--force", "--json"]
+    wall_b, mem_b, _, out = run(ours_cmd, REPO)
+    summary = json.loads(out) if out.strip() else {}
+    results = json.loads((course / "grades" / ASSIGNMENT / "results.json").read_text())
+    per_b = statistics.median(r["seconds"] for r in results)
+
+    nb_cmd = [sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--create", "--force",
+              "--ExecutePreprocessor.timeout=60"]
+    wall_n, mem_n, stamps, _ = run(nb_cmd, course, marker="Autograding")
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    per_n = statistics.median(gaps) if gaps else wall_n / max(len(students), 1)
+
+    # agreement on full marks per test cell
+    scores = nbgrader_scores(course / "gradebook.db",
+                             [(r["student"], t["grade_id"]) for r in results for t in r["tests"]])
+    agree = total = 0
+    for r in results:
+        for t in r["tests"]:
+            key = (r["student"], t["grade_id"])
+            if key in scores:
+                nb_full = scores[key][0] >= scores[key][1] - 1e-9
+                agree += nb_full == t["result"]["passed"]
+                total += 1
+
+    n = len(students)
+    print()
+    print(f"{'':24}{'backprop grade':>16}{'nbgrader autograde':>20}")
+    print(f"{'isolation':24}{summary.get('isolation', '?'):>16}{'none (kernel)':>20}")
+    print(f"{'per submission, median':24}{per_b:>15.3f}s{per_n:>19.3f}s")
+    print(f"{'total wall time':24}{wall_b:>15.1f}s{wall_n:>19.1f}s")
+    print(f"{'throughput (subm./s)':24}{n / wall_b:>16.2f}{n / wall_n:>20.2f}")
+    print(f"{'peak memory (tree RSS)':24}{mem_b / 2**20:>14.0f}MB{mem_n / 2**20:>18.0f}MB")
+    print(f"throughput ratio backprop/nbgrader: {wall_n / wall_b:.1f}x  (target >= 10x)")
+    print(f"mean score: backprop grade {summary.get('mean')} / {summary.get('max_points')}")
+    if total:
+        print(f"full-marks agreement per test cell: {agree}/{total} ({100 * agree / total:.1f}%; "
+              "nbgrader gives no partial credit)")
+    if not args.keep:
+        shutil.rmtree(root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
