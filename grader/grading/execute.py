@@ -159,7 +159,6 @@ class _Child:
         self.session = None
         self.skip: dict[str, dict] = {}   # cell id -> its result when it killed a child
         self.cell_results: list[dict] = []
-        self.checks_error: str | None = None
         self.restarts = -1
         self.notes: list[str] = []
 
@@ -173,15 +172,26 @@ class _Child:
             self.close()
             self.restarts += 1
             self.session = self.pool.session()
+            self._load_checks()
             culprit = self._run_cells()
             if culprit is None:
-                self._load_checks()
                 if self.session.dead is None:
                     return True
                 continue
-            self.skip[culprit] = next(r for r in self.cell_results if r["id"] == culprit)
-            self.notes.append(f"cell {culprit} killed the process running it; it was skipped when the "
-                              "cells were re-run in a fresh process")
+            self._skip(culprit)
+
+    def restart_after_death(self) -> bool:
+        """The child died while a test ran: cells that timed out are the likely cause (an
+        infinite loop, a fork bomb left behind), so they are skipped from now on."""
+        for r in self.cell_results:
+            if r["status"] == "timeout" and r["id"] not in self.skip:
+                self._skip(r["id"])
+        return self.start()
+
+    def _skip(self, cell_id: str) -> None:
+        self.skip[cell_id] = next(r for r in self.cell_results if r["id"] == cell_id)
+        self.notes.append(f"cell {cell_id} timed out or killed the process running it; it was skipped "
+                          "when the cells were re-run in a fresh process")
 
     def alive(self) -> bool:
         return self.session is not None and self.session.dead is None
@@ -217,8 +227,8 @@ class _Child:
         for cell in self.plan.cells:
             if cell["id"] in self.skip:
                 first = self.skip[cell["id"]]
-                results.append(dict(first, error=f"{first['error']} (it killed the process running it, "
-                                                 "so it was skipped when the cells were re-run)"))
+                results.append(dict(first, error=f"{first['error']} (skipped when the cells were re-run "
+                                                 "in a fresh process)"))
                 continue
             if cell.get("inject"):
                 culprit = flush()
@@ -236,8 +246,10 @@ class _Child:
         return culprit
 
     def _load_checks(self) -> None:
+        """Before any student code: a failure here is a grader bug, not the student's."""
         r = self.session.load_module(CHECKS_MODULE, child_checks_source(self.ctx.checks.public_source))
-        self.checks_error = None if r.ok else str(r.error)
+        if not r.ok:
+            raise RuntimeError(f"the public checks do not load in a fresh child: {r.error}")
 
 
 def _cell_json(r) -> dict:
@@ -260,7 +272,7 @@ def run_submission(pool, ctx: Context, plan: Plan, opts: Options, data: dict | N
     try:
         child.start()
         for test in ctx.tests:
-            if not child.alive() and not child.start():
+            if not child.alive() and not child.restart_after_death():
                 why = (f"not run: the submission used its whole time budget of {opts.budget:g} s"
                        if time.monotonic() > deadline else
                        f"not run: the process running your code died {child.restarts + 1} times")
@@ -273,8 +285,6 @@ def run_submission(pool, ctx: Context, plan: Plan, opts: Options, data: dict | N
                 continue
             out.tests.append(_run_test(child, ctx, test, opts, data))
         out.cells = child.cell_results
-        if child.checks_error:
-            out.notes.append(f"the checks module failed to load after your code ran: {child.checks_error}")
         if child.session is not None and child.session.output().truncated:
             out.flags.append("output truncated: the submission printed more than "
                              f"{opts.limits.output_bytes >> 10} KB")
@@ -292,10 +302,6 @@ def run_submission(pool, ctx: Context, plan: Plan, opts: Options, data: dict | N
 
 def _run_test(child: _Child, ctx: Context, test: dict, opts: Options, data: dict | None) -> dict:
     s = child.session
-    if child.checks_error:
-        return runner_result(test, "crashed", f"test {test['id']!r}: the grader's probe module could not be "
-                             f"loaded after your code ran ({child.checks_error[:200]}); does your code replace "
-                             "builtins, the import system or NumPy?")
     specs = ctx.checks.build_specs(test, "hidden")
     before = s.output().total_bytes
     batch = s.call(IO_MODULE, "probe_all", specs)
