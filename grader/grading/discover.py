@@ -129,8 +129,9 @@ def _from_zip(path: Path, assignment: str) -> list[Submission]:
                 raise DiscoveryError(f"{path}: {len(infos)} members, over the limit of {MAX_ZIP_MEMBERS}")
             for order, info in enumerate(infos):
                 name = PurePosixPath(info.filename.replace("\\", "/"))
-                if info.is_dir() or name.suffix != ".ipynb" or any(p.startswith(".") or p == "__MACOSX"
-                                                                     for p in name.parts):
+                # hidden files and macOS resource forks are not submissions; ".." in a name
+                # is only a name (nothing is extracted)
+                if info.is_dir() or name.suffix != ".ipynb" or name.name.startswith(".") or "__MACOSX" in name.parts:
                     continue
                 student = _student_in_zip(name, assignment)
                 source = f"{path.name}!{info.filename}"
