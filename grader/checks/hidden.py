@@ -12,6 +12,7 @@ import numpy as np
 
 import reference
 from reference import core as ref_core
+from reference import mlp as ref_mlp
 
 from . import public as P
 
@@ -54,7 +55,7 @@ def build_specs(test, which="hidden") -> list:
         for seed in seeds:
             specs += P.tape_specs(seed)
     elif check == "mlp_accuracy":
-        X_test = reference.mlp.load_digits_split(0)[2]
+        X_test = ref_mlp.load_digits_split(0)[2]
         specs.append({"check": "mlp_accuracy", "target": target or "predict", "X": X_test})
     else:
         raise ValueError(f"unknown check {check!r}")
@@ -162,7 +163,7 @@ def judge_case(test, spec, record) -> P.CaseResult:
         if check == "tape":
             return P.judge_tape(spec, record, tape_expectation(spec))
         if check == "mlp_accuracy":
-            y_test = reference.mlp.load_digits_split(0)[3]
+            y_test = ref_mlp.load_digits_split(0)[3]
             target = float(_params(test, "hidden").get("target", 0.95))
             return P.judge_mlp_accuracy(spec, record, y_test, target)
     raise ValueError(f"unknown check {check!r}")
