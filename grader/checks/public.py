@@ -29,8 +29,11 @@ Numeric gradients, float64 throughout
   the projected sum cannot tighten it), M = sum|v| * (max|f| + max|x|) for a
   component, max |node value| for a graph. The noise bound above is >= 400x below
   this; every classic bug (sign, factor, missing term, ignored upstream, transposed
-  matmul) is an O(|grad|) error, >= 1000x above it. Calibrated on the reference and
-  the correct corpus variants over thousands of seeds (tests/checks, bench).
+  matmul) is an O(|grad|) error. Measured over 300 seeds x 13 classes: the reference's
+  worst projection error is 7e-4 of the tolerance; the smallest error of a wrong
+  gradient in the mutation corpus is 120x the tolerance. No false failure of the
+  reference or the correct corpus variants over 1000 seeds per class, 500 seeds of
+  every suite.toml component test (including scale-1000 cases) and 250 per graph.
 * Comparisons with the reference (hidden, exact) use RTOL_EXACT = 1e-6,
   ATOL_EXACT = 1e-8 * (1 + max|want|): students' correct but differently written
   formulas agree with the reference to ~1e-13.
