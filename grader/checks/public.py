@@ -534,13 +534,17 @@ def _shapes_text(spec):
     return ", ".join(str(tuple(np.shape(o))) for o in spec["operands"])
 
 
+def _case_text(spec):
+    return f"case {spec.get('case', 0) + 1}, operand shapes {_shapes_text(spec)}"
+
+
 def judge_component(spec, record, expected) -> CaseResult:
     """Judge one component case. ``expected``: {"value", and either "grads"/"grads_ones"
     (full, per operand) or "proj" (u, want, scale), "rtol", "atol"}."""
     name = spec["target"]
     labels = list(spec.get("labels") or [])
     names = OPERANDS.get(name, tuple(f"operand{i}" for i in range(len(spec["operands"]))))
-    where = f"{name} (case {spec.get('case', 0) + 1}, operand shapes {_shapes_text(spec)})"
+    where = f"{name} ({_case_text(spec)})"
     if not isinstance(record, dict):
         return _fail("protocol_error", where, "the probe record is not a dict.")
     try:
@@ -558,32 +562,32 @@ def _judge_component(spec, rec, exp, name, names, where):
     value = rec.get("value")
     bad = _valid(value)
     if bad:
-        return _fail("forward_wrong", f"{name}.forward, {where}", f"self.value {bad}.")
+        return _fail("forward_wrong", f"{name}.forward ({_case_text(spec)})", f"self.value {bad}.")
     if value.shape != want_value.shape:
-        return _fail("forward_wrong", f"{name}.forward, {where}",
+        return _fail("forward_wrong", f"{name}.forward ({_case_text(spec)})",
                      f"self.value has shape {value.shape}, expected {want_value.shape}.",
                      {"component": name, "expected_shape": list(want_value.shape), "got_shape": list(value.shape)})
     if value.dtype.kind != "f":
-        return _fail("forward_wrong", f"{name}.forward, {where}", f"self.value has dtype {value.dtype}, expected a float dtype.")
+        return _fail("forward_wrong", f"{name}.forward ({_case_text(spec)})", f"self.value has dtype {value.dtype}, expected a float dtype.")
     if np.all(np.isfinite(want_value)) and not np.all(np.isfinite(value)):
-        return _fail("non_finite", f"{name}.forward, {where}", "self.value contains NaN or inf where the exact value is finite.",
+        return _fail("non_finite", f"{name}.forward ({_case_text(spec)})", "self.value contains NaN or inf where the exact value is finite.",
                      {"component": name, **_errors(value, want_value)})
     after = rec.get("operands_after_forward")
     if not isinstance(after, list) or len(after) != len(ops):
         return _fail("protocol_error", where, "operand values missing from the record.")
     for k, (a, o) in enumerate(zip(after, ops)):
         if _valid(a, o.shape) or not np.array_equal(a, o):
-            return _fail("operand_mutated", f"{name}.forward, {where}", f"changed the value of its operand {names[k]}.",
+            return _fail("operand_mutated", f"{name}.forward ({_case_text(spec)})", f"changed the value of its operand {names[k]}.",
                          {"component": name, "operand": names[k]})
     if not _close(value, want_value, FORWARD_RTOL, FORWARD_ATOL * (1 + np.max(np.abs(want_value), initial=0))):
         err = _errors(value, want_value)
-        return _fail("forward_wrong", f"{name}.forward, {where}", f"value wrong: {_describe(err)}.",
+        return _fail("forward_wrong", f"{name}.forward ({_case_text(spec)})", f"value wrong: {_describe(err)}.",
                      {"component": name, **err})
     if spec.get("forward_only"):
         return CaseResult(True)
     if "error" in rec:
         shapes = {o.shape for k, o in enumerate(ops) if k not in labels}
-        return _error_case(rec, f"{name}.backward, {where}", name, broadcast=len(shapes) > 1 and name != "VDot")
+        return _error_case(rec, f"{name}.backward ({_case_text(spec)})", name, broadcast=len(shapes) > 1 and name != "VDot")
     rtol, atol = exp["rtol"], exp["atol"]
     grads = rec.get("grads")
     if not isinstance(grads, list) or len(grads) != len(ops):
@@ -592,7 +596,7 @@ def _judge_component(spec, rec, exp, name, names, where):
     for k, (g, o) in enumerate(zip(grads, ops)):
         if k in labels:
             continue
-        w = f"{name}.backward, {where}, operand {names[k]}"
+        w = f"{name}.backward ({_case_text(spec)}), operand {names[k]}"
         bad = _valid(g)
         if bad:
             return _fail("exception" if g is None else "grad_shape", w, f"{names[k]}.grad {bad}.")
@@ -609,7 +613,7 @@ def _judge_component(spec, rec, exp, name, names, where):
         p = exp["proj"]
         got = sum(float(np.sum(g * u)) for k, (g, u) in enumerate(zip(grads, p["u"])) if u is not None)
         if abs(got - p["want"]) > rtol * p["scale"] + atol:
-            return _fail("wrong_gradient", f"{name}.backward, {where}",
+            return _fail("wrong_gradient", f"{name}.backward ({_case_text(spec)})",
                          f"the random projection v^T J u is {got:.6g}, central differences give {p['want']:.6g}.",
                          {"component": name}, localise=True)
     else:
@@ -622,7 +626,7 @@ def _judge_component(spec, rec, exp, name, names, where):
                 code, what = classify(g, want, rtol, atol, None if ones is None else np.asarray(ones[k]),
                                       is_matmul=name == "VDot")
                 err = _errors(g, want)
-                return _fail(code, f"{name}.backward, {where}, operand {names[k]}",
+                return _fail(code, f"{name}.backward ({_case_text(spec)}), operand {names[k]}",
                              f"{names[k]}.grad {what}: {_describe(err)}.",
                              {"component": name, "operand": names[k], "case": spec.get("case", 0), **err})
     after = rec.get("operands_after_backward")
@@ -630,7 +634,7 @@ def _judge_component(spec, rec, exp, name, names, where):
         return _fail("protocol_error", where, "operand values missing from the record.")
     for k, (a, o) in enumerate(zip(after, ops)):
         if _valid(a, o.shape) or not np.array_equal(a, o):
-            return _fail("operand_mutated", f"{name}.backward, {where}", f"changed the value of its operand {names[k]}.",
+            return _fail("operand_mutated", f"{name}.backward ({_case_text(spec)})", f"changed the value of its operand {names[k]}.",
                          {"component": name, "operand": names[k]})
     prior_run = rec.get("grads_prior")
     if not isinstance(prior_run, list) or len(prior_run) != len(ops):
@@ -638,7 +642,7 @@ def _judge_component(spec, rec, exp, name, names, where):
     for k, (g2, g, p) in enumerate(zip(prior_run, grads, spec["prior"])):
         if k in labels:
             continue
-        w = f"{name}.backward, {where}, operand {names[k]}"
+        w = f"{name}.backward ({_case_text(spec)}), operand {names[k]}"
         p = np.asarray(p)
         if _valid(g2, p.shape):
             return _fail("grad_shape", w, f"with a non-zero {names[k]}.grad already present, the grad {_valid(g2, p.shape)}.")
