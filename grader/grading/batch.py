@@ -124,6 +124,9 @@ def grade(req: Request) -> dict:
     lock = threading.Lock()
     if req.progress:
         req.progress(reused, len(subs), None)
+    if req.nbgrader and todo:
+        # nbgrader's import chain takes seconds; pay it while the children work
+        threading.Thread(target=_import_quietly, args=("nbgrader.api",), daemon=True).start()
     if todo:
         data = mlp_data(ctx)
         with ChildPool(workers=req.workers, limits=req.options.limits, isolation=isolation) as pool:
@@ -148,6 +151,13 @@ def grade(req: Request) -> dict:
     records = sorted((r for r in store.all() if r.get("student") in students), key=lambda r: r["student"])
     return _outputs(req, ctx, records, isolation, len(todo) - len(grader_errors), reused, grader_errors,
                     time.monotonic() - t0)
+
+
+def _import_quietly(name: str) -> None:
+    try:
+        __import__(name)
+    except Exception:  # noqa: BLE001 - the real import later reports the problem
+        pass
 
 
 def _outputs(req: Request, ctx: Context, records: list[dict], isolation: str, graded_now: int, reused: int,

@@ -59,12 +59,11 @@ def write_nbgrader(db_url: str, assignment: str, records: list[dict], notebook: 
                 gb.find_submission(assignment, student)
             except MissingEntry:
                 gb.add_submission(assignment, student)
-            for t in rec["tests"]:
-                try:
-                    grade = gb.find_grade(t["grade_id"], notebook, assignment, student)
-                except MissingEntry:
-                    continue
-                grade.auto_score = float(t["points"])
-            gb.db.commit()
+            points = {t["grade_id"]: float(t["points"]) for t in rec["tests"]}
+            # one query for the notebook's grades instead of one find_grade per cell
+            for grade in gb.find_submission_notebook(notebook, assignment, student).grades:
+                if grade.name in points:
+                    grade.auto_score = points[grade.name]
             written += 1
+        gb.db.commit()
     return f"nbgrader gradebook {db_url}: auto scores written for {written} student(s)"

@@ -2,7 +2,6 @@
 the nbgrader gradebook, the CLI's outputs. Real notebooks, real sandbox, real SQLite."""
 from __future__ import annotations
 
-import io
 import json
 import os
 import signal
