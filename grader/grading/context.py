@@ -101,8 +101,11 @@ def load_context(name: str, course: Path | None = None, checks: Checks | None = 
     if missing:
         raise ContextError(f"suite tests without a test cell in {origin}: {', '.join(missing)}")
     ctx = Context(name, cells, tests, checks, Path(course) if course else None, origin)
+    # what decides a grade: the cells, the suite, the checks, and how grading runs them
+    here = Path(__file__).resolve().parent
+    engine = [hashlib.sha256((here / f).read_bytes()).hexdigest() for f in ("execute.py", "notebook.py")]
     ctx.fingerprint = hashlib.sha256(json.dumps(
-        [[c.id, c.role, c.source] for c in cells] + [tests, checks.fingerprint],
+        [[c.id, c.role, c.source] for c in cells] + [tests, checks.fingerprint, engine],
         sort_keys=True, default=str).encode()).hexdigest()
     return ctx
 

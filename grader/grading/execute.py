@@ -32,10 +32,44 @@ from .notebook import Plan
 
 CHECKS_MODULE = "backprop_checks"
 IO_MODULE = "backprop_grading_io"
-# Trusted helper sent into the child: parent-side data injection (the mlp data cell), and
-# all of one test's probes in one round trip.
+# Trusted helper sent into the child: a do-nothing matplotlib, parent-side data injection
+# (the mlp data cell), and all of one test's probes in one round trip.
 IO_SOURCE = '''
 import sys
+import types
+
+
+class _Plot:
+    """Stands for any matplotlib object: plots are not graded and matplotlib is not in the
+    sandbox, so ``plt.plot(...)``, ``fig, ax = plt.subplots()`` etc. do nothing."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _Plot()
+
+    def __call__(self, *args, **kwargs):
+        return _Plot()
+
+    def __iter__(self):
+        return iter((_Plot(), _Plot()))
+
+    def __getitem__(self, key):
+        return _Plot()
+
+
+def _stub(name):
+    module = types.ModuleType(name)
+    module.__getattr__ = lambda attr: _Plot()
+    return module
+
+
+try:
+    import matplotlib  # noqa: F401
+except ImportError:
+    for _name in ("matplotlib", "matplotlib.pyplot", "matplotlib.cm", "matplotlib.colors"):
+        sys.modules[_name] = _stub(_name)
+    sys.modules["matplotlib"].pyplot = sys.modules["matplotlib.pyplot"]
 
 
 def inject(ns, values):

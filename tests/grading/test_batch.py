@@ -167,3 +167,23 @@ def test_reordered_deleted_and_added_cells(course, submitted_nb, tmp_path):
     assert "reordered" in notes and "relu-solution was deleted" in notes and "added by the student" in notes
     points = {t["id"]: t["points"] for t in rec["tests"]}
     assert points["relu"] == 0 and points["vdot"] == 3 and points["mse"] == 2
+
+
+def test_mlp_accuracy_measured_in_the_parent_labels_never_in_the_child(tmp_path):
+    from grader.authoring.course import generate
+
+    course = tmp_path / "course"
+    generate(["mlp_training"], course)
+    nb = sample.as_submitted(sample.source_notebook(course, "mlp_training"))
+    sample.write(nb, tmp_path / "class" / "honest.ipynb")
+    # copying the held-out labels the notebook loaded: in the child they are placeholders
+    cheat = sample.append_code(nb, "predict-solution", "def predict(X):\n    return y_test.copy()\n")
+    sample.write(cheat, tmp_path / "class" / "cheat.ipynb")
+    grade(Request(path=tmp_path / "class", assignment="mlp_training", course=course, out=tmp_path / "out",
+                  options=Options(limits=Limits(timeout=120.0, cpu_seconds=300), budget=300.0)))
+    recs = {r["student"]: r for r in json.loads((tmp_path / "out" / "results.json").read_text())}
+    assert recs["honest"]["total"] == recs["honest"]["max"] == 10
+    load = next(c for c in recs["honest"]["cells"] if c["id"] == "load-data")
+    assert load["status"] == "ok" and "no test labels" in load["injected"]
+    assert all(c["status"] == "ok" for c in recs["honest"]["cells"])  # matplotlib is a stub
+    assert recs["cheat"]["total"] == 0
