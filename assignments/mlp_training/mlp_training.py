@@ -82,13 +82,13 @@ plt.show()
 # component (or two), and building the graph *is* writing down the network:
 #
 # ```
-# x, labels = Input(), Input()
+# x = Input();  labels = Input()            # no values yet: set per minibatch
 # h = x
-# for each layer l:
-#     W_l, b_l = Parameter(...), Parameter(...)
+# for each layer l = 1, ..., L:
+#     W_l = Parameter(random (d_{l-1}, d_l));  b_l = Parameter(zeros (d_l,))
 #     h = Add(VDot(h, W_l), b_l)
-#     if l is not the last layer: h = ReLU(h)   (or Tanh(h))
-# loss = SoftmaxCrossEntropy(h, labels)
+#     if l < L: h = ReLU(h)   (or Tanh(h))
+# loss = SoftmaxCrossEntropy(logits=h, labels=labels)
 # ```
 #
 # The inputs are created without a value: a graph is built **once**, and for every minibatch
