@@ -88,7 +88,7 @@ RUNNER_OUTCOMES = {
 }
 
 
-@dataclass
+@dataclass(repr=False)
 class Result:
     test_id: str
     passed: bool
@@ -96,6 +96,11 @@ class Result:
     message: str
     diagnosis: str | None = None
     details: dict = field(default_factory=dict)
+
+    def __repr__(self):
+        """One line: a passing notebook test cell shows this, not the details."""
+        verdict = "passed" if self.passed else f"failed ({self.diagnosis})"
+        return f"<{self.test_id}: {verdict}, score {self.score:.2f}>"
 
     def to_json(self) -> dict:
         return {"test_id": self.test_id, "passed": bool(self.passed), "score": float(self.score),
