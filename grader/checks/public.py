@@ -558,6 +558,18 @@ def judge_component(spec, record, expected) -> CaseResult:
         return _fail("protocol_error", where, f"the probe record could not be judged ({type(e).__name__}).")
 
 
+def _mutation_case(rec, stage, ops, names, name, spec, where):
+    """The failing case if ``stage`` (forward or backward) changed an operand's value, else None."""
+    after = rec.get(f"operands_after_{stage}")
+    if not isinstance(after, list) or len(after) != len(ops):
+        return _fail("protocol_error", where, "operand values missing from the record.")
+    for k, (a, o) in enumerate(zip(after, ops)):
+        if _valid(a, o.shape) or not np.array_equal(a, o):
+            return _fail("operand_mutated", f"{name}.{stage} ({_case_text(spec)})", f"changed the value of its operand {names[k]}.",
+                         {"component": name, "operand": names[k]})
+    return None
+
+
 def _judge_component(spec, rec, exp, name, names, where):
     labels = list(spec.get("labels") or [])
     ops = [np.asarray(o) for o in spec["operands"]]
@@ -577,13 +589,9 @@ def _judge_component(spec, rec, exp, name, names, where):
     if np.all(np.isfinite(want_value)) and not np.all(np.isfinite(value)):
         return _fail("non_finite", f"{name}.forward ({_case_text(spec)})", "self.value contains NaN or inf where the exact value is finite.",
                      {"component": name, **_errors(value, want_value)})
-    after = rec.get("operands_after_forward")
-    if not isinstance(after, list) or len(after) != len(ops):
-        return _fail("protocol_error", where, "operand values missing from the record.")
-    for k, (a, o) in enumerate(zip(after, ops)):
-        if _valid(a, o.shape) or not np.array_equal(a, o):
-            return _fail("operand_mutated", f"{name}.forward ({_case_text(spec)})", f"changed the value of its operand {names[k]}.",
-                         {"component": name, "operand": names[k]})
+    mutated = _mutation_case(rec, "forward", ops, names, name, spec, where)
+    if mutated:
+        return mutated
     if not _close(value, want_value, FORWARD_RTOL, FORWARD_ATOL * (1 + np.max(np.abs(want_value), initial=0))):
         err = _errors(value, want_value)
         return _fail("forward_wrong", f"{name}.forward ({_case_text(spec)})", f"value wrong: {_describe(err)}.",
@@ -634,13 +642,9 @@ def _judge_component(spec, rec, exp, name, names, where):
                 return _fail(code, f"{name}.backward ({_case_text(spec)}), operand {names[k]}",
                              f"{names[k]}.grad {what}: {_describe(err)}.",
                              {"component": name, "operand": names[k], "case": spec.get("case", 0), **err})
-    after = rec.get("operands_after_backward")
-    if not isinstance(after, list) or len(after) != len(ops):
-        return _fail("protocol_error", where, "operand values missing from the record.")
-    for k, (a, o) in enumerate(zip(after, ops)):
-        if _valid(a, o.shape) or not np.array_equal(a, o):
-            return _fail("operand_mutated", f"{name}.backward ({_case_text(spec)})", f"changed the value of its operand {names[k]}.",
-                         {"component": name, "operand": names[k]})
+    mutated = _mutation_case(rec, "backward", ops, names, name, spec, where)
+    if mutated:
+        return mutated
     prior_run = rec.get("grads_prior")
     if not isinstance(prior_run, list) or len(prior_run) != len(ops):
         return _fail("protocol_error", where, "accumulation run missing from the record.")
