@@ -22,7 +22,7 @@ from grader.runner import ChildPool, available_isolation
 from . import feedback, gradebook
 from .context import Checks, Context, load_context
 from .discover import Submission, discover
-from .execute import Options, mlp_data, run_submission, runner_result
+from .execute import AST_LOCK, Options, child_checks_source, mlp_data, run_submission, runner_result
 from .notebook import NotebookError, match, parse
 from .scan import scan
 from .store import Store, write_text_atomic
@@ -87,7 +87,8 @@ def grade_one(pool, ctx: Context, sub: Submission, opts: Options, data: dict | N
         return _finish(_unreadable(ctx, rec, str(e)), t0)
     plan = match(ctx.cells, cells, ctx.replace)
     rec["notes"] += plan.notes
-    rec["flags"] += scan(plan.cells)
+    with AST_LOCK:
+        rec["flags"] += scan(plan.cells)
     out = run_submission(pool, ctx, plan, opts, data)
     rec["cells"], rec["notes"], rec["flags"] = out.cells, rec["notes"] + out.notes, rec["flags"] + out.flags
     rec["restarts"] = out.restarts
@@ -129,6 +130,7 @@ def grade(req: Request) -> dict:
         threading.Thread(target=_import_quietly, args=("nbgrader.api",), daemon=True).start()
     if todo:
         data = mlp_data(ctx)
+        child_checks_source(ctx.checks.public_source)  # once, before the worker threads
         with ChildPool(workers=req.workers, limits=req.options.limits, isolation=isolation) as pool:
             isolation = pool.isolation
 

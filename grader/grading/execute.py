@@ -94,8 +94,18 @@ MODULE_PRELUDE = (
 
 
 
-@functools.lru_cache(maxsize=4)
+# CPython 3.11's ast.parse is not safe to call from two threads at once ("AST constructor
+# recursion depth mismatch"); every parse done while submissions are graded takes this lock.
+AST_LOCK = threading.Lock()
+
+
 def child_checks_source(source: str) -> str:
+    with AST_LOCK:
+        return _child_checks_source(source)
+
+
+@functools.lru_cache(maxsize=4)
+def _child_checks_source(source: str) -> str:
     """The public checks as sent into the child: only what ``probe`` can reach (compiling
     the whole module in every child costs more than running a submission's probes), with
     ``MODULE_PRELUDE`` after the docstring and ``from __future__`` imports."""
