@@ -233,6 +233,8 @@ class _Child:
         return self.start()
 
     def _skip(self, cell_id: str) -> None:
+        if cell_id in self.skip:
+            return
         self.skip[cell_id] = next(r for r in self.cell_results if r["id"] == cell_id)
         self.notes.append(f"cell {cell_id} timed out or killed the process running it; it was skipped "
                           "when the cells were re-run in a fresh process")
@@ -262,17 +264,26 @@ class _Child:
             for r in s.exec_cells([{"id": c["id"], "source": c["source"]} for c in segment]):
                 results.append(_cell_json(r))
             segment.clear()
-            for r in results:
-                if r["status"] in ("timeout", "crashed") and s.dead is not None:
-                    return r["id"]
-            return None
+            if s.dead is None:
+                return None
+            ran = [r for r in results if not r.get("skipped")]
+            dead = next((i for i, r in enumerate(ran) if r["status"] in ("timeout", "crashed")), None)
+            if dead is None:
+                return None
+            # a cell that timed out earlier (a fork bomb's leftovers, a background loop) is a
+            # likelier cause than the cell during which the child finally died
+            earlier = next((r for r in ran[:dead] if r["status"] == "timeout"), None)
+            if earlier is None and dead > 0 and "protocol error" in str(ran[dead].get("error")):
+                # garbage on the channel comes from processes the previous cell forked
+                earlier = ran[dead - 1]
+            return (earlier or ran[dead])["id"]
 
         culprit = None
         for cell in self.plan.cells:
             if cell["id"] in self.skip:
                 first = self.skip[cell["id"]]
-                results.append(dict(first, error=f"{first['error']} (skipped when the cells were re-run "
-                                                 "in a fresh process)"))
+                results.append(dict(first, skipped=True, error=f"{first['error']} (skipped when the cells "
+                                                               "were re-run in a fresh process)"))
                 continue
             if cell.get("inject"):
                 culprit = flush()
