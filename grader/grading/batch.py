@@ -27,7 +27,7 @@ from .notebook import NotebookError, match, parse
 from .scan import scan
 from .store import Store, write_text_atomic
 
-ISOLATION_WARNING = ("WARNING: bubblewrap (bwrap) is not available: submissions ran with rlimits ONLY. "
+ISOLATION_WARNING = ("WARNING: bubblewrap (bwrap) is not in use: submissions ran with rlimits ONLY. "
                      "Student code could read files the grading user can read (reference, other "
                      "submissions) and open network connections. Install bubblewrap for full isolation.")
 
