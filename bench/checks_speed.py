@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import sys
 import time
-import tomllib
+from grader.authoring.template import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]

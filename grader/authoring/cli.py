@@ -3,8 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from .course import COURSE_ID, generate
-from .template import TemplateError
+from .template import COURSE_ID, TemplateError
 
 
 def register(subparsers) -> None:
@@ -20,6 +19,8 @@ def register(subparsers) -> None:
 
 
 def _run(args) -> int:
+    from .course import generate
+
     try:
         builds = generate(args.assignments, args.course, course_id=args.course_id)
     except TemplateError as e:

@@ -18,9 +18,8 @@ import nbformat
 
 from . import assignment as _assignment
 from .assignment import ASSIGNMENTS, Assignment, discover, load_assignment
-from .template import TemplateError
+from .template import COURSE_ID, TemplateError
 
-COURSE_ID = "backprop-course"
 CHECKS_MODULE = "backprop_checks.py"
 KERNELSPEC = {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"}
 LANGUAGE_INFO = {"name": "python"}

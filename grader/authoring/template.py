@@ -7,9 +7,15 @@ from ``reference/`` and rendering tests are later steps (``pull.py``, ``tests.py
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
+
+COURSE_ID = "backprop-course"  # the default nbgrader course id
 
 ROLES = ("markdown", "given", "solution", "test", "code")
 CHECK_KINDS = ("component", "backward_loop", "function", "dual", "tape", "mlp_accuracy")

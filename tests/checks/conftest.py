@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import glob
-import tomllib
+from grader.authoring.template import tomllib
 from pathlib import Path
 
 import numpy as np
