@@ -1,10 +1,10 @@
 """Run untrusted notebook code in an isolated child; the trusted parent only receives numbers."""
 
 from .pool import CallResult, CellResult, ChildPool, Output, Problem, Session
-from .protocol import ProtocolError
+from .protocol import ProtocolError, Wire
 from .sandbox import Limits, available_isolation
 
 __all__ = [
     "CallResult", "CellResult", "ChildPool", "Limits", "Output", "Problem", "ProtocolError",
-    "Session", "available_isolation",
+    "Session", "Wire", "available_isolation",
 ]

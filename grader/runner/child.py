@@ -156,11 +156,28 @@ def _on_alarm(signum, frame):
 # --- the per-submission request loop -----------------------------------------------------
 
 
+# Trusted helper modules the zygote loaded before forking (``preload``): every child starts
+# with them, so none pays to compile them again.
+_PRELOADED: dict = {}
+
+
+def _load_module(name: str, source: str) -> types.ModuleType:
+    module = types.ModuleType(name)
+    module.__file__ = f"<module {name}>"
+    sys.modules[name] = module  # before exec: @dataclass looks its module up there
+    try:
+        exec(compile(source, module.__file__, "exec", dont_inherit=True), module.__dict__)
+    except _BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
 class _Server:
     def __init__(self, rfd: int, wfd: int):
         self.rfd, self.wfd = rfd, wfd
         self.namespace: dict = {"__name__": "__main__"}
-        self.modules: dict = {}
+        self.modules: dict = dict(_PRELOADED)
 
     def send(self, obj) -> None:
         try:
@@ -206,10 +223,7 @@ class _Server:
         name, source = request["name"], request["source"]
 
         def load():
-            module = types.ModuleType(name)
-            module.__file__ = f"<module {name}>"
-            exec(compile(source, module.__file__, "exec", dont_inherit=True), module.__dict__)
-            self.modules[name] = sys.modules[name] = module
+            self.modules[name] = _load_module(name, source)
 
         status, value = self._run(load, float(request.get("timeout", 10)))
         self.send({"ok": True} if status == "ok" else {"error": value})
@@ -349,7 +363,7 @@ class _Zygote:
                 os.read(self.wake_r, 4096)
             self.reap()
             if self.sock in ready:
-                msg, fds, _, _ = socket.recv_fds(self.sock, 1 << 16, 4)
+                msg, fds, _, _ = socket.recv_fds(self.sock, protocol.CONTROL_MESSAGE_BYTES, 4)
                 if not msg:
                     return  # parent went away
                 self.handle(json.loads(msg), fds)
@@ -375,6 +389,12 @@ class _Zygote:
                 os.close(fd)
             self.children[pid] = (sid, uid)
             self.emit({"event": "spawned", "sid": sid, "pid": pid, "uid": uid})
+        elif op == "preload":  # trusted source from the parent, run before any student code
+            try:
+                _PRELOADED[request["name"]] = _load_module(request["name"], request["source"])
+                self.emit({"event": "preloaded", "sid": sid, "ok": True})
+            except _BaseException as exc:
+                self.emit({"event": "preloaded", "sid": sid, "ok": False, "message": _safe_str(exc)[:500]})
         elif op == "kill":
             for pid, (csid, uid) in self.children.items():
                 if csid == sid:

@@ -394,6 +394,7 @@ class ChildPool:
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._server: _ForkServer | None = None
+        self._preloads: dict[str, str] = {}
         self._start()
 
     @property
@@ -407,7 +408,43 @@ class ChildPool:
                 if self._server is not None:
                     self._server.close()
                 self._server = _ForkServer(self._isolation_request)
+                for name, source in self._preloads.items():  # a restarted server gets them again
+                    self._preload_into(self._server, name, source)
             return self._server
+
+    def preload(self, name: str, source: str) -> CallResult:
+        """Load trusted helper source once in the fork server, before any child exists.
+
+        Every later session starts with module ``name`` (as if ``load_module`` had run), so
+        no child compiles it again; a restarted server loads it again. The source must fit
+        one control message (about 60 KB); otherwise use ``Session.load_module``.
+        """
+        server = self._start()
+        with self._lock:
+            result = self._preload_into(server, name, source)
+            if result.ok:
+                self._preloads[name] = source
+        return result
+
+    @property
+    def preloaded(self) -> frozenset:
+        """Names of the modules every new session starts with."""
+        return frozenset(self._preloads)
+
+    def _preload_into(self, server: _ForkServer, name: str, source: str) -> CallResult:
+        sid = next(self._ids)
+        request = {"op": "preload", "sid": sid, "name": name, "source": source}
+        if len(json.dumps(request).encode()) > protocol.CONTROL_MESSAGE_BYTES:
+            return CallResult(False, error=Problem("protocol", "ProtocolError",
+                                                   f"module {name!r} is too large to preload"))
+        server.send(request)
+        event = server.wait_event(sid, ("preloaded",), self.limits.timeout + GRACE_SECONDS)
+        server.forget(sid)
+        if event is None:
+            return CallResult(False, error=Problem("died", "ChildDied", "the fork server did not answer the preload"))
+        if not event.get("ok"):
+            return CallResult(False, error=Problem("protocol", "PreloadError", str(event.get("message", ""))))
+        return CallResult(True)
 
     def session(self, limits: Limits | None = None) -> Session:
         """A fresh isolated child; blocks while ``workers`` sessions are open."""

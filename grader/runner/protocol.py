@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 MAX_MESSAGE_BYTES = 64 << 20
+CONTROL_MESSAGE_BYTES = 1 << 16  # largest message on the fork server's control socket
 MAX_ARRAY_ELEMENTS = 1 << 24
 MAX_NDIM = 32
 MAX_DEPTH = 64
@@ -62,12 +63,23 @@ class ChannelTimeout(Exception):
 # --- codec -------------------------------------------------------------------------------
 
 
+class Wire:
+    """A value converted to wire data once, to be sent many times (the same specs to every child)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, obj: Any):
+        self.data = to_wire(obj)
+
+
 def to_wire(obj: Any, _depth: int = 0) -> Any:
     """Turn ``obj`` into plain JSON data; arrays and tuples become tagged objects."""
     if _depth > MAX_DEPTH:
         raise ProtocolError("value nested too deeply")
     if obj is None or isinstance(obj, (bool, str)):
         return obj
+    if isinstance(obj, Wire):
+        return obj.data
     if isinstance(obj, (np.ndarray, np.generic)):
         return {ND_TAG: _encode_array(np.asarray(obj))}
     if isinstance(obj, int):
