@@ -49,9 +49,10 @@ def test_loop_expectations_are_keyed_by_the_processing_order():
 
 
 def test_threads_judging_at_once_agree_with_one_thread():
-    """Grading judges from several worker threads: verdicts equal single-thread ones."""
-    buggy = dict(vars(reference))
-    src = '''
+    """Grading judges from several worker threads (probes run in separate children):
+    verdicts judged concurrently equal verdicts judged one by one."""
+    buggy = dict(vars(reference), np=np)
+    exec('''
 class Sigmoid(CompNode):
     def __init__(self, x):
         super().__init__(); self.x = x
@@ -59,14 +60,21 @@ class Sigmoid(CompNode):
         self.value = 1 / (1 + np.exp(-self.x.value))
     def backward(self):
         self.x.grad += self.value * (1 - self.value)
-'''
-    exec(src, buggy)
-    tests = [SIGMOID, LOOP] * 6
-    namespaces = [reference, buggy] * 6
+''', buggy)
+    jobs = []
+    for test in (SIGMOID, LOOP):
+        specs = hidden.build_specs(test)
+        for ns in (reference, buggy):
+            jobs.append((test, specs, [P.probe(ns, s) for s in specs]))
+    jobs *= 4
+
+    def judge(job):
+        return hidden.judge(*job).to_json()
+
     hidden._MEMO.clear()
     with ThreadPoolExecutor(4) as pool:
-        parallel = list(pool.map(lambda tn: _verdicts(*tn), zip(tests, namespaces)))
+        parallel = list(pool.map(judge, jobs))
     hidden._MEMO.clear()
-    serial = [_verdicts(t, ns) for t, ns in zip(tests, namespaces)]
+    serial = [judge(job) for job in jobs]
     assert parallel == serial
-    assert serial[0]["passed"] and not serial[1]["passed"]
+    assert [r["passed"] for r in serial[:4]] == [True, False, True, False]
