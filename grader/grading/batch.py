@@ -22,7 +22,8 @@ from grader.runner import ChildPool, available_isolation
 from . import feedback, gradebook
 from .context import Checks, Context, load_context
 from .discover import Submission, discover
-from .execute import AST_LOCK, Options, child_checks_source, mlp_data, run_submission, runner_result
+from .execute import (AST_LOCK, Options, child_checks_source, mlp_data, preload_modules, run_submission,
+                      runner_result)
 from .notebook import NotebookError, match, parse
 from .scan import scan
 from .store import Store, write_text_atomic
@@ -44,6 +45,7 @@ class Request:
     isolation: str | None = None          # None: the best available
     checks: Checks | None = None          # None: grader.checks
     nbgrader: bool = True                 # write into <course>/gradebook.db
+    reports: bool = True                  # feedback HTML + class report (grader.reports)
     progress: object = None               # callable(done, total, record) or None
 
     @property
@@ -133,6 +135,7 @@ def grade(req: Request) -> dict:
         child_checks_source(ctx.checks.public_source)  # once, before the worker threads
         with ChildPool(workers=req.workers, limits=req.options.limits, isolation=isolation) as pool:
             isolation = pool.isolation
+            preload_modules(pool, ctx)
 
             def work(sub: Submission):
                 try:
@@ -179,10 +182,18 @@ def _outputs(req: Request, ctx: Context, records: list[dict], isolation: str, gr
                 nb_note = f"nbgrader gradebook {db}: NOT written ({type(e).__name__}: {e})"
         else:
             nb_note = f"no nbgrader gradebook at {db} (run `backprop generate`); grades not written there"
+    report_note = None
+    if req.reports:
+        try:
+            from grader.reports.cli import write_reports
+
+            report_note = str(write_reports(out, quiet=True)["report"])
+        except Exception as e:  # noqa: BLE001 - the grades are written; the report is a view of them
+            report_note = f"class report NOT written ({type(e).__name__}: {e}); retry with `backprop report`"
     summary = summarise(ctx, records, isolation, graded_now, reused, grader_errors, seconds)
     summary["outputs"] = {"gradebook_csv": str(out / "gradebook.csv"), "results_json": str(out / "results.json"),
                           "feedback": str(out / "feedback"), "submissions": str(out / "submissions"),
-                          "nbgrader": nb_note}
+                          "nbgrader": nb_note, "report": report_note}
     from .store import write_json_atomic
 
     write_json_atomic(out / "summary.json", summary)
@@ -247,7 +258,9 @@ def format_summary(s: dict) -> str:
     o = s.get("outputs", {})
     if o:
         lines += ["", f"gradebook: {o['gradebook_csv']}", f"results:   {o['results_json']}",
-                  f"feedback:  {o['feedback']}/<student>.md"]
+                  f"feedback:  {o['feedback']}/<student>.md" + (" and .html" if o.get("report") else "")]
+        if o.get("report"):
+            lines.append(f"report:    {o['report']}")
         if o.get("nbgrader"):
             lines.append(o["nbgrader"])
     if s["isolation_warning"]:

@@ -35,6 +35,8 @@ def register(subparsers) -> None:
     p.add_argument("--rlimits-only", action="store_true",
                    help="do not use bubblewrap (testing only: much weaker isolation)")
     p.add_argument("--no-nbgrader", action="store_true", help="do not write into <course>/gradebook.db")
+    p.add_argument("--no-report", action="store_true",
+                   help="skip the feedback HTML and class report (`backprop report` writes them later)")
     p.set_defaults(func=run)
 
     d = subparsers.add_parser("demo", help="generate the course, build a sample class of tensor_edf "
@@ -54,7 +56,8 @@ def run(args) -> int:
 
     req = Request(path=args.path, assignment=args.assignment, course=args.course, out=args.out,
                   workers=max(1, args.workers), force=args.force, options=options_from(args),
-                  isolation="rlimits-only" if args.rlimits_only else None, nbgrader=not args.no_nbgrader,
+                  isolation="rlimits-only" if args.rlimits_only else None,
+                  nbgrader=not args.no_nbgrader, reports=not args.no_report,
                   progress=None if (args.quiet or args.json) else progress_printer())
     try:
         summary = grade(req)

@@ -11,6 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.runner import Wire
+
 from .notebook import SourceCell
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,6 +44,16 @@ class Context:
     course: Path | None = None
     origin: str = ""                        # where the cell roles came from
     fingerprint: str = field(default="")
+
+    _specs: dict = field(default_factory=dict, repr=False)
+
+    def specs(self, test: dict) -> tuple[list, Wire]:
+        """The test's hidden specs, built and encoded once per batch: every submission gets
+        the same ones. Returns (specs, the same specs as wire data for the child)."""
+        if test["id"] not in self._specs:
+            specs = self.checks.build_specs(test, "hidden")
+            self._specs[test["id"]] = (specs, Wire(specs))
+        return self._specs[test["id"]]
 
     @property
     def max_points(self) -> float:

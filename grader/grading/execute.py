@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from grader.runner import Limits
+from grader.runner import CallResult, Limits
 
 from .context import Context
 from .notebook import Plan
@@ -252,8 +252,7 @@ class _Child:
     def _run_cells(self) -> str | None:
         """Run the plan; return the id of a cell that killed the child (None if it survived)."""
         s = self.session
-        io = s.load_module(IO_MODULE, IO_SOURCE)
-        if not io.ok:
+        if not self._load(IO_MODULE, IO_SOURCE).ok:
             return None
         results: list[dict] = []
         segment: list[dict] = []
@@ -302,9 +301,24 @@ class _Child:
 
     def _load_checks(self) -> None:
         """Before any student code: a failure here is a grader bug, not the student's."""
-        r = self.session.load_module(CHECKS_MODULE, child_checks_source(self.ctx.checks.public_source))
+        r = self._load(CHECKS_MODULE, child_checks_source(self.ctx.checks.public_source))
         if not r.ok:
             raise RuntimeError(f"the public checks do not load in a fresh child: {r.error}")
+
+
+    def _load(self, name: str, source: str):
+        if name in getattr(self.pool, "preloaded", ()):
+            return CallResult(True)  # the fork server loaded it before this child existed
+        return self.session.load_module(name, source)
+
+
+def preload_modules(pool, ctx: Context) -> None:
+    """Load the probe modules once in the fork server instead of compiling them in every child.
+
+    A module that fails to preload is simply loaded by each session, as before.
+    """
+    pool.preload(CHECKS_MODULE, child_checks_source(ctx.checks.public_source))
+    pool.preload(IO_MODULE, IO_SOURCE)
 
 
 def _cell_json(r) -> dict:
@@ -357,9 +371,9 @@ def run_submission(pool, ctx: Context, plan: Plan, opts: Options, data: dict | N
 
 def _run_test(child: _Child, ctx: Context, test: dict, opts: Options, data: dict | None) -> dict:
     s = child.session
-    specs = ctx.checks.build_specs(test, "hidden")
+    specs, wired = ctx.specs(test)
     before = s.output().total_bytes
-    batch = s.call(IO_MODULE, "probe_all", specs)
+    batch = s.call(IO_MODULE, "probe_all", wired)
     if batch.ok and isinstance(batch.value, list) and len(batch.value) == len(specs):
         if s.output().total_bytes - before > opts.test_output_bytes:
             return _output_limit(test, opts)
