@@ -23,6 +23,7 @@ $(STAMP): pyproject.toml
 
 demo: system-deps $(STAMP)
 	$(BIN)/backprop train-demo
+	$(BIN)/backprop demo --course course
 
 test: system-deps $(STAMP)
 	$(BIN)/python -m pytest -q

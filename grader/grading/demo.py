@@ -18,6 +18,7 @@ from pathlib import Path
 from . import sample
 
 ASSIGNMENT = "tensor_edf"
+REFERENCE_FILE = Path(__file__).resolve().parents[2] / "reference" / "operations.py"
 CORRECT = ["sigmoid_via_tanh", "vdot_einsum", "sce_logaddexp", "relu_where_heaviside", "mse_sum_form",
            "mul_unbroadcast_while_loop"]
 BUGGY = ["add_bias_grad_not_unbroadcast", "sigmoid_upstream_ignored", "vdot_W_grad_transposed",
@@ -30,7 +31,8 @@ HOSTILE = {
     "hostile-patch-allclose": ("add-solution", "np.allclose = lambda *a, **k: True\n"
                                               "np.testing.assert_allclose = lambda *a, **k: None\n"
                                               "Add.backward = lambda self: None"),
-    "hostile-read-reference": ("exp-solution", "print(open('/work/main/reference/operations.py').read())"),
+    # the reference's real path on this machine, so the attempt is a real one wherever the repo lives
+    "hostile-read-reference": ("exp-solution", f"print(open({str(REFERENCE_FILE)!r}).read())"),
 }
 
 
@@ -90,7 +92,9 @@ def main(argv=None) -> int:
     print()
     print(f"gradebook (CSV):     {out / 'gradebook.csv'}")
     print(f"nbgrader gradebook:  {course / 'gradebook.db'}  (try: cd {course} && nbgrader export)")
-    print(f"feedback:            {out / 'feedback'}/<student>.md, e.g. {out / 'feedback' / 'buggy-sigmoid-upstream-ignored.md'}")
+    print(f"feedback:            {out / 'feedback'}/<student>.md and .html, "
+          f"e.g. {out / 'feedback' / 'buggy-sigmoid-upstream-ignored.html'}")
+    print(f"class report:        {out / 'report' / 'index.html'}")
     print(f"per-submission JSON: {out / 'submissions'}/")
     return 1 if summary["grader_errors"] else 0
 
