@@ -163,30 +163,25 @@ class ServerCommand:
     cleanup_dir: str | None = None
 
 
+def _zygote_config(ctrl_fd: int, scratch_root: str, mount_isolation: bool) -> dict:
+    """What the fork server needs to know; as root each child gets its own uid."""
+    root = os.geteuid() == 0
+    return {"ctrl_fd": ctrl_fd, "scratch_root": scratch_root, "mount_isolation": mount_isolation,
+            "uid_base": UID_BASE if root else None, "uid_count": UID_COUNT}
+
+
 def server_command(ctrl_fd: int, isolation: str | None = None) -> ServerCommand:
     """The command line of the fork server, passing it ``ctrl_fd`` (a unix socket)."""
     isolation = isolation or available_isolation()
     root = os.geteuid() == 0
     if isolation == BWRAP:
-        config = {
-            "ctrl_fd": ctrl_fd,
-            "scratch_root": SCRATCH,
-            "mount_isolation": root,
-            "uid_base": UID_BASE if root else None,
-            "uid_count": UID_COUNT,
-        }
+        config = _zygote_config(ctrl_fd, SCRATCH, mount_isolation=root)
         boot = _BOOTSTRAP.format(paths=["/opt/runner", "/opt/site"])
         argv = _bwrap_argv() + ["/opt/python/bin/" + _python_name(), "-I", "-S", "-B", "-c", boot, json.dumps(config)]
         return ServerCommand(argv, _env(), None, BWRAP)
     scratch = tempfile.mkdtemp(prefix="backprop-runner-")
     os.chmod(scratch, 0o711)  # children may enter their own 0700 dir, not list the others
-    config = {
-        "ctrl_fd": ctrl_fd,
-        "scratch_root": scratch,
-        "mount_isolation": False,
-        "uid_base": UID_BASE if root else None,
-        "uid_count": UID_COUNT,
-    }
+    config = _zygote_config(ctrl_fd, scratch, mount_isolation=False)
     paths = [str(RUNNER_DIR), str(_numpy_dirs()[0].parent)]
     boot = _BOOTSTRAP.format(paths=paths)
     env = dict(_env(), HOME=scratch, TMPDIR=scratch)
