@@ -81,11 +81,23 @@ DIAGNOSES = {
 }
 # Runner-level outcomes (no usable probe record); same Result shape, score 0.
 RUNNER_OUTCOMES = {
-    "timeout": "took too long (an infinite loop?)",
-    "crashed": "the process running your code crashed",
-    "output_limit": "printed too much output",
-    "protocol_error": "returned data the grader cannot accept",
+    "timeout": ("The notebook did not finish within the time limit.",
+                "Look for an infinite loop or very slow code; training cells should run in seconds."),
+    "crashed": ("The process running the notebook crashed.",
+                "Run the whole notebook from a fresh kernel (Kernel > Restart & Run All); check memory use, "
+                "os._exit and sys.exit."),
+    "output_limit": ("The notebook printed too much output.", "Remove prints inside loops before submitting."),
+    "protocol_error": ("The grader could not read back your results.",
+                       "Make sure your code returns NumPy arrays of numbers; ask a TA if this persists."),
+    "not_graded": ("The notebook could not be read.", "Re-download it from Jupyter and submit the .ipynb file."),
 }
+
+
+def describe(code) -> tuple:
+    """(plain words, hint) for a diagnosis or runner code; unknown codes in words, no hint."""
+    if not code:
+        return "", ""
+    return DIAGNOSES.get(code) or RUNNER_OUTCOMES.get(code) or (str(code).replace("_", " "), "")
 
 
 @dataclass(repr=False)
@@ -169,7 +181,7 @@ class _Lazy(dict):
 def _fail(diagnosis, where, what, details=None, localise=None):
     if isinstance(details, _Lazy):
         details = details.make()
-    hint = DIAGNOSES.get(diagnosis, (None, ""))[1] if diagnosis in DIAGNOSES else RUNNER_OUTCOMES.get(diagnosis, "")
+    hint = describe(diagnosis)[1]
     msg = f"{where}: {what}" + (f" {hint}" if hint else "")
     return CaseResult(False, msg, diagnosis, details, localise)
 

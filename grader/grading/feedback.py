@@ -6,39 +6,9 @@ arrays beyond what the check's own message shows.
 """
 from __future__ import annotations
 
+from grader.checks.public import describe
+
 from .gradebook import fmt_points
-
-RUNNER_WORDS = {
-    "timeout": ("your code ran too long", "look for an infinite or very slow loop"),
-    "crashed": ("the process running your code died", "memory use, processes, os._exit or sys.exit"),
-    "output_limit": ("your code printed too much while being tested", "remove print calls from forward/backward"),
-    "protocol_error": ("your code returned something that is not numbers",
-                       "return NumPy arrays of numbers, not custom objects"),
-    "not_graded": ("the notebook could not be read", "re-download it from Jupyter and submit the .ipynb file"),
-}
-
-
-def _diagnoses() -> dict:
-    try:
-        from grader.checks.public import DIAGNOSES
-    except ImportError:
-        return {}
-    return DIAGNOSES
-
-
-def _words(code: str | None) -> tuple[str, str]:
-    if not code:
-        return "", ""
-    if code in RUNNER_WORDS:
-        return RUNNER_WORDS[code]
-    d = _diagnoses().get(code)
-    if isinstance(d, dict):
-        return str(d.get("words") or d.get("text") or d.get("meaning") or ""), str(d.get("hint", ""))
-    if isinstance(d, (tuple, list)) and d:
-        return str(d[0]), str(d[1]) if len(d) > 1 else ""
-    if isinstance(d, str):
-        return d, ""
-    return "", ""
 
 
 def _cell(text: str) -> str:
@@ -60,7 +30,7 @@ def render(rec: dict) -> str:
         lines += ["", "## What went wrong", ""]
     for t in failures:
         r = t["result"]
-        words, hint = _words(r.get("diagnosis"))
+        words, hint = describe(r.get("diagnosis"))
         lines += [f"### {t['id']} ({fmt_points(t['points'])} / {fmt_points(t['max_points'])})", "",
                   r.get("message") or "failed", ""]
         if r.get("diagnosis"):
