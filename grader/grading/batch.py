@@ -59,7 +59,7 @@ def _test_entries(ctx: Context, results: list[dict]) -> list[dict]:
     entries = []
     for test, r in zip(ctx.tests, results):
         max_points = float(test["points"])
-        entries.append({"id": test["id"], "grade_id": "test_" + test["id"],
+        entries.append({"id": test["id"], "grade_id": "test_" + test["id"], "target": test.get("target"),
                         "points": round(r["score"] * max_points, 4), "max_points": max_points, "result": r})
     return entries
 

@@ -34,7 +34,7 @@ def component_of(test: dict) -> str:
     if details.get("graph"):
         return "Backward"
     m = re.match(r"([A-Za-z_]\w*)\.(forward|backward)\b", str((test.get("result") or {}).get("message") or ""))
-    return m.group(1) if m else str(test.get("id"))
+    return m.group(1) if m else str(test.get("target") or test.get("id"))
 
 
 def summarise(records: list[dict]) -> dict:
@@ -44,7 +44,7 @@ def summarise(records: list[dict]) -> dict:
     students = []
     per_test = {t: Counter() for t in tests}
     points = defaultdict(list)
-    diag = defaultdict(list)           # (diagnosis, component) -> students
+    diag = defaultdict(set)            # (diagnosis, component) -> students (one may fail several tests)
     top = {t: Counter() for t in tests}
     for r in records:
         total = float(r.get("total") or 0)
@@ -64,7 +64,7 @@ def summarise(records: list[dict]) -> dict:
                 failed.append(tid)
                 if code and code not in RUNNER_CODES:
                     top[tid][code] += 1
-                    diag[(code, component_of(t))].append(str(r.get("student")))
+                    diag[(code, component_of(t))].add(str(r.get("student")))
         students.append({"student": str(r.get("student")), "total": total, "max": mx,
                          "percent": 100 * total / mx if mx else 0.0, "status": r.get("status", "graded"),
                          "failed": failed, "attention": needs_attention(r), "error": r.get("error"),

@@ -175,10 +175,11 @@ def record(student, results, *, status="graded", flags=(), notes=(), cells=None,
            isolation="bwrap", error=None):
     """A submission record; ``results`` maps test id -> (score, diagnosis, message, details)."""
     tests, total, mx = [], 0.0, 0.0
-    for tid, pts, _ in SUITE:
+    for tid, pts, target in SUITE:
         score, diag, msg, det = results.get(tid, (1.0, None, "", {}))
         passed = score >= 1.0
-        tests.append({"id": tid, "grade_id": f"test_{tid}", "points": round(pts * score, 2), "max_points": pts,
+        tests.append({"id": tid, "grade_id": f"test_{tid}", "target": target,
+                      "points": round(pts * score, 2), "max_points": pts,
                       "result": {"test_id": tid, "passed": passed, "score": score, "message": msg,
                                  "diagnosis": None if passed else diag, "details": det}})
         total += round(pts * score, 2)

@@ -126,3 +126,18 @@ def test_script_in_names_never_reaches_the_terminal_table_unescaped(tmp_path, ca
     assert main(["report", "-a", "tensor_edf", "--out", str(root)]) == 0
     html = (root / "report" / "index.html").read_text()
     assert SCRIPT not in html
+
+
+def test_a_student_failing_two_tests_for_one_misconception_counts_once():
+    """The same `=`-for-`+=` bug in Mul fails the mul test and a loop graph using Mul."""
+    assign = (0.0, "assign_not_accumulate", "Mul.backward: x.grad was overwritten", {"component": "Mul"})
+    recs = [record("zoe", {"mul": assign, "backward_mlp2": assign}), record("yan", {"mul": assign})]
+    mis = {(m["diagnosis"], m["component"]): m for m in summarise(recs)["misconceptions"]}
+    m = mis[("assign_not_accumulate", "Mul")]
+    assert m["students"] == ["yan", "zoe"] and m["count"] == 2
+
+
+def test_a_failure_without_a_component_is_placed_at_the_test_target():
+    rec = record("zoe", {"relu": (0.0, "missing", "not defined (renamed or deleted?)", {})})
+    mis = {(m["diagnosis"], m["component"]) for m in summarise([rec])["misconceptions"]}
+    assert mis == {("missing", "ReLU")}
