@@ -527,23 +527,25 @@ def classify(got, want, rtol, atol, want_ones=None, is_matmul=False):
 
 
 def _error_case(rec, where, component=None, broadcast=False):
-    """A failing case for a probe that raised."""
+    """A failing case for a probe that raised; ``details["component"]`` names the class at fault
+    when it is known (for a missing name, the name itself), so reports can place it."""
     err = rec.get("error")
     if not isinstance(err, dict):
         return _fail("protocol_error", where, "the probe record is malformed.")
     etype, msg = str(err.get("type", "")), str(err.get("message", ""))[:200]
     stage = str(rec.get("error_at", ""))
+    at = {"component": component} if component else {}
     if etype == "missing":
-        return _fail("missing", where, f"`{msg}` is not defined.", {"missing": msg})
+        return _fail("missing", where, f"`{msg}` is not defined.", {"missing": msg, "component": msg})
     if etype == "NotImplementedError":
         return _fail("not_implemented", where + (f" ({stage})" if stage in ("forward", "backward") else ""),
-                     "raises NotImplementedError.")
+                     "raises NotImplementedError.", at)
     if stage == "backward" and etype == "ValueError":
         if component == "VDot" and ("mismatch" in msg or "align" in msg or "shape" in msg):
-            return _fail("matmul_transposed", where, f"backward raised ValueError: {msg}.")
+            return _fail("matmul_transposed", where, f"backward raised ValueError: {msg}.", at)
         if broadcast and "non-broadcastable output" in msg:  # += of an unsummed grad into a broadcast operand
-            return _fail("bias_not_summed", where, f"backward raised ValueError: {msg}.")
-    return _fail("exception", where + (f" ({stage})" if stage else ""), f"raised {etype}: {msg}")
+            return _fail("bias_not_summed", where, f"backward raised ValueError: {msg}.", at)
+    return _fail("exception", where + (f" ({stage})" if stage else ""), f"raised {etype}: {msg}", at)
 
 
 # ----------------------------------------------------------------------------------
