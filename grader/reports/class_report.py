@@ -238,8 +238,8 @@ def report_html(summary: dict, feedback_rel: str = "../feedback", gradebook_rel:
         f"<td class=\"num\">{100 * m['count'] / max(n, 1):.0f}%</td>"
         f"<td>{_names(m['students'], feedback_rel)}</td></tr>" for m in s["misconceptions"])
     body.append('<section class="card" id="misconceptions"><h2>Misconceptions</h2>'
-                '<p class="muted">Which misconceptions the class holds: each failed test counts once, under the '
-                "component the grader blamed.</p>"
+                '<p class="muted">Which misconceptions the class holds: the students with each diagnosis, under '
+                "the component the grader blamed (a student counts once, however many tests it failed).</p>"
                 '<figure><img src="misconceptions.png" alt="diagnoses per component" id="fig-mis"></figure>'
                 + (f'<table><thead><tr><th>diagnosis</th><th>component</th><th class="num">students</th>'
                    f'<th class="num">of class</th><th>who</th></tr></thead><tbody>{mis_rows}</tbody></table>'
