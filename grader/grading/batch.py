@@ -269,19 +269,20 @@ def format_summary(s: dict) -> str:
 
 
 def progress_printer(stream=sys.stderr):
-    """A plain-text progress bar on stderr (a carriage-return bar on a terminal)."""
-    tty = stream.isatty()
-    t0 = time.monotonic()
+    """The batch's ``(done, total, record)`` callback drawn as ``grader.reports.terminal``'s
+    progress bar: rate and ETA, redrawn in place on a terminal, a line per quarter otherwise."""
+    from grader.reports.terminal import Progress
+
+    bar = None
 
     def show(done: int, total: int, rec: dict | None) -> None:
-        width = 30
-        filled = int(width * done / max(total, 1))
-        last = f"  {rec['student']}: {gradebook.fmt_points(rec['total'])}/{gradebook.fmt_points(rec['max'])}" if rec else ""
-        line = f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} {time.monotonic() - t0:5.1f}s{last}"
-        if tty:
-            stream.write("\r" + line[:110].ljust(110) + ("\n" if done >= total else ""))
-        else:
-            stream.write(line + "\n")
-        stream.flush()
+        nonlocal bar
+        if bar is None:
+            bar = Progress(total, "grading", stream=stream)
+        note = (f"{rec['student']}: {gradebook.fmt_points(rec['total'])}/{gradebook.fmt_points(rec['max'])}"
+                if rec else "")
+        bar.update(done - bar.done, note)
+        if done >= total:
+            bar.close()
 
     return show
