@@ -240,11 +240,12 @@ def format_summary(s: dict) -> str:
                  f"{s['reused']} unchanged (kept), isolation: {s['isolation']}, {s['seconds']:.1f} s")
     if s["mean"] is not None:
         lines.append(f"score: mean {s['mean']:g} / {s['max_points']:g}, median {s['median']:g}")
+    from grader.reports.terminal import table
+
     lines.append("")
-    lines.append(f"{'test':<26}{'failed':>8}{'mean':>9}{'max':>6}  most common diagnoses")
-    for t in s["tests"]:
-        diag = ", ".join(f"{k} {v}" for k, v in list(t["diagnoses"].items())[:3])
-        lines.append(f"{t['id']:<26}{t['failed']:>8}{t['mean_points']:>9.2f}{t['max_points']:>6g}  {diag}")
+    lines.append(table([[t["id"], t["failed"], f"{t['mean_points']:.2f}", f"{t['max_points']:g}",
+                         ", ".join(f"{k} {v}" for k, v in list(t["diagnoses"].items())[:3])] for t in s["tests"]],
+                       ["test", "failed", "mean", "max", "most common diagnoses"], align="lrrrl"))
     if s["problems"]:
         lines += ["", f"submissions with errors ({len(s['problems'])}):"]
         for p in s["problems"]:
