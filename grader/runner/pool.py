@@ -101,9 +101,9 @@ def _death_reason(event: dict | None) -> str:
 class _ForkServer:
     """The zygote process inside the sandbox, and the thread reading its events."""
 
-    def __init__(self, isolation: str | None):
+    def __init__(self, isolation: str | None, uid_base: int | None):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        cmd = sandbox.server_command(theirs.fileno(), isolation)
+        cmd = sandbox.server_command(theirs.fileno(), isolation, uid_base)
         self.isolation = cmd.isolation
         self._cleanup_dir = cmd.cleanup_dir
         self.log = tempfile.TemporaryFile()
@@ -395,7 +395,13 @@ class ChildPool:
         self._ids = itertools.count(1)
         self._server: _ForkServer | None = None
         self._preloads: dict[str, str] = {}
-        self._start()
+        # as root, children get per-child uids from a block no other pool on the machine uses
+        self._uid_base, self._uid_lock = sandbox.claim_uid_block() if os.geteuid() == 0 else (None, None)
+        try:
+            self._start()
+        except BaseException:
+            self._release_uids()
+            raise
 
     @property
     def isolation(self) -> str:
@@ -407,7 +413,7 @@ class ChildPool:
             if self._server is None or not self._server.alive:
                 if self._server is not None:
                     self._server.close()
-                self._server = _ForkServer(self._isolation_request)
+                self._server = _ForkServer(self._isolation_request, self._uid_base)
                 for name, source in self._preloads.items():  # a restarted server gets them again
                     self._preload_into(self._server, name, source)
             return self._server
@@ -470,6 +476,12 @@ class ChildPool:
             if self._server is not None:
                 self._server.close()
                 self._server = None
+            self._release_uids()
+
+    def _release_uids(self) -> None:
+        if self._uid_lock is not None:
+            os.close(self._uid_lock)  # drops the flock: the block is free for the next pool
+            self._uid_lock = None
 
     def __enter__(self) -> "ChildPool":
         return self

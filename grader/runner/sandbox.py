@@ -21,6 +21,7 @@ which callers must report loudly.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
 import os
 import shutil
@@ -37,8 +38,9 @@ RUNNER_FILES = ("child.py", "protocol.py")
 BWRAP = "bwrap"
 RLIMITS_ONLY = "rlimits-only"
 
-UID_BASE = 61000  # sandbox children run as uids UID_BASE .. UID_BASE + UID_COUNT - 1
+UID_BASE = 61000  # a pool's children run as uids base .. base + UID_COUNT - 1, base from claim_uid_block
 UID_COUNT = 64
+UID_BLOCKS = 16  # pools that can run at once on one machine (e.g. two `backprop grade` batches)
 SCRATCH = "/scratch"
 
 
@@ -163,25 +165,45 @@ class ServerCommand:
     cleanup_dir: str | None = None
 
 
-def _zygote_config(ctrl_fd: int, scratch_root: str, mount_isolation: bool) -> dict:
-    """What the fork server needs to know; as root each child gets its own uid."""
-    root = os.geteuid() == 0
+def claim_uid_block():
+    """``(first uid, lock)`` of a block of sandbox uids that no other pool on this machine holds.
+
+    Children are killed by uid and RLIMIT_NPROC counts per uid, so two pools sharing uids
+    could kill or starve each other's children. The block is held by an exclusive flock on
+    ``lock`` (an open file descriptor) until it is closed, or the process exits.
+    """
+    for k in range(UID_BLOCKS):
+        path = os.path.join(tempfile.gettempdir(), f"backprop-sandbox-uids-{k}.lock")
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        return UID_BASE + k * UID_COUNT, fd
+    raise RuntimeError(f"all {UID_BLOCKS} sandbox uid blocks are in use: too many grading runs at once")
+
+
+def _zygote_config(ctrl_fd: int, scratch_root: str, mount_isolation: bool, uid_base: int | None) -> dict:
+    """What the fork server needs to know; with a uid block (root) each child gets its own uid."""
     return {"ctrl_fd": ctrl_fd, "scratch_root": scratch_root, "mount_isolation": mount_isolation,
-            "uid_base": UID_BASE if root else None, "uid_count": UID_COUNT}
+            "uid_base": uid_base, "uid_count": UID_COUNT}
 
 
-def server_command(ctrl_fd: int, isolation: str | None = None) -> ServerCommand:
-    """The command line of the fork server, passing it ``ctrl_fd`` (a unix socket)."""
+def server_command(ctrl_fd: int, isolation: str | None = None, uid_base: int | None = None) -> ServerCommand:
+    """The command line of the fork server, passing it ``ctrl_fd`` (a unix socket).
+
+    ``uid_base``: the first uid of this pool's block (``claim_uid_block``; root only)."""
     isolation = isolation or available_isolation()
     root = os.geteuid() == 0
     if isolation == BWRAP:
-        config = _zygote_config(ctrl_fd, SCRATCH, mount_isolation=root)
+        config = _zygote_config(ctrl_fd, SCRATCH, mount_isolation=root, uid_base=uid_base)
         boot = _BOOTSTRAP.format(paths=["/opt/runner", "/opt/site"])
         argv = _bwrap_argv() + ["/opt/python/bin/" + _python_name(), "-I", "-S", "-B", "-c", boot, json.dumps(config)]
         return ServerCommand(argv, _env(), None, BWRAP)
     scratch = tempfile.mkdtemp(prefix="backprop-runner-")
     os.chmod(scratch, 0o711)  # children may enter their own 0700 dir, not list the others
-    config = _zygote_config(ctrl_fd, scratch, mount_isolation=False)
+    config = _zygote_config(ctrl_fd, scratch, mount_isolation=False, uid_base=uid_base)
     paths = [str(RUNNER_DIR), str(_numpy_dirs()[0].parent)]
     boot = _BOOTSTRAP.format(paths=paths)
     env = dict(_env(), HOME=scratch, TMPDIR=scratch)

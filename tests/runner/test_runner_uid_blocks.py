@@ -1,0 +1,40 @@
+"""Two pools at once (two `backprop grade` runs on one machine) never share sandbox uids.
+
+Children are killed by uid and RLIMIT_NPROC counts per uid: pools sharing uids could kill
+or starve each other's children (without bwrap's pid namespace, closing one pool's session
+killed the other pool's child).
+"""
+import os
+
+import pytest
+
+from grader.runner import ChildPool, Limits
+from grader.runner import sandbox
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="per-child uids need root")
+
+UID = [{"id": "uid", "source": "import os\nprint(os.getuid())"}]
+
+
+@pytest.mark.parametrize("isolation", ["rlimits-only", None])
+def test_two_pools_use_disjoint_uids_and_do_not_kill_each_others_children(isolation):
+    if isolation is None and sandbox.available_isolation() != "bwrap":
+        pytest.skip("bwrap is not installed")
+    limits = Limits(timeout=5)
+    with ChildPool(workers=1, limits=limits, isolation=isolation) as a, \
+            ChildPool(workers=1, limits=limits, isolation=isolation) as b:
+        sa, sb = a.session(), b.session()
+        sa.exec_cells(UID)
+        sb.exec_cells(UID)
+        uid_a, uid_b = int(sa.output().text.split()[0]), int(sb.output().text.split()[0])
+        assert uid_a != uid_b and uid_a >= sandbox.UID_BASE and uid_b >= sandbox.UID_BASE
+        sb.close()  # kills every process of its uid
+        assert sa.exec_cells([{"id": "alive", "source": "x = 1"}])[0].status == "ok"
+        sa.close()
+
+
+def test_a_closed_pool_frees_its_uid_block():
+    with ChildPool(workers=1) as a:
+        first = a._uid_base
+    with ChildPool(workers=1) as b:
+        assert b._uid_base == first
