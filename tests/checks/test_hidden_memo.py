@@ -78,3 +78,14 @@ class Sigmoid(CompNode):
     serial = [judge(job) for job in jobs]
     assert parallel == serial
     assert [r["passed"] for r in serial[:4]] == [True, False, True, False]
+
+
+def test_a_forged_endless_order_is_judged_and_keys_the_memo_by_its_valid_prefix():
+    spec = hidden.build_specs(LOOP)[0]
+    rec = P.probe(reference, spec)
+    forged = dict(rec, steps=rec["steps"] * 2000)  # every component again and again
+    hidden._MEMO.clear()
+    verdict = hidden.judge_case(LOOP, spec, forged)
+    assert not verdict.passed and verdict.diagnosis == "wrong_order"
+    (key,) = hidden._MEMO
+    assert len(key[2]) == len(rec["steps"])  # the valid prefix, not 2000 copies
