@@ -19,7 +19,6 @@ import time
 
 import numpy as np
 
-import reference as R
 from reference.mlp import build_mlp, train_step
 
 SIZES, BATCH, ETA = (784, 256, 256, 10), 128, 0.01

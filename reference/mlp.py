@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from . import core
 from .core import Backward, Forward, Input, Parameter, SGD, clear_compgraph
 from .operations import Add, ReLU, SoftmaxCrossEntropy, Tanh, VDot
 

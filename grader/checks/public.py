@@ -564,7 +564,6 @@ def judge_component(spec, record, expected) -> CaseResult:
     """Judge one component case. ``expected``: {"value", and either "grads"/"grads_ones"
     (full, per operand) or "proj" (u, want, scale), "rtol", "atol"}."""
     name = spec["target"]
-    labels = list(spec.get("labels") or [])
     names = OPERANDS.get(name, tuple(f"operand{i}" for i in range(len(spec["operands"]))))
     where = f"{name} ({_case_text(spec)})"
     if not isinstance(record, dict):

@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 
 from .diagnoses import RUNNER_CODES, describe
 from .html import badge, code_spans, esc, fmt_points, page
-from .records import is_hostile, load_records, max_points, needs_attention, safe_name, test_order, test_state
+from .records import load_records, max_points, needs_attention, safe_name, test_order, test_state
 
 GREEN, AMBER, RED, GREY = "#43a047", "#fb8c00", "#e53935", "#b0bec5"
 

@@ -178,8 +178,8 @@ def graph_svg(graph: dict, *, title: str = "computation graph", uid: str = "g") 
 
 
 def _swatch(fill: str, stroke: str, rx: int = 3, dash: str = "", mark: bool = False) -> str:
-    inner = (f'<circle cx="9" cy="8" r="7" fill="#b71c1c"/><text x="9" y="12" text-anchor="middle" '
-             f'font-size="10" font-weight="700" fill="#fff" font-family="sans-serif">!</text>' if mark else
+    inner = ('<circle cx="9" cy="8" r="7" fill="#b71c1c"/><text x="9" y="12" text-anchor="middle" '
+             'font-size="10" font-weight="700" fill="#fff" font-family="sans-serif">!</text>' if mark else
              f'<rect x="1" y="1" width="20" height="14" rx="{rx}" fill="{fill}" stroke="{stroke}" '
              f'stroke-width="2"{dash}/>')
     return f'<svg width="22" height="16" aria-hidden="true">{inner}</svg>'

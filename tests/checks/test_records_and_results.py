@@ -4,7 +4,6 @@ from __future__ import annotations
 import ast
 import copy
 import json
-import sys
 import types
 from pathlib import Path
 

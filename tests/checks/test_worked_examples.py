@@ -1,7 +1,6 @@
 """DESIGN.md's worked examples, as the probe records them step by step."""
 from __future__ import annotations
 
-import numpy as np
 
 import reference
 from grader.checks import hidden, public as P
