@@ -19,6 +19,8 @@ from urllib.parse import quote
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from grader.files import write_atomic
+
 from .diagnoses import RUNNER_CODES, describe
 from .html import badge, code_spans, esc, fmt_points, page
 from .records import load_records, max_points, needs_attention, safe_name, test_order, test_state
@@ -312,7 +314,5 @@ def write_class_report(grades_dir, out_dir=None, records: list[dict] | None = No
     gradebook = grades_dir / "gradebook.csv"
     gradebook_rel = os.path.relpath(gradebook, report) if gradebook.is_file() else None
     index = report / "index.html"
-    tmp = report / ".index.html.tmp"
-    tmp.write_text(report_html(summary, "../feedback", gradebook_rel), encoding="utf-8")
-    os.replace(tmp, index)
+    write_atomic(index, report_html(summary, "../feedback", gradebook_rel), mode=0o644)
     return index

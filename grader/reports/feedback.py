@@ -7,12 +7,12 @@ Only whitelisted ``details`` are shown: never the hidden test's source, seeds or
 """
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+
+from grader.files import write_atomic
 
 from .diagnoses import describe
 from .graph_svg import graph_svg, legend_html
@@ -220,19 +220,10 @@ def feedback_html(record: dict) -> str:
     return page(f"Feedback: {assignment} — {student}", "".join(body))
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600; the pages are meant to be shared
-    os.replace(tmp, path)
-
-
 def write_feedback_html(record: dict, path) -> Path:
     """Write the feedback page of one submission record to ``path``."""
     path = Path(path)
-    _write_atomic(path, feedback_html(record))
+    write_atomic(path, feedback_html(record), mode=0o644)  # pages are meant to be shared
     return path
 
 
