@@ -13,7 +13,16 @@ from grader.runner import sandbox
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="per-child uids need root")
 
-UID = [{"id": "uid", "source": "import os\nprint(os.getuid())"}]
+# asked through the protocol (a synchronous reply), not read from captured output, which a
+# drain thread collects asynchronously
+UID_MODULE = "import os\n\ndef uid(ns):\n    return os.getuid()\n"
+
+
+def child_uid(session) -> int:
+    assert session.load_module("who", UID_MODULE).ok
+    r = session.call("who", "uid")
+    assert r.ok, r.error
+    return r.value
 
 
 @pytest.mark.parametrize("isolation", ["rlimits-only", None])
@@ -24,9 +33,7 @@ def test_two_pools_use_disjoint_uids_and_do_not_kill_each_others_children(isolat
     with ChildPool(workers=1, limits=limits, isolation=isolation) as a, \
             ChildPool(workers=1, limits=limits, isolation=isolation) as b:
         sa, sb = a.session(), b.session()
-        sa.exec_cells(UID)
-        sb.exec_cells(UID)
-        uid_a, uid_b = int(sa.output().text.split()[0]), int(sb.output().text.split()[0])
+        uid_a, uid_b = child_uid(sa), child_uid(sb)
         assert uid_a != uid_b and uid_a >= sandbox.UID_BASE and uid_b >= sandbox.UID_BASE
         sb.close()  # kills every process of its uid
         assert sa.exec_cells([{"id": "alive", "source": "x = 1"}])[0].status == "ok"
