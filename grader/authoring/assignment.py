@@ -19,7 +19,6 @@ from .tests import render_test
 
 REPO = Path(__file__).resolve().parents[2]
 ASSIGNMENTS = REPO / "assignments"
-PUBLIC_CHECKS = REPO / "grader" / "checks" / "public.py"
 NBGRADER_SCHEMA = 3
 
 
@@ -91,7 +90,7 @@ def load_assignment(name: str, root: Path = ASSIGNMENTS) -> Assignment:
     raw = parse_template(template)
     tests = load_suite(suite, name)
     check_tests_match(raw, tests, template, suite)
-    public_names = _public_names()
+    public_names = _public_names(list(dict.fromkeys(t.check for t in tests)))
     by_test = {t.id: t for t in tests}
     cells, counters = [], {}
     for rc in raw:
@@ -174,10 +173,13 @@ def _check_unique(cells: list[Cell], template: Path) -> None:
         seen[c.id] = c
 
 
-def _public_names() -> set[str]:
-    """Top-level function names of the public checks (empty if the module has not landed)."""
-    if not PUBLIC_CHECKS.is_file():
+def _public_names(kinds: list[str]) -> set[str]:
+    """Top-level names of the checks bundle shipped with an assignment of these kinds
+    (empty when a kind is unknown: rendering its test then names what is missing)."""
+    from grader.checks.bundle import BundleError, bundle
+    try:
+        tree = ast.parse(bundle(kinds))
+    except BundleError:
         return set()
-    tree = ast.parse(PUBLIC_CHECKS.read_text(encoding="utf-8"))
     return {n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef))} | \
         {t.id for n in tree.body if isinstance(n, ast.Assign) for t in n.targets if isinstance(t, ast.Name)}

@@ -64,7 +64,7 @@ def render_test(test: SuiteTest, preamble: str, public_names: set[str]) -> str:
     missing = sorted({func, "report"} - public_names)
     if missing:
         raise TemplateError(f"suite test {test.id!r} (check {test.check!r}) needs "
-                            f"{', '.join(missing)} in grader/checks/public.py, which defines none")
+                            f"{', '.join(missing)} in the checks bundled for it (grader/checks/), which define none")
     lines = [preamble] if preamble else []
     lines += [f"from backprop_checks import {func}, report", ""]
     lines += [f"report({call})" for call in visible_calls(test)]

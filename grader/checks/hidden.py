@@ -3,8 +3,10 @@
 ``build_specs(test, which)`` turns a suite.toml test into specs (plain data for the
 child), ``judge(test, specs, records)`` compares the child's records with the
 reference's behaviour on the same specs, ``run_hidden(ns, test)`` does both in one
-process (nbgrader's hidden cells, our tests). Records are untrusted: every judge in
-``public`` validates them and turns anything malformed into a failing case.
+process (nbgrader's hidden cells, our tests). Both dispatch through the registry of
+kinds (``registry.py``); ``backward_loop`` and ``mlp_accuracy`` have trusted steps here
+(per-order expectations, the held-out data). Records are untrusted: every kind's judge
+validates them and turns anything malformed into a failing case.
 """
 from __future__ import annotations
 
@@ -18,7 +20,12 @@ import reference
 from reference import core as ref_core
 from reference import mlp as ref_mlp
 
-from . import public as P
+from . import base, compare, graphs
+from .backward_judge import judge_backward
+from .base import CaseResult, Result, _fail, _quiet, combine, probe
+from .contract import ALL_CLASSES
+from .mlp import judge_mlp_accuracy
+from .registry import kind
 
 # The component classes each assignment's notebook defines (graphs use only these).
 ASSIGNMENT_CLASSES = {
@@ -34,36 +41,20 @@ def _params(test, which):
 
 def _classes(test, p):
     return tuple(test.get("classes") or p.get("classes")
-                 or ASSIGNMENT_CLASSES.get(test.get("assignment"), P.ALL_CLASSES))
+                 or ASSIGNMENT_CLASSES.get(test.get("assignment"), ALL_CLASSES))
 
 
-def build_specs(test, which="hidden") -> list:
+def build_specs(test: dict, which: str = "hidden") -> list:
     """Specs (JSON data + NumPy arrays) for one suite test."""
     p = _params(test, which)
-    check, target = test["check"], test.get("target")
-    seeds = P._seeds(p)
-    specs = []
-    if check == "component":
-        for seed in seeds:
-            specs += P.component_specs(target, p.get("shapes"), seed, p.get("scales"), p.get("domain"), p.get("labels"))
-    elif check == "backward_loop":
-        for seed in seeds:
-            specs += [P.graph_spec(g, seed, _classes(test, p)) for g in p.get("graphs", ["x_times_x_plus_1"])]
-    elif check == "function":
-        for seed in (seeds if "seeds" in p else seeds[:1]):
-            specs += P.function_specs(target, p.get("cases"), seed)
-    elif check == "dual":
-        for seed in seeds:
-            specs += P.dual_specs(p.get("ops"), seed)
-    elif check == "tape":
-        for seed in seeds:
-            specs += P.tape_specs(seed)
-    elif check == "mlp_accuracy":
+    check = test["check"]
+    if check == "mlp_accuracy":
         X_test = ref_mlp.load_digits_split(0)[2]
-        specs.append({"check": "mlp_accuracy", "target": target or "predict", "X": X_test})
-    else:
-        raise ValueError(f"unknown check {check!r}")
-    return specs
+        return [{"check": "mlp_accuracy", "target": test.get("target") or "predict", "X": X_test}]
+    k = kind(check)
+    if k.specs is None:
+        raise ValueError(f"check {check!r} has no trusted specs")
+    return k.specs(test, p, classes=_classes(test, p))
 
 
 # ----------------------------------------------------------------------------------
@@ -99,29 +90,12 @@ def _memo(kind, spec, compute, extra=()):
         return _MEMO[key]
 
 
-def _exact_atol(arrays):
-    m = max((float(np.max(np.abs(np.asarray(a, dtype=float)), initial=0)) for a in arrays), default=0.0)
-    return P.ATOL_EXACT * (1 + m)
-
-
-def component_expectation(spec) -> dict:
-    rec = P.probe(reference, spec)
-    if "error" in rec:
-        raise RuntimeError(f"the reference failed on its own spec: {rec['error']}")
-    exp = {"value": rec["value"], "rtol": P.RTOL_EXACT}
-    if spec.get("forward_only"):
-        exp["atol"] = 0.0
-        return exp
-    exp.update(grads=rec["grads"], grads_ones=rec["grads_ones"], atol=_exact_atol(rec["grads"]))
-    return exp
-
-
 def backward_expectation(spec, order) -> dict:
     """The reference's grads after each step of the (valid prefix of the) student's order."""
-    n_ok, _ = P.valid_prefix(spec, order)
-    comps = P._components(spec)
-    cls = {name: getattr(reference, name) for name in P.ALL_CLASSES}
-    with P._quiet(), P._graph_lists(ref_core):
+    n_ok, _ = graphs.valid_prefix(spec, order)
+    comps = graphs._components(spec)
+    cls = {name: getattr(reference, name) for name in ALL_CLASSES}
+    with _quiet(), base._graph_lists(ref_core):
         objs = {}
         for n in spec["nodes"]:
             if n["kind"] == "Input":
@@ -136,7 +110,7 @@ def backward_expectation(spec, order) -> dict:
         for o in objs.values():
             o.grad = ref_core.zeros_like_grad(o.value)
         objs[spec["loss"]].grad = np.ones_like(objs[spec["loss"]].grad)
-        judged = P._judged(spec)
+        judged = graphs._judged(spec)
         steps, ones = [], {}
         for k, i in enumerate(order[:n_ok]):
             c = cobjs[i]
@@ -155,71 +129,54 @@ def backward_expectation(spec, order) -> dict:
             steps.append({name: np.array(objs[name].grad, dtype=float) for name in judged})
         values = {n["name"]: np.array(objs[n["name"]].value) for n in comps}
     allgrads = [g for s in steps for g in s.values()]
-    return {"values": values, "steps": steps, "ones": ones, "rtol": P.RTOL_EXACT, "atol": _exact_atol(allgrads)}
+    return {"values": values, "steps": steps, "ones": ones, "rtol": compare.RTOL_EXACT, "atol": compare.exact_atol(allgrads)}
 
 
-def _reference_record(spec):
-    rec = P.probe(reference, spec)
+def _reference_record(spec: dict) -> dict:
+    rec = probe(reference, spec)
     if "error" in rec:
         raise RuntimeError(f"the reference failed on its own spec: {rec['error']}")
     return rec
 
 
-def function_expectation(spec) -> dict:
-    return {**_reference_record(spec), "rtol": P.RTOL_EXACT, "atol": P.ATOL_EXACT}
+def exact_expectation(spec: dict) -> dict:
+    """The reference's record on ``spec``, as its kind turns it into an expectation."""
+    return kind(spec["check"]).exact(spec, _reference_record(spec))
 
 
-def dual_expectation(spec) -> dict:
-    rec = _reference_record(spec)
-    return {"results": rec["results"], "rtol": P.RTOL_EXACT, "atol": P.ATOL_EXACT}
-
-
-def tape_expectation(spec) -> dict:
-    rec = _reference_record(spec)
-    return {**rec, "rtol": P.RTOL_EXACT, "atol": P.ATOL_EXACT}
-
-
-_EXPECTATIONS = {
-    "component": (component_expectation, P.judge_component),
-    "function": (function_expectation, P.judge_function),
-    "dual": (dual_expectation, P.judge_dual),
-    "tape": (tape_expectation, P.judge_tape),
-}
-
-
-def judge_case(test, spec, record) -> P.CaseResult:
+def judge_case(test: dict, spec: dict, record) -> CaseResult:
     """One spec's verdict, with the reference's expectation."""
     check = spec["check"]
     if not isinstance(record, dict):
-        return P._fail("protocol_error", test.get("id", "test"), "the probe record is not a dict.")
+        return _fail("protocol_error", test.get("id", "test"), "the probe record is not a dict.")
     if check == "backward_loop":
-        order = P.record_order(record)
+        order = graphs.record_order(record)
         # the expectation depends only on the valid prefix of the order (each component at
         # most once), which also bounds the memo key whatever length a record claims
-        prefix = tuple(order[:P.valid_prefix(spec, order)[0]])
+        prefix = tuple(order[:graphs.valid_prefix(spec, order)[0]])
         expected = _memo(check, spec, lambda: backward_expectation(spec, list(prefix)), prefix)
-        return P.judge_backward(spec, record, expected)
-    if check in _EXPECTATIONS:
-        expectation, judge_kind = _EXPECTATIONS[check]
-        return judge_kind(spec, record, _memo(check, spec, lambda: expectation(spec)))
+        return judge_backward(spec, record, expected)
     if check == "mlp_accuracy":
         y_test = ref_mlp.load_digits_split(0)[3]
         target = float(_params(test, "hidden").get("target", 0.95))
-        return P.judge_mlp_accuracy(spec, record, y_test, target)
-    raise ValueError(f"unknown check {check!r}")
+        return judge_mlp_accuracy(spec, record, y_test, target)
+    k = kind(check)
+    if k.exact is None:
+        raise ValueError(f"check {check!r} has no trusted expectation")
+    return k.judge(spec, record, _memo(check, spec, lambda: exact_expectation(spec)))
 
 
-def judge(test, specs, records) -> P.Result:
+def judge(test, specs, records) -> Result:
     """The test's Result: one verdict per spec, score = fraction passed."""
     tid = test.get("id", test.get("target", "test"))
     if not isinstance(records, list) or len(records) != len(specs):
-        return P.Result(tid, False, 0.0, "the grading child returned the wrong number of records.",
+        return Result(tid, False, 0.0, "the grading child returned the wrong number of records.",
                         "protocol_error", {})
-    with P._quiet():  # once per test: entering catch_warnings per case was a tenth of judging
-        return P.combine(tid, [judge_case(test, s, r) for s, r in zip(specs, records)])
+    with _quiet():  # once per test: entering catch_warnings per case was a tenth of judging
+        return combine(tid, [judge_case(test, s, r) for s, r in zip(specs, records)])
 
 
-def run_hidden(ns, test, which="hidden") -> P.Result:
+def run_hidden(ns, test, which="hidden") -> Result:
     """build_specs + probe + judge in one process (trusted setting only)."""
     specs = build_specs(test, which)
-    return judge(test, specs, [P.probe(ns, s) for s in specs])
+    return judge(test, specs, [probe(ns, s) for s in specs])

@@ -67,18 +67,19 @@ class Context:
         return {}
 
 
-def load_checks() -> Checks:
+def load_checks(kinds=None) -> Checks:
+    """The trusted entry points, and the bundle of ``kinds`` (default: every kind) that the
+    child loads as ``backprop_checks``: the same text ``backprop generate`` ships."""
     try:
         hidden = importlib.import_module("grader.checks.hidden")
         public = importlib.import_module("grader.checks.public")
+        bundle = importlib.import_module("grader.checks.bundle")
     except ModuleNotFoundError as e:
         raise ContextError(f"the checks ({e.name}) are not installed: grader/checks/ has not landed") from None
-    source = (CHECKS_DIR / "public.py").read_text(encoding="utf-8")
+    source = bundle.bundle(None if kinds is None else list(kinds))
     digest = hashlib.sha256(source.encode())
-    for mod in (hidden,):
-        f = getattr(mod, "__file__", None)
-        if f:
-            digest.update(Path(f).read_bytes())
+    for f in sorted(CHECKS_DIR.glob("*.py")):  # hidden and the registry judge in the parent
+        digest.update(f.read_bytes())
     return Checks(source, hidden.build_specs, hidden.judge, getattr(public, "Result", None), digest.hexdigest())
 
 
@@ -97,7 +98,7 @@ def load_context(name: str, course: Path | None = None, checks: Checks | None = 
         tests = [dict(t.table) for t in load_suite(suite, name)]
     except TemplateError as e:
         raise ContextError(str(e)) from None
-    checks = checks or load_checks()
+    checks = checks or load_checks(dict.fromkeys(t["check"] for t in tests))
     cells, origin = None, ""
     try:
         a = authoring.load_assignment(name, root)

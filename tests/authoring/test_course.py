@@ -16,7 +16,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from grader.authoring import generate, load_assignment
-from grader.authoring.course import CHECKS_MODULE, checks_module_text, scripts_on_path
+from grader.authoring.course import CHECKS_MODULE, assignment_kinds, checks_module_text, scripts_on_path
 from grader.authoring.pull import BEGIN, END
 from grader.authoring.tests import BEGIN_HIDDEN, END_HIDDEN
 
@@ -163,7 +163,10 @@ def test_release_contains_no_solution_and_no_hidden_tests(name, course):
                    "import reference", "from reference"):
         assert marker not in text, marker
     checks = (release_dir / CHECKS_MODULE).read_text()
-    assert checks == checks_module_text(), "the shipped checks are exactly the generated public module"
+    kinds = assignment_kinds(name)
+    assert checks == checks_module_text(kinds), "the shipped checks are exactly the bundle of the suite's kinds"
+    if "component" not in kinds:  # a release ships only the check kinds its suite uses
+        assert "def check_component" not in checks and "def _probe_backward" not in checks
     for marker in (BEGIN_HIDDEN, "run_hidden", "import reference", "from reference", "grader.checks.hidden"):
         assert marker not in checks, marker
     for region in _solution_regions(source):  # whole solution bodies, wherever they might be
