@@ -94,6 +94,7 @@ def bundle(kinds: Iterable[str] | None = None, directory: Path = CHECKS_DIR) -> 
         tree = ast.parse(text)
         lines = text.splitlines(keepends=True)
         drop: set[int] = set()
+        about = ""
         for i, node in enumerate(tree.body):
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
@@ -111,6 +112,8 @@ def bundle(kinds: Iterable[str] | None = None, directory: Path = CHECKS_DIR) -> 
             elif i == 0 and isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
                 if not docstring:  # the first module's docstring opens the bundle
                     docstring = "".join(lines[node.lineno - 1:node.end_lineno])
+                else:  # the others head their sections as comments
+                    about = "\n".join(f"# {line}".rstrip() for line in str(node.value.value).strip().splitlines())
                 drop.update(range(node.lineno, node.end_lineno + 1))
             else:
                 for name in _top_level_names(node):
@@ -118,5 +121,6 @@ def bundle(kinds: Iterable[str] | None = None, directory: Path = CHECKS_DIR) -> 
                         raise BundleError(f"{module}.py:{node.lineno}: `{name}` is also defined in "
                                           f"{owner[name]}.py; names must be unique across bundled modules")
         body = "".join(line for n, line in enumerate(lines, 1) if n not in drop).strip("\n")
-        sections.append(f"# {'-' * 78}\n# {module}.py\n# {'-' * 78}\n\n{body}\n")
+        head = f"# {'-' * 78}\n# {module}.py\n" + (f"#\n{about}\n" if about else "") + f"# {'-' * 78}"
+        sections.append(f"{head}\n\n{body}\n")
     return docstring + "\n" + "\n".join(imports) + "\n\n\n" + "\n\n\n".join(sections)

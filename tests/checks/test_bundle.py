@@ -137,3 +137,13 @@ def test_unknown_kinds_and_cycles_are_errors(tmp_path):
                     gamma="from .beta import _probe_beta\n\n\ndef g():\n    pass\n")
     with pytest.raises(BundleError, match="cycle"):
         bundle(["beta"], d)
+
+
+@pytest.mark.parametrize("assignment", ["forward_mode", "tensor_edf"])
+def test_grading_sends_the_bundle_generate_ships(assignment):
+    from grader.authoring.course import assignment_kinds, checks_module_text
+    from grader.grading.context import load_context
+    source = load_context(assignment).checks.public_source
+    assert source == bundle(assignment_kinds(assignment))
+    assert checks_module_text(assignment_kinds(assignment)).endswith(source)
+    assert ("def check_component" in source) == (assignment == "tensor_edf")
