@@ -125,11 +125,26 @@ def _child_checks_source(source: str) -> str:
     return "".join(lines[:after]) + MODULE_PRELUDE + "".join(lines[after:])
 
 
+def _child_registration(node: ast.stmt) -> ast.stmt:
+    """A kind's ``register(Kind(...))`` as the child needs it: name, probe, graph_lists.
+    Its judge and expectations run in the parent, so the child need not compile them."""
+    call = node.value if isinstance(node, ast.Expr) else None
+    if not (isinstance(call, ast.Call) and getattr(call.func, "id", None) == "register" and len(call.args) == 1
+            and isinstance(call.args[0], ast.Call) and getattr(call.args[0].func, "id", None) == "Kind"):
+        return node
+    kind = call.args[0]
+    keep = [k for k in kind.keywords if k.arg in ("probe", "graph_lists")]
+    slim = ast.Call(kind.func, kind.args[:1], keep + [ast.keyword("judge", ast.Constant(None))])
+    return ast.fix_missing_locations(ast.Expr(ast.Call(call.func, [slim], [])))
+
+
 def probe_only(source: str, roots=("probe",)) -> str:
     """``source`` without the top-level functions/classes that neither ``roots`` nor any
-    top-level statement can reach (names and string constants both count as references)."""
+    top-level statement can reach (names and string constants both count as references);
+    kind registrations keep only what the child's ``probe`` uses (``_child_registration``)."""
     tree = ast.parse(source)
     defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
+    slim = {id(n): _child_registration(n) for n in tree.body}
 
     def refs(node) -> set[str]:
         return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} | \
@@ -138,7 +153,7 @@ def probe_only(source: str, roots=("probe",)) -> str:
     need = set(roots)
     for node in tree.body:
         if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            need |= refs(node)
+            need |= refs(slim[id(node)])
     todo = [n for n in need if n in defs]
     while todo:
         for name in refs(defs[todo.pop()]) - need:
@@ -149,6 +164,9 @@ def probe_only(source: str, roots=("probe",)) -> str:
     out = []
     for node in tree.body:
         if getattr(node, "name", None) in defs and node.name not in need:
+            continue
+        if slim[id(node)] is not node:
+            out.append(ast.unparse(slim[id(node)]) + "\n")
             continue
         start = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno])
         out.append("".join(lines[start - 1:node.end_lineno]))

@@ -147,3 +147,19 @@ def test_grading_sends_the_bundle_generate_ships(assignment):
     assert source == bundle(assignment_kinds(assignment))
     assert checks_module_text(assignment_kinds(assignment)).endswith(source)
     assert ("def check_component" in source) == (assignment == "tensor_edf")
+
+
+@pytest.mark.parametrize("assignment", ["scalar_backprop", "forward_mode"])
+def test_the_child_gets_the_probes_only_and_they_record_as_the_package_does(assignment):
+    from grader.checks import hidden
+    from grader.grading.execute import MODULE_PRELUDE, child_checks_source
+    tests = suites()[assignment]
+    source = child_checks_source(bundle({t["check"] for t in tests}))
+    assert MODULE_PRELUDE in source
+    assert "def judge_" not in source and "def numeric_" not in source  # judges stay in the parent
+    ns = load(source)
+    for test in tests:
+        for spec in hidden.build_specs(test)[:3]:
+            got, want = ns["probe"](reference, spec), P.probe(reference, spec)
+            assert hidden.judge(test, [spec], [got]).to_json() == hidden.judge(test, [spec], [want]).to_json()
+            assert hidden.judge(test, [spec], [got]).passed
