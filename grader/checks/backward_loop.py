@@ -37,7 +37,7 @@ def _changed(now: dict, last: dict) -> dict:
     return {name: g for name, g in now.items() if name not in last or not same(g, last[name])}
 
 
-def _probe_backward(ns, spec):
+def _probe_backward(ns, spec: dict) -> dict:
     rec = {"steps": []}
     stage = "lookup"
     state = {"depth": 0, "pre": None, "current": None, "steps": rec["steps"]}

@@ -92,7 +92,7 @@ def report(result: Result) -> Result:
     return result
 
 
-def _jsonable(x, depth=0):
+def _jsonable(x: Any, depth: int = 0) -> Any:
     """Arrays as lists (small) or a summary; numpy scalars as Python numbers."""
     if depth > 20:
         return None
@@ -113,7 +113,7 @@ def _jsonable(x, depth=0):
     return str(x)
 
 
-def _num(v):
+def _num(v: Any) -> bool | int | float | str:
     if isinstance(v, (bool, np.bool_)):
         return bool(v)
     if isinstance(v, (int, np.integer)):
@@ -139,7 +139,7 @@ class _Lazy(dict):
         self.make = make
 
 
-def _fail(diagnosis, where, what, details=None, localise=None):
+def _fail(diagnosis: str, where: str, what: str, details: dict | None = None, localise=None) -> "CaseResult":
     if isinstance(details, _Lazy):
         details = details.make()
     hint = describe(diagnosis)[1]
@@ -165,13 +165,13 @@ class _Missing(Exception):
     pass
 
 
-def _get(ns, name):
+def _get(ns: Any, name: str) -> Any:
     if isinstance(ns, dict):
         return ns.get(name)
     return getattr(ns, name, None)
 
 
-def _need(ns, name):
+def _need(ns: Any, name: str) -> Any:
     obj = _get(ns, name)
     if obj is None:
         raise _Missing(name)
@@ -186,7 +186,7 @@ def _err(e) -> dict:
     return {"type": "missing" if isinstance(e, _Missing) else type(e).__name__, "message": msg}
 
 
-def _arr(x):
+def _arr(x: Any) -> np.ndarray | None:
     """A numeric copy of x, or None when x is not numeric data."""
     try:
         a = np.array(x)
@@ -205,7 +205,7 @@ def _quiet():
 
 
 @contextmanager
-def _graph_lists(ns):
+def _graph_lists(ns: Any):
     """Run with the student's graph lists emptied; restore them (same objects) afterwards."""
     saved = {}
     for name in ("components", "params", "inputs"):

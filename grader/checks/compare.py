@@ -33,9 +33,12 @@ Numeric gradients, float64 throughout
   about 1e-5 per case, and the deterministic checks (shape, accumulation, mutation,
   forward) do not depend on it.
 """
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
-from .base import MAX_ELEMENTS, _fail, _jsonable, _num, _quiet
+from .base import MAX_ELEMENTS, CaseResult, _fail, _jsonable, _num, _quiet
 
 
 H = 1e-6
@@ -50,7 +53,7 @@ RTOL_EXACT, ATOL_EXACT = 1e-6, 1e-8
 FORWARD_RTOL, FORWARD_ATOL = 1e-6, 1e-9
 
 
-def _valid(a, shape=None):
+def _valid(a: Any, shape: tuple | None = None) -> str | None:
     """Reason why ``a`` is not an acceptable numeric array (None when it is)."""
     if not isinstance(a, np.ndarray):
         return "is not a NumPy array of numbers"
@@ -63,7 +66,7 @@ def _valid(a, shape=None):
     return None
 
 
-def _close(got, want, rtol, atol):
+def _close(got: np.ndarray, want: np.ndarray, rtol: float, atol) -> bool:
     # errstate alone silences NumPy's floating-point warnings; _quiet's catch_warnings
     # costs more than the comparison, and judges call this thousands of times
     with np.errstate(all="ignore"):
@@ -85,18 +88,19 @@ def _errors(got, want) -> dict:
             "expected": _jsonable(want), "got": _jsonable(got)}
 
 
-def _fmt(v):
+def _fmt(v: Any) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v)
 
 
-def _describe(err):
+def _describe(err: dict) -> str:
     idx = tuple(err["worst_index"])
     at = f" at index {idx}" if idx else ""
     return (f"expected {_fmt(err['expected_at_worst'])}, got {_fmt(err['got_at_worst'])}{at} "
             f"(max abs error {_fmt(err['max_abs_err'])}, max rel error {_fmt(err['max_rel_err'])})")
 
 
-def classify(got, want, rtol, atol, want_ones=None, is_matmul=False):
+def classify(got: np.ndarray, want: np.ndarray, rtol: float, atol, want_ones: np.ndarray | None = None,
+             is_matmul: bool = False) -> tuple[str, str]:
     """The most specific diagnosis for a wrong gradient contribution (got != want)."""
     if want_ones is not None and not _close(want_ones, want, rtol, atol) and _close(got, want_ones, rtol, atol):
         return "upstream_ignored", "computed as if the upstream gradient self.grad were ones"
@@ -114,7 +118,7 @@ def classify(got, want, rtol, atol, want_ones=None, is_matmul=False):
     return "wrong_gradient", "is wrong"
 
 
-def _error_case(rec, where, component=None, broadcast=False):
+def _error_case(rec: dict, where: str, component: str | None = None, broadcast: bool = False) -> CaseResult:
     """A failing case for a probe that raised; ``details["component"]`` names the class at fault
     when it is known (for a missing name, the name itself), so reports can place it."""
     err = rec.get("error")
@@ -143,7 +147,7 @@ class Counter:
         self.n = 0
 
 
-def _central(f, xs, i):
+def _central(f: Callable, xs: list, i: int) -> Any:
     """d f / d xs[i] by a central difference with step H."""
     xp, xm = list(xs), list(xs)
     xp[i] += H

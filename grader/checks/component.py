@@ -24,7 +24,7 @@ DEFAULT_SHAPES = {
 STABILITY = ("Sigmoid", "Tanh", "SoftmaxCrossEntropy", "Log")
 
 
-def _sample(name, shape, rng, domain=None, scale=1.0):
+def _sample(name: str, shape, rng: np.random.Generator, domain: str | None = None, scale: float = 1.0) -> np.ndarray:
     """Operand values away from the class's kinks and singularities."""
     shape = tuple(shape)
     domain = domain or {"ReLU": "nonzero", "Log": "positive"}.get(name, "real")
@@ -39,7 +39,7 @@ def _sample(name, shape, rng, domain=None, scale=1.0):
     return rng.normal(0.0, 1.0, size=shape) * scale
 
 
-def _upstream(shape, rng):
+def _upstream(shape, rng: np.random.Generator) -> np.ndarray:
     if tuple(shape) == ():
         return np.asarray(rng.choice([-1.0, 1.0]) * rng.uniform(1.3, 2.7))
     return rng.normal(0.0, 1.0, size=shape)
@@ -49,7 +49,7 @@ def _is_shape(s):
     return isinstance(s, (list, tuple)) and all(isinstance(i, (int, np.integer)) for i in s)
 
 
-def _normalise_cases(name, shapes):
+def _normalise_cases(name: str, shapes) -> list[list[tuple]]:
     """``shapes`` is one case (a list of operand shapes) or a list of cases."""
     if shapes is None:
         return [[tuple(s) for s in case] for case in DEFAULT_SHAPES.get(name, [[(4, 3)]])]
@@ -64,7 +64,7 @@ def _normalise_cases(name, shapes):
     return out
 
 
-def _stability_operands(name, case):
+def _stability_operands(name: str, case: list[tuple]) -> list[np.ndarray]:
     big = np.array([-1000.0, 1000.0, -50.0, 50.0, 0.3, -0.3, 0.0])
     if name == "SoftmaxCrossEntropy":
         return [np.array([[-1000.0, 1000.0, 0.0], [1000.0, -1000.0, 999.0], [3.0, -1000.0, 1000.0]]),
@@ -118,7 +118,7 @@ class _Leaf:
         self.grad = None
 
 
-def _probe_component(ns, spec):
+def _probe_component(ns, spec: dict) -> dict:
     rec = {}
     stage = "lookup"
     try:

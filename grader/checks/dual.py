@@ -40,7 +40,7 @@ def dual_specs(ops=None, seed=0) -> list:
             for i, op in enumerate(ops or list(DUAL_OPS))]
 
 
-def _probe_dual(ns, spec):
+def _probe_dual(ns, spec: dict) -> dict:
     Dual = _need(ns, "Dual")
     F = _env(ns)
     out = []

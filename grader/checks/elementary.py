@@ -3,6 +3,8 @@ sigmoid, tanh): the exact ``math`` versions for expectations, the student's vers
 probes, and suite test functions given as lambda source text.
 """
 import math
+from collections.abc import Callable
+from typing import Any
 
 from .base import _get
 
@@ -18,12 +20,12 @@ MATH_FUNCTIONS = {"exp": math.exp, "log": math.log, "sin": math.sin, "cos": math
                   "sigmoid": _math_sigmoid, "tanh": math.tanh}
 
 
-def _lambda(src, env):
+def _lambda(src: str, env: dict) -> Callable:
     """A test function from the suite's source text, with ``env``'s elementary functions in scope."""
     if not (isinstance(src, str) and src.lstrip().startswith("lambda")):
         raise ValueError("a test function must be a lambda expression")
     return eval(src, {"__builtins__": {}, **env})
 
 
-def _env(ns):
+def _env(ns: Any) -> dict:
     return {k: _get(ns, k) for k in FUNCTION_NAMES if _get(ns, k) is not None}

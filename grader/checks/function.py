@@ -53,7 +53,7 @@ def _scalar(v):
     return v
 
 
-def _probe_function(ns, spec):
+def _probe_function(ns, spec: dict) -> dict:
     fn = _need(ns, spec["target"])
     kwargs = {}
     for k, v in spec["kwargs"].items():

@@ -2,21 +2,23 @@
 assignment's classes, their values by the stated formulas, consumers, and the valid
 reverse-topological prefix of a processing order.
 """
+from collections.abc import Sequence
+
 import numpy as np
 
 from .base import _quiet
 from .contract import ALL_CLASSES, ELEMENTWISE, FORMULAS, OPERANDS
 
 
-def _node(name, kind, *args):
+def _node(name: str, kind: str, *args: str) -> dict:
     return {"name": name, "kind": kind, "args": list(args)}
 
 
-def _graph(nodes, values, loss):
+def _graph(nodes: list[dict], values: dict, loss: str) -> dict:
     return {"nodes": nodes, "values": {k: np.asarray(v) for k, v in values.items()}, "loss": loss}
 
 
-def _needs(classes, *names):
+def _needs(classes: Sequence[str], *names: str) -> None:
     missing = [n for n in names if n not in classes]
     if missing:
         raise ValueError(f"this graph needs {missing}, which the assignment does not have")
@@ -64,7 +66,7 @@ def _g_shared_subexpr(rng, classes):
     return _graph(nodes, {"x": x}, "loss" if vector else "m")
 
 
-def _g_random(rng, classes, n):
+def _g_random(rng: np.random.Generator, classes: Sequence[str], n: int) -> dict:
     kinds = [k for k in ELEMENTWISE if k in classes]
     if not kinds:
         raise ValueError("random graphs need elementwise classes")
@@ -140,17 +142,17 @@ def evaluate_graph(g, values=None) -> dict:
     return vals
 
 
-def _components(g):
+def _components(g: dict) -> list[dict]:
     return [n for n in g["nodes"] if n["kind"] not in ("Input", "Parameter")]
 
 
-def _judged(g):
+def _judged(g: dict) -> list[str]:
     """Nodes whose grad the invariant constrains (label inputs of SoftmaxCrossEntropy receive none)."""
     labels = {n["args"][1] for n in g["nodes"] if n["kind"] == "SoftmaxCrossEntropy"}
     return [n["name"] for n in g["nodes"] if n["name"] not in labels]
 
 
-def _consumers(g):
+def _consumers(g: dict) -> dict[int, set[int]]:
     comps = _components(g)
     pos = {n["name"]: i for i, n in enumerate(comps)}
     cons = {i: set() for i in range(len(comps))}
@@ -176,7 +178,7 @@ def record_order(record) -> list:
     return out
 
 
-def valid_prefix(g, order):
+def valid_prefix(g: dict, order: list[int]) -> tuple[int, str | None]:
     """(length of the longest valid reverse-topological prefix, reason it stops or None)."""
     comps = _components(g)
     cons = _consumers(g)
@@ -194,7 +196,7 @@ def valid_prefix(g, order):
     return len(order), None
 
 
-def _loss_of(g, values, S, node, new):
+def _loss_of(g: dict, values: dict, S: set[int], node: str, new: np.ndarray) -> float:
     """The loss of the program made of the components S, with ``node``'s value replaced."""
     vals = dict(values)
     vals[node] = new

@@ -8,7 +8,7 @@ from .base import CaseResult, Kind, Result, _arr, _err, _fail, _need, _quiet, co
 from .compare import _error_case, _valid
 
 
-def _probe_mlp(ns, spec):
+def _probe_mlp(ns, spec: dict) -> dict:
     predict = _need(ns, spec.get("target") or "predict")
     try:
         return {"pred": _arr(predict(np.array(spec["X"])))}

@@ -26,7 +26,7 @@ def tape_specs(seed=0) -> list:
             for i, f in enumerate(TAPE_FUNCTIONS)]
 
 
-def _probe_tape(ns, spec):
+def _probe_tape(ns, spec: dict) -> dict:
     Var = _need(ns, "Var")
     f = _lambda(spec["f"], _env(ns))
     stage = "forward"
