@@ -14,6 +14,7 @@ ROOMS = {
     "generate": "grader.authoring.cli",
     "grade": "grader.grading.cli",
     "report": "grader.reports.cli",
+    "export": "grader.export.cli",
 }
 
 

@@ -31,3 +31,26 @@ def write_atomic(path, text: str, *, mode: int | None = None, fsync: bool = Fals
         except OSError:
             pass
         raise
+
+
+_STEM_KEEP = frozenset("abcdefghijklmnopqrstuvwxyz0123456789._@-")
+_STEM_MAX = 80
+
+
+def file_stem(student_id: str) -> str:
+    """The file name stem of a student's per-student files (``submissions/<stem>.json``,
+    ``feedback/<stem>.md|html``): injective, stable and safe on every file system.
+
+    An id made only of lower-case letters, digits and ``._@-`` (not starting with a dot,
+    not too long) is its own stem. Any other id keeps its safe characters (the rest
+    become ``_``) and gets ``~`` plus a hash of the whole id: ``~`` never occurs in an
+    unchanged id, so ``x+y`` (``x_y~<hash>``) and ``x_y`` (``x_y``) never share a file,
+    nor do ``Alice`` and ``alice`` on a case-insensitive file system.
+    """
+    sid = str(student_id)
+    if sid and len(sid) <= _STEM_MAX and not sid.startswith(".") and set(sid) <= _STEM_KEEP:
+        return sid
+    import hashlib
+
+    kept = "".join(c if c in _STEM_KEEP else "_" for c in sid.lower()).lstrip(".")[:_STEM_MAX]
+    return f"{kept}~{hashlib.sha256(sid.encode('utf-8', 'surrogatepass')).hexdigest()[:12]}"

@@ -17,11 +17,12 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from grader.files import file_stem
 from grader.runner import ChildPool, available_isolation
 
 from . import feedback, gradebook
 from .context import Checks, Context, load_context
-from .discover import Submission, discover
+from .discover import Submission, discover, identity
 from .execute import (AST_LOCK, Options, child_checks_source, mlp_data, preload_modules, run_submission,
                       runner_result)
 from .notebook import NotebookError, match, parse
@@ -67,7 +68,8 @@ def _test_entries(ctx: Context, results: list[dict]) -> list[dict]:
 def _record(ctx: Context, sub: Submission, isolation: str) -> dict:
     return {"student": sub.student, "assignment": ctx.name, "sha256": sub.sha256, "source": sub.source,
             "grader": ctx.fingerprint, "status": "graded", "isolation": isolation, "notes": list(sub.notes),
-            "cells": [], "tests": [], "total": 0.0, "max": ctx.max_points, "flags": [], "seconds": 0.0}
+            "cells": [], "tests": [], "total": 0.0, "max": ctx.max_points, "flags": list(sub.flags), "seconds": 0.0,
+            **identity(sub)}
 
 
 def _unreadable(ctx: Context, rec: dict, why: str) -> dict:
@@ -117,7 +119,9 @@ def grade(req: Request) -> dict:
     store.stale_temp_files()
     todo, reused = [], 0
     for sub in subs:
-        if not req.force and store.is_current(sub.student, sub.sha256, ctx.fingerprint):
+        rec = None if req.force else store.is_current(sub.student, sub.sha256, ctx.fingerprint)
+        # same notebook, but the LMS's metadata or the discovery flags changed: grade it again
+        if rec and all(rec.get(k) == v for k, v in identity(sub).items()) and set(sub.flags) <= set(rec["flags"]):
             reused += 1
         else:
             todo.append(sub)
@@ -171,7 +175,7 @@ def _outputs(req: Request, ctx: Context, records: list[dict], isolation: str, gr
     gradebook.write_csv(out / "gradebook.csv", records, ctx.tests)
     gradebook.write_results(out / "results.json", records)
     for rec in records:
-        write_text_atomic(out / "feedback" / f"{rec['student']}.md", feedback.render(rec))
+        write_text_atomic(out / "feedback" / f"{file_stem(rec['student'])}.md", feedback.render(rec))
     nb_note = None
     if req.nbgrader:
         db = Path(req.course).resolve() / "gradebook.db"

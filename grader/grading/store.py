@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from grader.files import write_atomic
+from grader.files import file_stem, write_atomic
 
 
 def write_json_atomic(path: Path, obj) -> None:
@@ -32,14 +32,14 @@ def _jsonable(x):
 
 
 class Store:
-    """``<out>/submissions/<student>.json``."""
+    """``<out>/submissions/<stem>.json``, the stem from ``grader.files.file_stem`` (injective)."""
 
     def __init__(self, out: Path):
         self.out = Path(out)
         self.dir = self.out / "submissions"
 
     def path(self, student: str) -> Path:
-        return self.dir / f"{student}.json"
+        return self.dir / f"{file_stem(student)}.json"
 
     def load(self, student: str) -> dict | None:
         try:

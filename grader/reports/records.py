@@ -6,7 +6,6 @@ Helpers here classify a test result the same way for the feedback page and the c
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 from .diagnoses import RUNNER_CODES
@@ -89,10 +88,9 @@ def needs_attention(record: dict) -> list[str]:
     return why
 
 
-_SAFE = re.compile(r"[^A-Za-z0-9._@-]")
-
-
 def safe_name(student: str) -> str:
-    """A file name for a student's feedback (student names come from submitted folders)."""
-    name = _SAFE.sub("_", str(student)).lstrip(".")
-    return name or "_"
+    """A file name for a student's feedback: ``grader.files.file_stem`` (injective, so
+    ``x+y`` and ``x_y`` never share a page)."""
+    from grader.files import file_stem
+
+    return file_stem(str(student))

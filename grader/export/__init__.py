@@ -1,0 +1,1 @@
+"""``backprop export``: grading results in the formats other systems import (LMS gradebooks)."""
