@@ -439,8 +439,13 @@ def _from_entries(entries: list[_Entry], assignment: str, label: str) -> list[Su
         if e.name.endswith(".ipynb"):
             # not named by the LMS: whose it is is unknown, so it is nobody's (an id no LMS
             # writes, so it can never replace a student's notebook)
-            sub = _submission(f"unmatched file: {'/'.join(e.parts)}", e)
-            sub.flags.append(f"unmatched: {e.source} is not named as {LMS_NAMES[layout]} names submissions")
+            student = f"unmatched file: {'/'.join(e.parts)}"
+            if e.escaped:  # a path out of the export: refused, shown to the TA
+                sub = Submission(student, e.source, None, error="refused: its path leads outside the export")
+                sub.flags.append(f"suspicious: {e.source} has a path outside the export; refused")
+            else:
+                sub = _submission(student, e)
+                sub.flags.append(f"unmatched: {e.source} is not named as {LMS_NAMES[layout]} names submissions")
             out.append(sub)
     return out
 
@@ -619,10 +624,14 @@ def _ids_named_in(filename: str, assignment: str, known: dict) -> set[str]:
     """Student ids a file's own name claims: any LMS's naming, or ``<id>[_<A>].ipynb`` for a
     student of this export."""
     ids = set()
-    for rx in (_MOODLE, _CANVAS, _BLACKBOARD):
+    for rx in (_MOODLE, _CANVAS):
         m = rx.match(filename)
         if m:
             ids.add(student_id(m["id"]))
+    m = _BLACKBOARD.match(filename)
+    if m:  # a username may hold "_": any student of this export whose name ends the head
+        head = m["prefix"][: -len("_attempt_" + m["stamp"])]
+        ids |= {k for k in known if head.endswith("_" + k)} or {student_id(m["id"])}
     if filename.lower().endswith(".ipynb"):
         stem = _student_from_file(PurePosixPath(filename), assignment)
         if stem in known:
