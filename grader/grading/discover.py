@@ -112,12 +112,13 @@ def discover(path: Path | str, assignment: str) -> list[Submission]:
         found = _from_entries(_zip_entries(path, _Budget()), assignment, path.name)
     elif path.is_file():
         found = [_read_file(path, _student_from_file(path, assignment), path.name)]
-    elif _is_submitted_tree(path, assignment):
-        found = _from_submitted_tree(path, assignment)
     else:
+        # an unpacked LMS export first: a student's upload may hold a folder named like the assignment
         entries = _folder_entries(path)
-        if _layout([e for e in entries if e.depth == 0]):
+        if _layout([e for e in _strip_wrapper(entries) if e.depth == 0]):
             found = _from_entries(entries, assignment, path.name)
+        elif _is_submitted_tree(path, assignment):
+            found = _from_submitted_tree(path, assignment)
         else:
             found = [_read_file(p, _student_from_file(p, assignment), str(p.relative_to(path)))
                      for p in sorted(path.glob("*.ipynb")) if p.is_file() and not p.is_symlink()]
@@ -592,6 +593,8 @@ def _resolve(layout: str, student: str, claims: list[_Claim], assignment: str) -
         claims = [c for c in claims if c.attempt in (None, attempts[-1])]
         notes.append(f"{len(attempts)} attempts in the export; graded the latest ({attempts[-1]})")
     notebooks = [c for c in claims if c.filename.lower().endswith(".ipynb")]
+    flags += [f"suspicious: {c.entry.source}: symbolic link refused" for c in claims
+              if c.entry.error == "symbolic link refused"]
     person = next((c.name for c in claims if c.name), None)
     email = next((c.email for c in claims if c.email), None)
     if not notebooks:
@@ -601,7 +604,8 @@ def _resolve(layout: str, student: str, claims: list[_Claim], assignment: str) -
     else:
         named = [c for c in notebooks if _named_like(c.filename, assignment)]
         pool = named or notebooks
-        chosen = max(pool, key=lambda c: (c.entry.error is None, c.when))
+        # a file named as an LMS names submissions (another student's, perhaps) comes last
+        chosen = max(pool, key=lambda c: (c.entry.error is None, not _lms_named(c.filename), c.when))
         sub = _submission(student, chosen.entry)
         sub.submitted_at = chosen.submitted_at
         if len(notebooks) > 1:
@@ -618,6 +622,10 @@ def _resolve(layout: str, student: str, claims: list[_Claim], assignment: str) -
     sub.notes += notes
     sub.flags += flags
     return sub
+
+
+def _lms_named(filename: str) -> bool:
+    return any(rx.match(filename) for rx in (_MOODLE, _CANVAS, _BLACKBOARD))
 
 
 def _ids_named_in(filename: str, assignment: str, known: dict) -> set[str]:

@@ -289,3 +289,35 @@ def test_file_stem_is_stable_safe_and_injective():
     for s in stems:
         assert s and "/" not in s and not s.startswith(".") and len(s) <= 93
         assert set(s) <= set("abcdefghijklmnopqrstuvwxyz0123456789._@-~")
+
+
+def test_unzipped_export_reads_as_the_zip(nbs, tmp_path):
+    """The same Moodle export unzipped into a folder: same students, notebooks and flags; a
+    symlink in a student's folder (to another student's notebook) is refused, never followed."""
+    members = {"Alice Anderson_12341_assignsubmission_file_/tensor_edf.ipynb": nbs["correct"],
+               "Alice Anderson_12341_assignsubmission_file_/tensor_edf/notes.ipynb": nbs["stub"],
+               "Bob Brown_12342_assignsubmission_file_/Tensor EDF.ipynb": nbs["exp_bug"],
+               "Bob Brown_12342_assignsubmission_file_/Alice Anderson_12341_assignsubmission_file_tensor_edf.ipynb":
+                   nbs["stub"]}
+    z = tmp_path / "export.zip"
+    folder = tmp_path / "unzipped" / "CS101-Tensor EDF-42"
+    with zipfile.ZipFile(z, "w") as zf:
+        for name, data in members.items():
+            put(zf, name, data)
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_bytes(data)
+    carol = folder / "Carol Cruz_12343_assignsubmission_file_"
+    carol.mkdir()
+    (carol / "tensor_edf.ipynb").symlink_to(folder / "Alice Anderson_12341_assignsubmission_file_" / "tensor_edf.ipynb")
+
+    def summary(subs):
+        return {s.student: (s.name, s.sha256 if s.data else s.error, sorted(f.split(":")[0] for f in s.flags))
+                for s in subs}
+
+    from_zip, from_folder = summary(discover(z, ASSIGNMENT)), summary(discover(tmp_path / "unzipped", ASSIGNMENT))
+    assert from_zip["12341"] == from_folder["12341"] == ("Alice Anderson", sha(nbs["correct"]),
+                                                         ["several files", "suspicious"])
+    assert from_zip["12342"] == from_folder["12342"] == ("Bob Brown", sha(nbs["exp_bug"]),
+                                                         ["misnamed", "several files", "suspicious"])
+    assert set(from_folder) == {"12341", "12342", "12343"} and set(from_zip) == {"12341", "12342"}
+    assert from_folder["12343"] == ("Carol Cruz", "symbolic link refused", ["suspicious"])
