@@ -52,6 +52,7 @@ from typing import Callable
 MAX_NOTEBOOK_BYTES = 20 << 20   # a bigger "notebook" is graded as unreadable
 MAX_ZIP_TOTAL_BYTES = 2 << 30   # sum of uncompressed member sizes read from one input
 MAX_NESTED_ZIP_BYTES = 200 << 20
+MAX_METADATA_BYTES = 4 << 20    # Blackboard receipts, Gradescope's submission_metadata.yml
 MAX_ZIP_MEMBERS = 20000
 MAX_COMPRESSION_RATIO = 200     # zip bombs
 MAX_NESTING = 2                 # the export zip, and a zip a student uploaded inside it
@@ -261,8 +262,12 @@ def _zip_entries(path: Path, budget: _Budget, data: bytes | None = None, prefix:
                     out.append(_Entry(parts, src, order, mtime, _refuse("a symbolic link"), escaped, depth,
                                       error="symbolic link refused"))
                     continue
+                nested = parts[-1].lower().endswith(".zip") and depth + 1 < MAX_NESTING and not escaped
+                limit = MAX_NESTED_ZIP_BYTES if nested else _read_limit(parts[-1])
+                if limit is None:  # only its name matters (a PDF beside the notebook): never read
+                    out.append(_Entry(parts, src, order, mtime, _refuse("not read (not a notebook)"), escaped, depth))
+                    continue
                 ratio = info.file_size / max(info.compress_size, 1)
-                limit = MAX_NESTED_ZIP_BYTES if parts[-1].lower().endswith(".zip") else MAX_NOTEBOOK_BYTES
                 if info.file_size > limit or ratio > MAX_COMPRESSION_RATIO:
                     why = (f"zip member of {info.file_size >> 20} MB (ratio {ratio:.0f}) refused: "
                            "over the size limits")
@@ -272,7 +277,7 @@ def _zip_entries(path: Path, budget: _Budget, data: bytes | None = None, prefix:
                 if budget.total > MAX_ZIP_TOTAL_BYTES:
                     raise DiscoveryError(f"{label}: more than {MAX_ZIP_TOTAL_BYTES >> 30} GB uncompressed")
                 reader = _member_reader(z, info, limit)
-                if parts[-1].lower().endswith(".zip") and depth + 1 < MAX_NESTING and not escaped:
+                if nested:
                     try:
                         inner = reader()
                     except _Unreadable as e:
@@ -289,6 +294,16 @@ def _zip_entries(path: Path, budget: _Budget, data: bytes | None = None, prefix:
             raise DiscoveryError(f"{label}: not a readable zip ({e})") from None
         raise DiscoveryError(f"{path}: not a readable zip ({e})") from None
     return out
+
+
+def _read_limit(name: str) -> int | None:
+    """How much of a file may be read: notebooks, and the LMS's own receipts and metadata."""
+    name = name.lower()
+    if name.endswith(".ipynb"):
+        return MAX_NOTEBOOK_BYTES
+    if name.endswith((".txt", ".yml", ".yaml")):
+        return MAX_METADATA_BYTES
+    return None
 
 
 def _member_reader(z: zipfile.ZipFile, info: zipfile.ZipInfo, limit: int) -> Callable[[], bytes]:
@@ -339,14 +354,16 @@ def _folder_entries(root: Path) -> list[_Entry]:
                     out.append(_Entry(parts, str(p.relative_to(root)), order, st.st_mtime, _refuse(str(e)),
                                       error=str(e)))
                 continue
-            out.append(_Entry(parts, str(p.relative_to(root)), order, st.st_mtime, _file_reader(p, st.st_size)))
+            out.append(_Entry(parts, str(p.relative_to(root)), order, st.st_mtime, _file_reader(p, st.st_size, _read_limit(fn))))
     return out
 
 
-def _file_reader(p: Path, size: int) -> Callable[[], bytes]:
+def _file_reader(p: Path, size: int, limit: int | None) -> Callable[[], bytes]:
     def read() -> bytes:
-        if size > MAX_NOTEBOOK_BYTES:
-            raise _Unreadable(f"file is {size >> 20} MB, over the {MAX_NOTEBOOK_BYTES >> 20} MB limit")
+        if limit is None:
+            raise _Unreadable("not read (not a notebook)")
+        if size > limit:
+            raise _Unreadable(f"file is {size >> 20} MB, over the {limit >> 20} MB limit")
         try:
             return p.read_bytes()
         except OSError as e:

@@ -321,3 +321,24 @@ def test_unzipped_export_reads_as_the_zip(nbs, tmp_path):
                                                          ["misnamed", "several files", "suspicious"])
     assert set(from_folder) == {"12341", "12342", "12343"} and set(from_zip) == {"12341", "12342"}
     assert from_folder["12343"] == ("Carol Cruz", "symbolic link refused", ["suspicious"])
+
+
+def test_zip_safety_inside_an_export(nbs, tmp_path):
+    """Size and ratio caps hold inside a student's uploaded zip; zips nest one level only."""
+    def zipped(members: dict[str, bytes]) -> bytes:
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, data in members.items():
+                zf.writestr(name, data)
+        return buf.getvalue()
+
+    z = tmp_path / "submissions.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        put(zf, "andersonalice_12341_900_work.zip", zipped({"tensor_edf.ipynb": b"0" * (30 << 20)}))
+        put(zf, "brownbob_12342_901_outer.zip", zipped({"inner.zip": zipped({"tensor_edf.ipynb": nbs["correct"]})}))
+        put(zf, "cruzcarol_12343_902_tensor_edf.ipynb", nbs["correct"])
+    subs = {s.student: s for s in discover(z, ASSIGNMENT)}
+    assert sorted(subs) == ["12341", "12342", "12343"]
+    assert subs["12341"].data is None and "limit" in subs["12341"].error
+    assert subs["12342"].data is None and "no notebook" in subs["12342"].error
+    assert subs["12343"].sha256 == sha(nbs["correct"]) and subs["12343"].lms == "canvas"
