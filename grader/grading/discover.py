@@ -205,6 +205,7 @@ class _Entry:
     escaped: bool = False         # the name had ".." or was absolute
     depth: int = 0                # 0: the export itself; 1: inside a zip a student uploaded
     error: str | None = None
+    ambiguous: list[str] = field(default_factory=list)  # the students its name could belong to
 
     @property
     def name(self) -> str:
@@ -417,6 +418,7 @@ class _Claim:
     late: bool | None = None
     attempt: str | None = None    # Blackboard's attempt stamp
     email: str | None = None
+    also_reads_as: list[str] = field(default_factory=list)  # other owners the LMS's part could name
 
 
 def _strip_wrapper(entries: list[_Entry]) -> list[_Entry]:
@@ -461,6 +463,10 @@ def _from_entries(entries: list[_Entry], assignment: str, label: str) -> list[Su
             if e.escaped:  # a path out of the export: refused, shown to the TA
                 sub = Submission(student, e.source, None, error="refused: its path leads outside the export")
                 sub.flags.append(f"suspicious: {e.source} has a path outside the export; refused")
+            elif e.ambiguous:
+                sub = _submission(student, e)
+                sub.flags.append(f"suspicious: the name {e.source} reads as a submission of several students "
+                                 f"({', '.join(e.ambiguous)}); graded as nobody's")
             else:
                 sub = _submission(student, e)
                 sub.flags.append(f"unmatched: {e.source} is not named as {LMS_NAMES[layout]} names submissions")
@@ -507,20 +513,67 @@ def _moodle(entries: list[_Entry], assignment: str) -> _Parsed:
     return claims, stray, escaped
 
 
+_CANVAS_REST = re.compile(r"^(?:(?P<late>LATE|late)_)?(?P<id>\d+|anon_[A-Za-z0-9]+)_(?P<att>\d+)_(?P<file>.+)$", re.S)
+
+
+def _canvas_parses(name: str) -> list[tuple[str, bool, str, int, str]]:
+    """Every reading of a Canvas name as ``(name, late, user id, attachment id, file)``.
+
+    Canvas removes ``_<digits>_`` from the user's name (lib/content_zipper.rb,
+    sanitize_user_name), so a reading whose name holds one is not Canvas's; a name that
+    ENDS in ``_<digits>`` (a student who renamed themselves ``x_12342``) still leaves two
+    readings, which ``_canvas`` settles against the rest of the export.
+    """
+    out, seen = [], set()
+    for i in [0] + [k for k, ch in enumerate(name) if ch == "_"]:
+        head, rest = (name[:i], name[i + 1:]) if i else ("", name)
+        m = _CANVAS_REST.match(rest)
+        if not m or re.search(r"_\d+_", head) or (i and not head):
+            continue
+        if m["id"] not in seen:
+            seen.add(m["id"])
+            out.append((head, bool(m["late"]), m["id"], int(m["att"]), m["file"]))
+    return out
+
+
 def _canvas(entries: list[_Entry], assignment: str) -> _Parsed:
     claims, stray, escaped = [], [], []
+    readings = {}
     for e in entries:
-        m = _CANVAS.match(e.parts[0]) or _CANVAS_TEXT.match(e.parts[0])
-        if not m:
+        parses = _canvas_parses(e.parts[0])
+        if not parses:
+            m = _CANVAS_TEXT.match(e.parts[0])
+            parses = [(m["name"] or "", bool(m["late"]), m["id"], 0, m["file"])] if m else []
+        readings[id(e)] = parses
+    # a user id's name, from the names only one way to read
+    owners: dict[str, str] = {}
+    for e in entries:
+        if len(readings[id(e)]) == 1:
+            owners.setdefault(readings[id(e)][0][2], readings[id(e)][0][0])
+    for e in entries:
+        parses = readings[id(e)]
+        if not parses:
             stray.append(e)
             continue
-        owner = student_id(m["id"])
+        ambiguous = []
+        if len(parses) > 1:
+            exact = [p for p in parses if owners.get(p[2]) == p[0]]
+            fits = exact or [p for p in parses if p[2] not in owners]
+            if len(fits) != 1:  # no way to tell whose it is: nobody's, and the TA is told
+                e.ambiguous = [student_id(p[2]) for p in parses]
+                stray.append(e)
+                continue
+            ambiguous = [p[2] for p in parses if p is not fits[0]]
+            parses = fits
+        name, late, uid, att, file = parses[0]
+        owner = student_id(uid)
         if e.escaped:
             escaped.append((owner, e))
             continue
-        att = int(m["att"]) if "att" in m.groupdict() and m["att"] else 0
-        filename = e.parts[-1] if len(e.parts) > 1 else m["file"]
-        claims.append(_Claim(owner, m["name"] or None, e, filename, (att, e.order), late=bool(m["late"])))
+        filename = e.parts[-1] if len(e.parts) > 1 else file
+        claim = _Claim(owner, name or None, e, filename, (att, e.order), late=late)
+        claim.also_reads_as = [student_id(u) for u in ambiguous]
+        claims.append(claim)
     return claims, stray, escaped
 
 
@@ -671,7 +724,7 @@ def _flag_claims_on_others(subs: list[Submission], by_student: dict[str, list[_C
         for c in by_student.get(s.student, []):
             # the student's own part of the path: the file name, and folders inside the upload
             names = [c.filename] + list(c.entry.parts[1:])
-            targets = set().union(*(_ids_named_in(n, assignment, by_id) for n in names)) - {s.student}
+            targets = set().union(*(_ids_named_in(n, assignment, by_id) for n in names), c.also_reads_as) - {s.student}
             for target in sorted(targets):
                 s.flags.append(f"suspicious: the upload has a file named as another student's ({target}): "
                                f"{c.entry.source}; used only as this student's file")

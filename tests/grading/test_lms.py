@@ -342,3 +342,22 @@ def test_zip_safety_inside_an_export(nbs, tmp_path):
     assert subs["12341"].data is None and "limit" in subs["12341"].error
     assert subs["12342"].data is None and "no notebook" in subs["12342"].error
     assert subs["12343"].sha256 == sha(nbs["correct"]) and subs["12343"].lms == "canvas"
+
+
+def test_canvas_name_that_reads_as_another_students(nbs, tmp_path):
+    """A student who renames themselves ``evil_12342`` in Canvas: the export's names then read
+    two ways; the reading that clashes with Bob's own uploads is not taken, so the file stays
+    the uploader's and Bob keeps his notebook. With nobody to settle it, the file is nobody's."""
+    z = tmp_path / "submissions.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        put(zf, "brownbob_12342_900_tensor_edf.ipynb", nbs["correct"])
+        put(zf, "evil_12342_55555_901_tensor_edf.ipynb", nbs["stub"], (2024, 3, 9, 0, 0, 0))
+        put(zf, "mallory_77777_903_12343_5_tensor_edf.ipynb", nbs["stub"])  # no other upload to settle it
+    subs = {s.student: s for s in discover(z, ASSIGNMENT)}
+    assert set(subs) == {"12342", "55555", "unmatched file: mallory_77777_903_12343_5_tensor_edf.ipynb"}
+    assert subs["12342"].sha256 == sha(nbs["correct"]) and subs["12342"].name == "brownbob"
+    assert any("(55555)" in f for f in subs["12342"].flags)
+    assert subs["55555"].sha256 == sha(nbs["stub"]) and subs["55555"].name == "evil_12342"
+    assert any("(12342)" in f for f in subs["55555"].flags)
+    orphan = subs["unmatched file: mallory_77777_903_12343_5_tensor_edf.ipynb"]
+    assert "77777, 903" in orphan.flags[0] and "nobody's" in orphan.flags[0]
