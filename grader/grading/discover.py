@@ -14,7 +14,8 @@ PATH may be an nbgrader ``submitted/`` tree (``<student>/<A>/<A>.ipynb``), a fol
   <attachment id>_<file>`` (the name lower-cased, non-word characters removed, any
   ``_<digits>_`` in it collapsed; ``anon_<id>`` when anonymised); a re-upload of a
   file name gets ``-1``, ``-2``... Canvas has no upload time: the larger attachment id
-  is the later upload.
+  is the later upload. A user name ending in ``_<digits>`` makes a name read two ways:
+  the reading that agrees with the student's other uploads wins, else the file is nobody's.
 - Blackboard ("Assignment File Download"): ``<Assignment>_<username>_attempt_
   <YYYY-MM-DD-HH-MM-SS>_<file>`` plus a receipt ``<...>_attempt_<stamp>.txt``
   (``Name: Full Name (username)``, ``Date Submitted: ...``).
