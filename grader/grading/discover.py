@@ -111,14 +111,14 @@ def discover(path: Path | str, assignment: str) -> list[Submission]:
     if not path.exists():
         raise DiscoveryError(f"{path} does not exist")
     if path.is_file() and zipfile.is_zipfile(path):
-        found = _from_entries(_zip_entries(path, _Budget()), assignment, path.name)
+        found = _from_entries(_zip_entries(path, _Budget()), assignment)
     elif path.is_file():
         found = [_read_file(path, _student_from_file(path, assignment), path.name)]
     else:
         # an unpacked LMS export first: a student's upload may hold a folder named like the assignment
         entries = _folder_entries(path)
         if _layout([e for e in _strip_wrapper(entries) if e.depth == 0]):
-            found = _from_entries(entries, assignment, path.name)
+            found = _from_entries(entries, assignment)
         elif _is_submitted_tree(path, assignment):
             found = _from_submitted_tree(path, assignment)
         else:
@@ -126,7 +126,7 @@ def discover(path: Path | str, assignment: str) -> list[Submission]:
                      for p in sorted(path.glob("*.ipynb")) if p.is_file() and not p.is_symlink()]
             for z in sorted(path.glob("*.zip")):
                 if not z.is_symlink():
-                    found += _from_entries(_zip_entries(z, _Budget()), assignment, z.name)
+                    found += _from_entries(_zip_entries(z, _Budget()), assignment)
     if not found:
         raise DiscoveryError(f"no notebooks found under {path} (expected {path}/<student>/{assignment}/"
                              f"{assignment}.ipynb, a folder of .ipynb files, an LMS export (Moodle, Canvas, "
@@ -431,7 +431,7 @@ def _strip_wrapper(entries: list[_Entry]) -> list[_Entry]:
     return entries
 
 
-def _from_entries(entries: list[_Entry], assignment: str, label: str) -> list[Submission]:
+def _from_entries(entries: list[_Entry], assignment: str) -> list[Submission]:
     entries = _strip_wrapper(entries)
     layout = _layout([e for e in entries if e.depth == 0])
     if layout is None:
@@ -446,7 +446,7 @@ def _from_entries(entries: list[_Entry], assignment: str, label: str) -> list[Su
     subs = {s.student: s for s in out}
     for student, e in escaped:
         if student not in subs:
-            subs[student] = Submission(student, e.source, None, name=None, lms=layout,
+            subs[student] = Submission(student, e.source, None, lms=layout,
                                        error="no notebook in the upload (a file with a path outside its "
                                              "folder was refused)")
             out.append(subs[student])
