@@ -1,1 +1,1 @@
-"""``backprop export``: grading results in the formats other systems import (LMS gradebooks)."""
+"""``backprop export``: grading results in the formats other systems import (LMS gradebooks), and autograder bundles (Gradescope)."""

@@ -1,13 +1,16 @@
-"""``backprop export``: a group of exports; ``backprop export grades --format canvas|moodle|csv A``."""
+"""``backprop export``: a group of exports; ``backprop export grades --format canvas|moodle|csv A``,
+``backprop export gradescope A --out autograder.zip``."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
 
+from . import gradescope
+
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("export", help="grading results in the formats other systems import",
-                              description="Export grading results for other systems.")
+    p = subparsers.add_parser("export", help="grades in the formats other systems import; a Gradescope autograder",
+                              description="Export grading results for other systems, or an autograder bundle.")
     sub = p.add_subparsers(dest="export_command", metavar="WHAT")
     p.set_defaults(func=lambda args: (p.print_help(), 2)[1])
     g = sub.add_parser("grades", help="the LMS's grade-import CSV (Canvas, Moodle) or a plain CSV",
@@ -25,6 +28,7 @@ def register(subparsers) -> None:
                         "(default: ASSIGNMENT, which Canvas imports as a new assignment)")
     g.add_argument("--no-manual", action="store_true", help="ignore manual scores in gradebook.db")
     g.set_defaults(func=run_grades)
+    gradescope.register(sub)
 
 
 def run_grades(args) -> int:
