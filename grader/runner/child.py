@@ -47,10 +47,14 @@ _BaseException = BaseException
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
-CLONE_NEWNS = 0x00020000
-MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
-MS_REC, MS_PRIVATE = 0x4000, 1 << 18
-PR_SET_PDEATHSIG, PR_SET_NO_NEW_PRIVS = 1, 38
+CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC = 0x00020000, 0x04000000, 0x08000000
+CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x10000000, 0x20000000, 0x40000000
+MS_RDONLY, MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x1, 0x2, 0x4, 0x8
+MS_REMOUNT, MS_BIND, MS_REC, MS_PRIVATE = 0x20, 0x1000, 0x4000, 1 << 18
+PR_SET_PDEATHSIG, PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS = 1, 4, 24, 38
+PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL = 47, 4
+_LINUX_CAPABILITY_VERSION_3 = 0x20080522
+BOX_HOSTNAME = b"sandbox"
 
 MESSAGE_LIMIT = 2000
 TRACEBACK_LIMIT = 4000
@@ -270,13 +274,89 @@ def _check(ret: int, what: str) -> None:
         raise OSError(err, f"{what}: {os.strerror(err)}")
 
 
-def _isolate_mounts(scratch: str, uid: int, size: int) -> None:
-    """Own mount namespace: a fresh private tmpfs as scratch, /proc hiding other pids."""
-    _check(_libc.unshare(CLONE_NEWNS), "unshare(CLONE_NEWNS)")
-    _check(_libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None), "make / private")
-    opts = f"size={size},nr_inodes=4096,mode=700,uid={uid},gid={uid}".encode()
-    _check(_libc.mount(b"tmpfs", scratch.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts), "mount scratch tmpfs")
-    _libc.mount(b"proc", b"/proc", b"proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, b"hidepid=2")
+def _write(path: str, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+def _mount(source: str | None, target: str, fstype: str | None, flags: int, data: str | None) -> None:
+    enc = lambda v: None if v is None else v.encode()  # noqa: E731
+    _check(_libc.mount(enc(source), enc(target), enc(fstype), flags, enc(data)), f"mount {target}")
+
+
+def _read_only(target: str, bind: bool) -> None:
+    if bind:
+        _mount(target, target, None, MS_BIND | MS_REC, None)
+    _mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, None)
+
+
+def _ipc_limits(shm_bytes: int) -> dict[str, int]:
+    """SysV IPC limits of the child's own IPC namespace: shared memory never beyond ``shm_bytes``."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    return {
+        "kernel/shmmax": shm_bytes,
+        "kernel/shmall": max(1, shm_bytes // page),  # total over all segments, in pages
+        "kernel/shmmni": 16,
+        "kernel/msgmni": 8,  # message queues: 8 x 16 KiB
+        "kernel/msgmnb": 16384,
+    }
+
+
+def _setup_box(scratch: str, owner: int, limits: dict) -> None:
+    """In the child's init (pid 1 of its own pid namespace), still privileged, before any
+    student code: own mount, IPC, network and UTS namespaces; a fresh /proc showing only
+    this child's processes; size-limited tmpfs for scratch and /dev/shm; IPC limits; the
+    rest of the file system read-only."""
+    _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUTS), "unshare")
+    _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
+    _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
+    _mount("tmpfs", scratch, "tmpfs", MS_NOSUID | MS_NODEV,
+           f"size={limits['scratch_bytes']},nr_inodes=4096,mode=700,uid={owner},gid={owner}")
+    _mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+           f"size={limits['shm_bytes']},nr_inodes=1024,mode=1777")
+    for name, value in _ipc_limits(limits["shm_bytes"]).items():
+        _write(f"/proc/sys/{name}", str(value))
+    _check(_libc.sethostname(BOX_HOSTNAME, len(BOX_HOSTNAME)), "sethostname")
+    # bwrap's root tmpfs (/opt, /etc) and /dev would be writable by the sandbox uid as an
+    # ordinary user; the IPC limits just set must stay as they are (/proc/sys/user stays
+    # writable for the student's own user namespace, ``_own_user_namespace``).
+    _read_only("/", bind=False)
+    _read_only("/dev", bind=False)
+    for tree in ("/proc/sys/kernel", "/proc/sys/fs"):
+        _read_only(tree, bind=True)
+
+
+def _own_user_namespace() -> None:
+    """A user namespace of the student's own, in which it may create no namespace at all.
+
+    Without it an unprivileged student could unshare a user namespace and, in it, a fresh
+    IPC namespace or tmpfs with no size limit. It also gives each child its own
+    RLIMIT_NPROC count where children share a uid (bwrap as an ordinary user). Where
+    user namespaces are unavailable the student cannot create one either."""
+    uid, gid = os.getuid(), os.getgid()
+    if _libc.unshare(CLONE_NEWUSER) != 0:
+        return
+    _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)  # /proc/self/*_map belong to root otherwise
+    _write("/proc/self/setgroups", "deny")
+    _write("/proc/self/uid_map", f"{uid} {uid} 1")
+    _write("/proc/self/gid_map", f"{gid} {gid} 1")
+    for kind in ("user", "ipc", "mnt", "net", "pid", "uts", "cgroup", "time"):
+        try:
+            _write(f"/proc/sys/user/max_{kind}_namespaces", "0")
+        except FileNotFoundError:
+            pass
+
+
+def _drop_capabilities() -> None:
+    for cap in range(64):
+        if _libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != 1:
+            break  # EINVAL: past the last capability (EPERM: no CAP_SETPCAP, capset suffices)
+    _libc.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0)
+    header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
+    _check(_libc.capset(header, (ctypes.c_uint32 * 6)()), "capset")
 
 
 def _set_limits(limits: dict) -> None:
@@ -287,9 +367,36 @@ def _set_limits(limits: dict) -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (limits["nofile"],) * 2)
     resource.setrlimit(resource.RLIMIT_FSIZE, (limits["fsize_bytes"],) * 2)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    resource.setrlimit(resource.RLIMIT_MSGQUEUE, (0, 0))  # POSIX message queues: none
+    resource.setrlimit(resource.RLIMIT_MEMLOCK, (0, 0))
 
 
-def _child_main(config: dict, sid: int, uid: int | None, fds: list[int], limits: dict, close: list[int]) -> None:
+def _init(student: int, status_w: int) -> None:
+    """pid 1 of the child's pid namespace: reap orphans; when the student ends, report how
+    to the fork server and exit, which makes the kernel kill every process left in the
+    namespace (daemons included). Never returns."""
+    while True:
+        try:
+            pid, status = os.waitpid(-1, 0)
+        except ChildProcessError:
+            _os_exit(0)
+        except InterruptedError:
+            continue
+        if pid != student:
+            continue
+        if os.WIFSIGNALED(status):
+            report, code = b"s%d" % os.WTERMSIG(status), 0
+        else:
+            report, code = b"e%d" % os.WEXITSTATUS(status), os.WEXITSTATUS(status)
+        try:
+            os.write(status_w, report)
+        except OSError:
+            pass
+        _os_exit(code)
+
+
+def _child_main(config: dict, sid: int, uid: int | None, fds: list[int], limits: dict, close: list[int],
+                status_w: int | None) -> None:
     """In the forked child: isolate, drop privileges, then serve. Never returns."""
     code = 0
     try:
@@ -302,8 +409,17 @@ def _child_main(config: dict, sid: int, uid: int | None, fds: list[int], limits:
         os.setsid()
         rfd, wfd, capture = fds
         scratch = config["scratch_root"]
-        if config["mount_isolation"]:
-            _isolate_mounts(scratch, uid, limits["scratch_bytes"])
+        box = config["box"]
+        if box:
+            _setup_box(scratch, uid if uid is not None else os.getuid(), limits)
+            student = os.fork()
+            if student:
+                for fd in fds:
+                    os.close(fd)
+                _drop_capabilities()
+                _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+                _init(student, status_w)
+            os.close(status_w)
         else:
             scratch = os.path.join(scratch, f"s{sid}")
             os.mkdir(scratch, 0o700)
@@ -315,11 +431,15 @@ def _child_main(config: dict, sid: int, uid: int | None, fds: list[int], limits:
         os.dup2(capture, 2)
         os.close(devnull)
         os.close(capture)
-        _set_limits(limits)
         if uid is not None:
             os.setgroups([])
             os.setresgid(uid, uid, uid)
             os.setresuid(uid, uid, uid)
+        if box:
+            _own_user_namespace()
+        _set_limits(limits)  # after the user namespace: its RLIMIT_NPROC count is this child's own
+        _drop_capabilities()
+        _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no ptrace, /proc/<pid>/mem, process_vm_readv
         _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
         _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
         os.chdir(scratch)
@@ -342,13 +462,16 @@ class _Zygote:
     def __init__(self, config: dict):
         self.config = config
         self.sock = socket.socket(fileno=config["ctrl_fd"])
-        self.children: dict[int, tuple[int, int | None]] = {}  # pid -> (sid, uid)
+        self.children: dict[int, tuple[int, int | None, int | None]] = {}  # pid -> (sid, uid, status fd)
         base = config.get("uid_base")
         self.free_uids = list(range(base, base + config["uid_count"])) if base is not None else None
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
+        # each child is pid 1 of a new pid namespace; after forking it the server returns here
+        self.pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY) if config["box"] else None
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(self.wake_w)
+        _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
     def emit(self, event: dict) -> None:
         self.sock.send(_dumps(event).encode())
@@ -368,6 +491,19 @@ class _Zygote:
                     return  # parent went away
                 self.handle(json.loads(msg), fds)
 
+    def _fork(self) -> int:
+        if self.pid_ns is None:
+            return os.fork()
+        _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+        try:
+            pid = os.fork()
+        except _BaseException:
+            _libc.setns(self.pid_ns, CLONE_NEWPID)
+            raise
+        if pid != 0:
+            _check(_libc.setns(self.pid_ns, CLONE_NEWPID), "setns(pid)")
+        return pid
+
     def handle(self, request: dict, fds: list[int]) -> None:
         op, sid = request.get("op"), request.get("sid")
         if op == "spawn":
@@ -379,15 +515,20 @@ class _Zygote:
                         os.close(fd)
                     return
                 uid = self.free_uids.pop(0)
+            status_r, status_w = os.pipe() if self.config["box"] else (None, None)
             sys.stdout.flush()
             sys.stderr.flush()
-            pid = os.fork()
+            pid = self._fork()
             if pid == 0:
-                _child_main(self.config, sid, uid, fds, request["limits"],
-                            close=[self.sock.fileno(), self.wake_r, self.wake_w])
+                close = [self.sock.fileno(), self.wake_r, self.wake_w]
+                close += [fd for fd in (self.pid_ns, status_r) if fd is not None]
+                close += [st for _, _, st in self.children.values() if st is not None]
+                _child_main(self.config, sid, uid, fds, request["limits"], close, status_w)
             for fd in fds:
                 os.close(fd)
-            self.children[pid] = (sid, uid)
+            if status_w is not None:
+                os.close(status_w)
+            self.children[pid] = (sid, uid, status_r)
             self.emit({"event": "spawned", "sid": sid, "pid": pid, "uid": uid})
         elif op == "preload":  # trusted source from the parent, run before any student code
             try:
@@ -396,12 +537,19 @@ class _Zygote:
             except _BaseException as exc:
                 self.emit({"event": "preloaded", "sid": sid, "ok": False, "message": _safe_str(exc)[:500]})
         elif op == "kill":
-            for pid, (csid, uid) in self.children.items():
+            for pid, (csid, uid, _) in self.children.items():
                 if csid == sid:
                     self.kill_all(pid, uid)
 
     def kill_all(self, pid: int, uid: int | None) -> None:
         """Kill a child and everything it started."""
+        if self.config["box"]:
+            # pid 1 of the child's namespace: when it dies the kernel kills every process in it
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+            return
         if uid is None:
             for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
                 try:
@@ -431,18 +579,67 @@ class _Zygote:
                 return
             if pid not in self.children:
                 continue
-            sid, uid = self.children.pop(pid)
+            sid, uid, status_r = self.children.pop(pid)
             self.kill_all(pid, uid)  # leftovers (background forks) die with the session
             if uid is not None:
                 self.free_uids.append(uid)
-            if not self.config["mount_isolation"]:
+            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+            sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+            if status_r is not None:  # how the student ended, as its init saw it
+                report = os.read(status_r, 32)
+                os.close(status_r)
+                if report[:1] in (b"e", b"s") and report[1:].isdigit():
+                    n = int(report[1:])
+                    code, sig = (n, None) if report[:1] == b"e" else (None, n)
+            else:
                 _remove_tree(os.path.join(self.config["scratch_root"], f"s{sid}"))
-            self.emit({
-                "event": "exit",
-                "sid": sid,
-                "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
-                "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
-            })
+                if uid is not None:
+                    _sweep(uid)
+            self.emit({"event": "exit", "sid": sid, "code": code, "signal": sig})
+
+
+# Places every uid may write on a host without namespaces: what a child leaves there could
+# reach a later child (rlimits-only fallback as root sweeps them when the child ends).
+_SHARED_DIRS = ("/dev/shm", "/tmp", "/var/tmp")
+_SYSV = (("shm", 7), ("msg", 7), ("sem", 4))  # /proc/sysvipc/<kind> and the column of the owner's uid
+IPC_RMID = 0
+
+
+def _sweep(uid: int) -> None:
+    """Remove what ``uid`` left in shared places: SysV IPC objects, files in /dev/shm, /tmp."""
+    for kind, uid_col in _SYSV:
+        try:
+            with open(f"/proc/sysvipc/{kind}") as f:
+                rows = [line.split() for line in f.readlines()[1:]]
+        except OSError:
+            continue
+        for row in rows:
+            try:
+                ident, owner, creator = int(row[1]), int(row[uid_col]), int(row[uid_col + 2])
+            except (IndexError, ValueError):
+                continue
+            if uid in (owner, creator):
+                if kind == "shm":
+                    _libc.shmctl(ident, IPC_RMID, None)
+                elif kind == "msg":
+                    _libc.msgctl(ident, IPC_RMID, None)
+                else:
+                    _libc.semctl(ident, 0, IPC_RMID)
+    for directory in _SHARED_DIRS:
+        try:
+            entries = list(os.scandir(directory))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.stat(follow_symlinks=False).st_uid != uid:
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    _remove_tree(entry.path)
+                else:
+                    os.unlink(entry.path)
+            except OSError:
+                pass
 
 
 def _remove_tree(path: str) -> None:

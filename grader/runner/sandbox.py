@@ -54,12 +54,13 @@ class Limits:
     nofile: int = 64  # open files (RLIMIT_NOFILE)
     fsize_bytes: int = 16 << 20  # largest file the child may write (RLIMIT_FSIZE)
     scratch_bytes: int = 32 << 20  # size of the private scratch tmpfs
+    shm_bytes: int = 16 << 20  # the child's /dev/shm tmpfs, and all its SysV shared memory
     output_bytes: int = 64 << 10  # student stdout+stderr kept by the parent; the rest is discarded
     timeout: float = 10.0  # wall-clock seconds per cell, per call, per module load
     message_bytes: int = 64 << 20  # largest protocol message accepted from the child
 
     def for_child(self) -> dict:
-        keys = ("cpu_seconds", "memory_bytes", "nproc", "nofile", "fsize_bytes", "scratch_bytes")
+        keys = ("cpu_seconds", "memory_bytes", "nproc", "nofile", "fsize_bytes", "scratch_bytes", "shm_bytes")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -85,8 +86,18 @@ def _bwrap_works() -> bool:
     return _probe_cache[key]
 
 
+ISOLATION_ENV = "BACKPROP_ISOLATION"  # "rlimits-only" forces the fallback (tests, CI), as on a machine without bwrap
+
+
 def available_isolation() -> str:
-    """``"bwrap"`` when a working bubblewrap is installed, else ``"rlimits-only"``."""
+    """``"bwrap"`` when a working bubblewrap is installed, else ``"rlimits-only"``.
+
+    ``BACKPROP_ISOLATION=rlimits-only`` in the environment forces the fallback."""
+    forced = os.environ.get(ISOLATION_ENV, "")
+    if forced not in ("", RLIMITS_ONLY):
+        raise ValueError(f"{ISOLATION_ENV}={forced!r}: the only value it accepts is {RLIMITS_ONLY!r}")
+    if forced == RLIMITS_ONLY:
+        return RLIMITS_ONLY
     return BWRAP if sys.platform.startswith("linux") and _bwrap_works() else RLIMITS_ONLY
 
 
@@ -148,7 +159,12 @@ def _bwrap_argv() -> list[str]:
         for cap in ("CAP_SETUID", "CAP_SETGID", "CAP_SYS_ADMIN"):
             argv += ["--cap-add", cap]
     else:
-        argv += ["--unshare-user", "--uid", "65534", "--gid", "65534", "--size", str(256 << 20), "--tmpfs", SCRATCH]
+        # uid 0 of the sandbox's user namespace (the calling user outside): the server needs
+        # CAP_SYS_ADMIN there to give each child its namespaces, and the IPC namespaces it
+        # creates have their limits writable only by that uid 0 (children drop every capability).
+        # CAP_SETFCAP: a child may map that uid 0 into a user namespace of its own.
+        argv += ["--unshare-user", "--uid", "0", "--gid", "0", "--size", str(256 << 20), "--tmpfs", SCRATCH,
+                 "--cap-drop", "ALL", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETFCAP"]
     argv += ["--symlink", SCRATCH, "/tmp", "--chdir", SCRATCH]
     return argv
 
@@ -184,9 +200,11 @@ def claim_uid_block():
     raise RuntimeError(f"all {UID_BLOCKS} sandbox uid blocks are in use: too many grading runs at once")
 
 
-def _zygote_config(ctrl_fd: int, scratch_root: str, mount_isolation: bool, uid_base: int | None) -> dict:
-    """What the fork server needs to know; with a uid block (root) each child gets its own uid."""
-    return {"ctrl_fd": ctrl_fd, "scratch_root": scratch_root, "mount_isolation": mount_isolation,
+def _zygote_config(ctrl_fd: int, scratch_root: str, box: bool, uid_base: int | None) -> dict:
+    """What the fork server needs to know; with a uid block (root) each child gets its own uid.
+
+    ``box``: each child in its own pid, mount, IPC, network and UTS namespaces (bwrap)."""
+    return {"ctrl_fd": ctrl_fd, "scratch_root": scratch_root, "box": box,
             "uid_base": uid_base, "uid_count": UID_COUNT}
 
 
@@ -197,13 +215,13 @@ def server_command(ctrl_fd: int, isolation: str | None = None, uid_base: int | N
     isolation = isolation or available_isolation()
     root = os.geteuid() == 0
     if isolation == BWRAP:
-        config = _zygote_config(ctrl_fd, SCRATCH, mount_isolation=root, uid_base=uid_base)
+        config = _zygote_config(ctrl_fd, SCRATCH, box=True, uid_base=uid_base)
         boot = _BOOTSTRAP.format(paths=["/opt/runner", "/opt/site"])
         argv = _bwrap_argv() + ["/opt/python/bin/" + _python_name(), "-I", "-S", "-B", "-c", boot, json.dumps(config)]
         return ServerCommand(argv, _env(), None, BWRAP)
     scratch = tempfile.mkdtemp(prefix="backprop-runner-")
     os.chmod(scratch, 0o711)  # children may enter their own 0700 dir, not list the others
-    config = _zygote_config(ctrl_fd, scratch, mount_isolation=False, uid_base=uid_base)
+    config = _zygote_config(ctrl_fd, scratch, box=False, uid_base=uid_base)
     paths = [str(RUNNER_DIR), str(_numpy_dirs()[0].parent)]
     boot = _BOOTSTRAP.format(paths=paths)
     env = dict(_env(), HOME=scratch, TMPDIR=scratch)

