@@ -137,7 +137,8 @@ def grade(req: Request) -> dict:
     if todo:
         data = mlp_data(ctx)
         child_checks_source(ctx.checks.public_source)  # once, before the worker threads
-        with ChildPool(workers=req.workers, limits=req.options.limits, isolation=isolation) as pool:
+        with ChildPool(workers=req.workers, limits=req.options.limits, isolation=isolation,
+                       private=(req.course, req.path)) as pool:  # kept from the fallback's children
             isolation = pool.isolation
             preload_modules(pool, ctx)
 

@@ -359,6 +359,39 @@ def _drop_capabilities() -> None:
     _check(_libc.capset(header, (ctypes.c_uint32 * 6)()), "capset")
 
 
+def _open_import_dirs() -> dict[str, int]:
+    """``{sys.path entry: descriptor}``, opened by the (root) server: the fallback's children
+    run as another uid, which may not reach the interpreter by name (e.g. under /root/.pyenv)."""
+    fds = {}
+    for entry in sys.path:
+        if entry and entry not in fds and os.path.isdir(entry):
+            fds[entry] = os.open(entry, os.O_PATH | os.O_DIRECTORY)
+    return fds
+
+
+def _reroute_imports(dir_fds: dict[str, int]) -> None:
+    """After dropping to the sandbox uid: import from what it cannot reach by name through the
+    server's descriptors (``/proc/self/fd/N`` starts the lookup inside the directory, so only
+    the directories below it need to be readable, not /root above it)."""
+    moved = {p: f"/proc/self/fd/{fd}" for p, fd in dir_fds.items() if not os.access(p, os.R_OK | os.X_OK)}
+    if not moved:
+        return
+    order = sorted(moved, key=len, reverse=True)
+
+    def move(path):
+        for old in order:
+            if path == old or path.startswith(old + os.sep):
+                return moved[old] + path[len(old):]
+        return path
+
+    sys.path[:] = [move(p) for p in sys.path]
+    for module in list(sys.modules.values()):
+        search = getattr(module, "__path__", None)
+        if isinstance(search, list):
+            search[:] = [move(p) for p in search]
+    sys.path_importer_cache.clear()
+
+
 def _set_limits(limits: dict) -> None:
     cpu = int(limits["cpu_seconds"])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -396,7 +429,7 @@ def _init(student: int, status_w: int) -> None:
 
 
 def _child_main(config: dict, sid: int, uid: int | None, fds: list[int], limits: dict, close: list[int],
-                status_w: int | None) -> None:
+                status_w: int | None, dir_fds: dict[str, int]) -> None:
     """In the forked child: isolate, drop privileges, then serve. Never returns."""
     code = 0
     try:
@@ -432,11 +465,13 @@ def _child_main(config: dict, sid: int, uid: int | None, fds: list[int], limits:
         os.close(devnull)
         os.close(capture)
         if uid is not None:
-            os.setgroups([])
+            os.setgroups([] if box else [config["sandbox_gid"]])  # the group the private paths deny
             os.setresgid(uid, uid, uid)
             os.setresuid(uid, uid, uid)
         if box:
             _own_user_namespace()
+        elif dir_fds:
+            _reroute_imports(dir_fds)
         _set_limits(limits)  # after the user namespace: its RLIMIT_NPROC count is this child's own
         _drop_capabilities()
         _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no ptrace, /proc/<pid>/mem, process_vm_readv
@@ -469,6 +504,7 @@ class _Zygote:
         os.set_blocking(self.wake_w, False)
         # each child is pid 1 of a new pid namespace; after forking it the server returns here
         self.pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY) if config["box"] else None
+        self.dir_fds = _open_import_dirs() if not config["box"] and base is not None else {}
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(self.wake_w)
         _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
@@ -523,7 +559,7 @@ class _Zygote:
                 close = [self.sock.fileno(), self.wake_r, self.wake_w]
                 close += [fd for fd in (self.pid_ns, status_r) if fd is not None]
                 close += [st for _, _, st in self.children.values() if st is not None]
-                _child_main(self.config, sid, uid, fds, request["limits"], close, status_w)
+                _child_main(self.config, sid, uid, fds, request["limits"], close, status_w, self.dir_fds)
             for fd in fds:
                 os.close(fd)
             if status_w is not None:
@@ -648,6 +684,51 @@ def _remove_tree(path: str) -> None:
     shutil.rmtree(path, ignore_errors=True)
 
 
+# Standard-library modules a notebook may import lazily; the fallback checks them at start.
+_PROBE_IMPORTS = ("uuid", "secrets", "decimal", "fractions", "statistics", "json", "tempfile", "encodings.idna")
+
+
+def _probe_fallback(config: dict, dir_fds: dict[str, int]) -> list[str]:
+    """What a fallback child (as the sandbox uid) could not import, or could read but must not."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        problems = []
+        try:
+            os.close(r)
+            uid = config["uid_base"]
+            if uid is not None:
+                os.setgroups([config["sandbox_gid"]])
+                os.setresgid(uid, uid, uid)
+                os.setresuid(uid, uid, uid)
+                _reroute_imports(dir_fds)
+            for name in _PROBE_IMPORTS:
+                try:
+                    __import__(name)
+                except _BaseException as exc:
+                    problems.append(f"a child cannot import the standard library ({name}: {_safe_str(exc)[:200]})")
+            for path in config["private"]:
+                try:
+                    os.listdir(path) if os.path.isdir(path) else open(path, "rb").close()
+                    problems.append(f"a child can read {path}")
+                except OSError:
+                    pass
+        except _BaseException as exc:
+            problems.append(f"probe failed: {_safe_str(exc)[:300]}")
+        os.write(w, _dumps(problems).encode()[:60000])
+        _os_exit(0)
+    os.close(w)
+    data = b""
+    while chunk := os.read(r, 65536):
+        data += chunk
+    os.close(r)
+    os.waitpid(pid, 0)
+    try:
+        return json.loads(data)
+    except ValueError:
+        return ["probe failed: no answer"]
+
+
 def zygote_main() -> None:
     """Entry point inside the sandbox: ``python -c ... <config json>``."""
     config = json.loads(sys.argv[-1])
@@ -656,4 +737,10 @@ def zygote_main() -> None:
     np.zeros(3) @ np.ones(3)  # touch BLAS once so children do not pay for it
     gc.collect()
     gc.freeze()
-    _Zygote(config).run()
+    zygote = _Zygote(config)
+    problems = [] if config["box"] else _probe_fallback(config, zygote.dir_fds)
+    if problems:  # the parent refuses to grade: say exactly why
+        zygote.emit({"event": "refused", "sid": 0, "message": "; ".join(problems)})
+        sys.exit(1)
+    zygote.emit({"event": "ready", "sid": 0})
+    zygote.run()

@@ -101,9 +101,9 @@ def _death_reason(event: dict | None) -> str:
 class _ForkServer:
     """The zygote process inside the sandbox, and the thread reading its events."""
 
-    def __init__(self, isolation: str | None, uid_base: int | None):
+    def __init__(self, isolation: str | None, uid_base: int | None, private: Sequence[str] = ()):
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        cmd = sandbox.server_command(theirs.fileno(), isolation, uid_base)
+        cmd = sandbox.server_command(theirs.fileno(), isolation, uid_base, private)
         self.isolation = cmd.isolation
         self._cleanup_dir = cmd.cleanup_dir
         self.log = tempfile.TemporaryFile()
@@ -118,6 +118,12 @@ class _ForkServer:
         self._cond = threading.Condition()
         self._events: dict[int, dict[str, dict]] = {}
         threading.Thread(target=self._read_events, name="runner-events", daemon=True).start()
+        ready = self.wait_event(0, ("ready", "refused"), SPAWN_TIMEOUT)  # the fallback checks itself first
+        if ready is None or ready["event"] != "ready":
+            detail = ready.get("message") if ready else self.log_tail()
+            self.close()
+            raise RuntimeError(f"the sandbox ({self.isolation}) refuses to grade: {detail}")
+        self.forget(0)
 
     def _read_events(self) -> None:
         while True:
@@ -386,8 +392,10 @@ class Session:
 class ChildPool:
     """A warm sandboxed fork server handing out at most ``workers`` concurrent sessions."""
 
-    def __init__(self, workers: int = 2, limits: Limits = Limits(), isolation: str | None = None):
+    def __init__(self, workers: int = 2, limits: Limits = Limits(), isolation: str | None = None,
+                 private: Sequence[str] = ()):
         self.workers = workers
+        self._private = tuple(private)  # course, submissions: kept from the fallback's children
         self.limits = limits
         self._isolation_request = isolation
         self._slots = threading.BoundedSemaphore(workers)
@@ -413,7 +421,7 @@ class ChildPool:
             if self._server is None or not self._server.alive:
                 if self._server is not None:
                     self._server.close()
-                self._server = _ForkServer(self._isolation_request, self._uid_base)
+                self._server = _ForkServer(self._isolation_request, self._uid_base, self._private)
                 for name, source in self._preloads.items():  # a restarted server gets them again
                     self._preload_into(self._server, name, source)
             return self._server

@@ -25,6 +25,7 @@ import fcntl
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,7 @@ RLIMITS_ONLY = "rlimits-only"
 UID_BASE = 61000  # a pool's children run as uids base .. base + UID_COUNT - 1, base from claim_uid_block
 UID_COUNT = 64
 UID_BLOCKS = 16  # pools that can run at once on one machine (e.g. two `backprop grade` batches)
+SANDBOX_GID = UID_BASE - 1  # supplementary group of the fallback's children; private paths deny it by ACL
 SCRATCH = "/scratch"
 
 
@@ -200,18 +202,65 @@ def claim_uid_block():
     raise RuntimeError(f"all {UID_BLOCKS} sandbox uid blocks are in use: too many grading runs at once")
 
 
-def _zygote_config(ctrl_fd: int, scratch_root: str, box: bool, uid_base: int | None) -> dict:
+def _zygote_config(ctrl_fd: int, scratch_root: str, box: bool, uid_base: int | None,
+                   private: list[str] = ()) -> dict:
     """What the fork server needs to know; with a uid block (root) each child gets its own uid.
 
-    ``box``: each child in its own pid, mount, IPC, network and UTS namespaces (bwrap)."""
-    return {"ctrl_fd": ctrl_fd, "scratch_root": scratch_root, "box": box,
-            "uid_base": uid_base, "uid_count": UID_COUNT}
+    ``box``: each child in its own pid, mount, IPC, network and UTS namespaces (bwrap).
+    ``private``: paths a fallback child must not read (checked before the server accepts work)."""
+    return {"ctrl_fd": ctrl_fd, "scratch_root": scratch_root, "box": box, "uid_base": uid_base,
+            "uid_count": UID_COUNT, "sandbox_gid": SANDBOX_GID, "private": list(private)}
 
 
-def server_command(ctrl_fd: int, isolation: str | None = None, uid_base: int | None = None) -> ServerCommand:
+def default_private_paths() -> list[str]:
+    """This installation's reference solutions, hidden suites and hidden checks: the whole
+    checkout when it is one (its tests, a ``make demo`` course), else the packages themselves."""
+    root = RUNNER_DIR.parents[1]
+    if (root / "pyproject.toml").exists() and (root / "reference").is_dir():
+        return [str(root)]
+    return [str(root / name) for name in ("reference", "assignments", "grader/checks") if (root / name).exists()]
+
+
+# POSIX ACL xattr (linux/posix_acl_xattr.h): version, then (tag, perm, id) entries sorted by tag, id
+_ACL_VERSION, _ACL_UNDEFINED = 2, 0xFFFFFFFF
+_USER_OBJ, _USER, _GROUP_OBJ, _GROUP, _MASK, _OTHER = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20
+_ACL_XATTR = "system.posix_acl_access"
+
+
+def deny_sandbox_group(path: str) -> bool:
+    """Add ``group:SANDBOX_GID:---`` to ``path``'s ACL (root, fallback only): the fallback's
+    children, all in that group, are refused even where "other" may read. Idempotent; the
+    entry is harmless once no child runs. False where the file system has no ACLs."""
+    try:
+        st = os.stat(path)
+        try:
+            raw = os.getxattr(path, _ACL_XATTR)
+            entries = [struct.unpack_from("<HHI", raw, 4 + 8 * i) for i in range((len(raw) - 4) // 8)]
+        except OSError:
+            mode = st.st_mode
+            entries = [(_USER_OBJ, (mode >> 6) & 7, _ACL_UNDEFINED), (_GROUP_OBJ, (mode >> 3) & 7, _ACL_UNDEFINED),
+                       (_OTHER, mode & 7, _ACL_UNDEFINED)]
+        entries = [e for e in entries if not (e[0] == _GROUP and e[2] == SANDBOX_GID) and e[0] != _MASK]
+        entries.append((_GROUP, 0, SANDBOX_GID))
+        mask = 0
+        for tag, perm, _ in entries:
+            if tag in (_USER, _GROUP_OBJ, _GROUP):
+                mask |= perm
+        entries.append((_MASK, mask, _ACL_UNDEFINED))
+        entries.sort(key=lambda e: (e[0], e[2]))
+        os.setxattr(path, _ACL_XATTR, struct.pack("<I", _ACL_VERSION) + b"".join(struct.pack("<HHI", *e) for e in entries))
+        return True
+    except OSError:
+        return False
+
+
+def server_command(ctrl_fd: int, isolation: str | None = None, uid_base: int | None = None,
+                   private: list[str] | tuple = ()) -> ServerCommand:
     """The command line of the fork server, passing it ``ctrl_fd`` (a unix socket).
 
-    ``uid_base``: the first uid of this pool's block (``claim_uid_block``; root only)."""
+    ``uid_base``: the first uid of this pool's block (``claim_uid_block``; root only).
+    ``private``: more paths (course, submissions) the rlimits-only fallback must keep from
+    children, beside ``default_private_paths``; with bwrap they are not mounted at all."""
     isolation = isolation or available_isolation()
     root = os.geteuid() == 0
     if isolation == BWRAP:
@@ -221,7 +270,11 @@ def server_command(ctrl_fd: int, isolation: str | None = None, uid_base: int | N
         return ServerCommand(argv, _env(), None, BWRAP)
     scratch = tempfile.mkdtemp(prefix="backprop-runner-")
     os.chmod(scratch, 0o711)  # children may enter their own 0700 dir, not list the others
-    config = _zygote_config(ctrl_fd, scratch, box=False, uid_base=uid_base)
+    private = list(dict.fromkeys(default_private_paths() + [os.path.abspath(p) for p in private]))
+    if uid_base is not None:
+        for path in private:
+            deny_sandbox_group(path)  # the server's probe then checks that it holds
+    config = _zygote_config(ctrl_fd, scratch, box=False, uid_base=uid_base, private=private)
     paths = [str(RUNNER_DIR), str(_numpy_dirs()[0].parent)]
     boot = _BOOTSTRAP.format(paths=paths)
     env = dict(_env(), HOME=scratch, TMPDIR=scratch)
