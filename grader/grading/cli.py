@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from grader.runner import Limits
+from grader.runner import IsolationError, Limits
 
 from .context import ContextError
 from .discover import DiscoveryError
@@ -61,7 +61,7 @@ def run(args) -> int:
                   progress=None if (args.quiet or args.json) else progress_printer())
     try:
         summary = grade(req)
-    except (ContextError, DiscoveryError) as e:
+    except (ContextError, DiscoveryError, IsolationError) as e:
         print(f"backprop grade: error: {e}", file=sys.stderr)
         return 2
     if args.json:

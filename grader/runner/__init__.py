@@ -2,9 +2,9 @@
 
 from .pool import CallResult, CellResult, ChildPool, Output, Problem, Session
 from .protocol import ProtocolError, Wire
-from .sandbox import Limits, available_isolation
+from .sandbox import IsolationError, Limits, available_isolation
 
 __all__ = [
-    "CallResult", "CellResult", "ChildPool", "Limits", "Output", "Problem", "ProtocolError",
+    "CallResult", "CellResult", "ChildPool", "IsolationError", "Limits", "Output", "Problem", "ProtocolError",
     "Session", "Wire", "available_isolation",
 ]

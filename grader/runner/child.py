@@ -743,7 +743,9 @@ def zygote_main() -> None:
     zygote = _Zygote(config)
     problems = [] if config["box"] else _probe_fallback(config, zygote.dir_fds)
     if problems:  # the parent refuses to grade: say exactly why
-        zygote.emit({"event": "refused", "sid": 0, "message": "; ".join(problems)})
+        remedy = ("install bubblewrap (bwrap) with user namespaces, or grade as root" if config["uid_base"] is None
+                  else "make these unreadable to other users, or install bubblewrap (bwrap)")
+        zygote.emit({"event": "refused", "sid": 0, "message": "; ".join(problems) + f". Without bwrap: {remedy}."})
         sys.exit(1)
     zygote.emit({"event": "ready", "sid": 0})
     zygote.run()

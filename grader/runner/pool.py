@@ -122,7 +122,7 @@ class _ForkServer:
         if ready is None or ready["event"] != "ready":
             detail = ready.get("message") if ready else self.log_tail()
             self.close()
-            raise RuntimeError(f"the sandbox ({self.isolation}) refuses to grade: {detail}")
+            raise sandbox.IsolationError(f"the sandbox ({self.isolation}) refuses to grade: {detail}")
         self.forget(0)
 
     def _read_events(self) -> None:

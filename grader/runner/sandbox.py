@@ -46,6 +46,10 @@ SANDBOX_GID = UID_BASE - 1  # supplementary group of the fallback's children; pr
 SCRATCH = "/scratch"
 
 
+class IsolationError(RuntimeError):
+    """The sandbox cannot keep what it must from the children here: grading refuses to start."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Limits:
     """Per-submission resource limits."""

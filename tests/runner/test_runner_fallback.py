@@ -11,7 +11,7 @@ import stat
 
 import pytest
 
-from grader.runner import ChildPool, Limits
+from grader.runner import ChildPool, IsolationError, Limits
 from grader.runner.sandbox import default_private_paths
 
 ROOT = os.geteuid() == 0
@@ -79,7 +79,7 @@ def test_fallback_refuses_what_it_cannot_protect():
     """As an ordinary user every child runs as the grading user: nothing can be protected.
     As root, a private path on a file system without ACLs (here /proc) cannot be denied."""
     private = [] if not ROOT else ["/proc/version"]
-    with pytest.raises(RuntimeError) as refused:
+    with pytest.raises(IsolationError) as refused:
         ChildPool(workers=1, limits=LIMITS, isolation="rlimits-only", private=private)
     message = str(refused.value)
     assert "refuses to grade" in message and "rlimits-only" in message
