@@ -294,7 +294,18 @@ def test_a_cpu_hog_does_not_stop_a_concurrent_child(pool):
            "hogging = True")
     work = ("import time\nc0, w0 = time.process_time(), time.monotonic()\nn = 0\n"
             "while time.monotonic() - w0 < 1.0:\n    n += 1\ncpu = time.process_time() - c0")
+    group = "import os\ntry:\n    group = open('/proc/self/autogroup').read().split()[0]\nexcept OSError:\n    group = None"
     with pool.session() as hogger, pool.session() as worker:
-        assert run(hogger, hog) == ["ok"]
-        assert run(worker, work) == ["ok"]
+        assert run(hogger, hog, group) == ["ok", "ok"]
+        assert run(worker, work, group) == ["ok", "ok"]
         assert get(worker, "n") > 0 and get(worker, "cpu") > 0
+        if autogroups_enabled():  # the share: one scheduler group per child, however many it forks
+            assert get(worker, "group") and get(worker, "group") != get(hogger, "group")
+
+
+def autogroups_enabled() -> bool:
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as f:
+            return f.read().strip() == "1"
+    except OSError:
+        return False
