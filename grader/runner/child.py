@@ -306,10 +306,10 @@ def _ipc_limits(shm_bytes: int) -> dict[str, int]:
 
 
 def _setup_box(scratch: str, owner: int, limits: dict) -> None:
-    """In the child's init (pid 1 of its own pid namespace), still privileged, before any
-    student code: own mount, IPC, network and UTS namespaces; a fresh /proc showing only
-    this child's processes; size-limited tmpfs for scratch and /dev/shm; IPC limits; the
-    rest of the file system read-only."""
+    """In the child (pid 2 of its own pid namespace), still privileged, before any student
+    code: own mount, IPC, network and UTS namespaces; a fresh /proc showing only this
+    child's processes; size-limited tmpfs for scratch and /dev/shm; IPC limits; the rest of
+    the file system read-only."""
     _check(_libc.unshare(CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWNET | CLONE_NEWUTS), "unshare")
     _mount(None, "/", None, MS_REC | MS_PRIVATE, None)
     _mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, None)
@@ -407,32 +407,8 @@ def _set_limits(limits: dict) -> None:
     resource.setrlimit(resource.RLIMIT_MEMLOCK, (0, 0))
 
 
-def _init(student: int, status_w: int) -> None:
-    """pid 1 of the child's pid namespace: reap orphans; when the student ends, report how
-    to the fork server and exit, which makes the kernel kill every process left in the
-    namespace (daemons included). Never returns."""
-    while True:
-        try:
-            pid, status = os.waitpid(-1, 0)
-        except ChildProcessError:
-            _os_exit(0)
-        except InterruptedError:
-            continue
-        if pid != student:
-            continue
-        if os.WIFSIGNALED(status):
-            report, code = b"s%d" % os.WTERMSIG(status), 0
-        else:
-            report, code = b"e%d" % os.WEXITSTATUS(status), os.WEXITSTATUS(status)
-        try:
-            os.write(status_w, report)
-        except OSError:
-            pass
-        _os_exit(code)
-
-
 def _child_main(config: dict, sid: int, uid: int | None, fds: list[int], limits: dict, close: list[int],
-                status_w: int | None, dir_fds: dict[str, int]) -> None:
+                dir_fds: dict[str, int]) -> None:
     """In the forked child: isolate, drop privileges, then serve. Never returns."""
     code = 0
     try:
@@ -448,14 +424,6 @@ def _child_main(config: dict, sid: int, uid: int | None, fds: list[int], limits:
         box = config["box"]
         if box:
             _setup_box(scratch, uid if uid is not None else os.getuid(), limits)
-            student = os.fork()
-            if student:
-                for fd in fds:
-                    os.close(fd)
-                _drop_capabilities()
-                _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
-                _init(student, status_w)
-            os.close(status_w)
         else:
             scratch = os.path.join(scratch, f"s{sid}")
             os.mkdir(scratch, 0o700)
@@ -500,13 +468,18 @@ class _Zygote:
     def __init__(self, config: dict):
         self.config = config
         self.sock = socket.socket(fileno=config["ctrl_fd"])
-        self.children: dict[int, tuple[int, int | None, int | None]] = {}  # pid -> (sid, uid, status fd)
+        self.children: dict[int, tuple[int, int | None, int | None]] = {}  # pid -> (sid, uid, its init's pid)
+        self.inits: set[int] = set()  # inits not reaped yet (their pids are still theirs to kill)
         base = config.get("uid_base")
         self.free_uids = list(range(base, base + config["uid_count"])) if base is not None else None
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         # each child is pid 1 of a new pid namespace; after forking it the server returns here
         self.pid_ns = os.open("/proc/self/ns/pid", os.O_RDONLY) if config["box"] else None
+        self.sleep = next((p for p in ("/usr/bin/sleep", "/bin/sleep") if os.path.exists(p)), None)
+        if config["box"] and self.sleep is None:
+            raise RuntimeError("no sleep(1) in /usr/bin or /bin for the children's pid namespace init")
+        os.set_inheritable(self.sock.fileno(), False)  # not into the inits
         self.dir_fds = _open_import_dirs() if not config["box"] and base is not None else {}
         signal.signal(signal.SIGCHLD, lambda *_: None)
         signal.set_wakeup_fd(self.wake_w)
@@ -530,18 +503,27 @@ class _Zygote:
                     return  # parent went away
                 self.handle(json.loads(msg), fds)
 
-    def _fork(self) -> int:
+    def _fork(self) -> tuple[int, int | None]:
+        """``(pid, init)``: with a box, the child is pid 2 of a new pid namespace whose pid 1
+        (``init``) is a sleep(1) the student cannot signal; killing that init makes the kernel
+        kill every process of the namespace. Spawned, not forked: it costs no copy of the
+        server."""
         if self.pid_ns is None:
-            return os.fork()
+            return os.fork(), None
         _check(_libc.unshare(CLONE_NEWPID), "unshare(CLONE_NEWPID)")
+        init = pid = None
         try:
+            init = os.posix_spawn(self.sleep, [self.sleep, "2147483647"], {})
             pid = os.fork()
-        except _BaseException:
-            _libc.setns(self.pid_ns, CLONE_NEWPID)
-            raise
-        if pid != 0:
-            _check(_libc.setns(self.pid_ns, CLONE_NEWPID), "setns(pid)")
-        return pid
+        finally:
+            if pid != 0:
+                _check(_libc.setns(self.pid_ns, CLONE_NEWPID), "setns(pid)")
+                if init is not None and pid is None:  # the fork failed: the namespace goes
+                    os.kill(init, signal.SIGKILL)
+                    os.waitpid(init, 0)
+        if pid:
+            self.inits.add(init)
+        return pid, init
 
     def handle(self, request: dict, fds: list[int]) -> None:
         op, sid = request.get("op"), request.get("sid")
@@ -554,20 +536,17 @@ class _Zygote:
                         os.close(fd)
                     return
                 uid = self.free_uids.pop(0)
-            status_r, status_w = os.pipe() if self.config["box"] else (None, None)
+            for fd in fds:
+                os.set_inheritable(fd, False)  # not into the init
             sys.stdout.flush()
             sys.stderr.flush()
-            pid = self._fork()
+            pid, init = self._fork()
             if pid == 0:
-                close = [self.sock.fileno(), self.wake_r, self.wake_w]
-                close += [fd for fd in (self.pid_ns, status_r) if fd is not None]
-                close += [st for _, _, st in self.children.values() if st is not None]
-                _child_main(self.config, sid, uid, fds, request["limits"], close, status_w, self.dir_fds)
+                close = [self.sock.fileno(), self.wake_r, self.wake_w] + ([self.pid_ns] if self.pid_ns is not None else [])
+                _child_main(self.config, sid, uid, fds, request["limits"], close, self.dir_fds)
             for fd in fds:
                 os.close(fd)
-            if status_w is not None:
-                os.close(status_w)
-            self.children[pid] = (sid, uid, status_r)
+            self.children[pid] = (sid, uid, init)
             self.emit({"event": "spawned", "sid": sid, "pid": pid, "uid": uid})
         elif op == "preload":  # trusted source from the parent, run before any student code
             try:
@@ -576,18 +555,17 @@ class _Zygote:
             except _BaseException as exc:
                 self.emit({"event": "preloaded", "sid": sid, "ok": False, "message": _safe_str(exc)[:500]})
         elif op == "kill":
-            for pid, (csid, uid, _) in self.children.items():
+            for pid, (csid, uid, init) in self.children.items():
                 if csid == sid:
-                    self.kill_all(pid, uid)
+                    self.kill_all(pid, uid, init)
 
-    def kill_all(self, pid: int, uid: int | None) -> None:
+    def kill_all(self, pid: int, uid: int | None, init: int | None = None) -> None:
         """Kill a child and everything it started."""
-        if self.config["box"]:
-            # pid 1 of the child's namespace: when it dies the kernel kills every process in it
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
+        if init is not None:
+            # pid 1 of the child's namespace: when it dies the kernel kills every process in it.
+            # Not waited for here: it exits only once the child (ours to reap) is reaped.
+            if init in self.inits:  # not reaped yet, so the pid is still its own
+                os.kill(init, signal.SIGKILL)
             return
         if uid is None:
             for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
@@ -616,25 +594,25 @@ class _Zygote:
                 return
             if pid == 0:
                 return
+            if pid in self.inits:  # killed with its child's session, or by kill_all
+                self.inits.discard(pid)
+                continue
             if pid not in self.children:
                 continue
-            sid, uid, status_r = self.children.pop(pid)
-            self.kill_all(pid, uid)  # leftovers (background forks) die with the session
+            sid, uid, init = self.children.pop(pid)
+            self.kill_all(pid, uid, init)  # leftovers (background forks, daemons) die with the session
             if uid is not None:
                 self.free_uids.append(uid)
-            code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-            sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
-            if status_r is not None:  # how the student ended, as its init saw it
-                report = os.read(status_r, 32)
-                os.close(status_r)
-                if report[:1] in (b"e", b"s") and report[1:].isdigit():
-                    n = int(report[1:])
-                    code, sig = (n, None) if report[:1] == b"e" else (None, n)
-            else:
+            if init is None:
                 _remove_tree(os.path.join(self.config["scratch_root"], f"s{sid}"))
                 if uid is not None:
                     _sweep(uid)
-            self.emit({"event": "exit", "sid": sid, "code": code, "signal": sig})
+            self.emit({
+                "event": "exit",
+                "sid": sid,
+                "code": os.WEXITSTATUS(status) if os.WIFEXITED(status) else None,
+                "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+            })
 
 
 # Places every uid may write on a host without namespaces: what a child leaves there could
