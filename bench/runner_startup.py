@@ -2,7 +2,10 @@
 
 Prints the median time to get an isolated Python that has NumPy and has run a trivial cell
 and a trivial call, for:
-  (a) the runner's warm fork server (one sandboxed child per submission),
+  (a) the runner's warm fork server (one sandboxed child per submission; with bwrap each
+      child in its own pid/IPC/mount/network/UTS namespaces), and the start alone
+      (open a session, one trivial call, close), beside the same fork server without
+      namespaces (rlimits-only) on the same machine at the same time,
   (b) a fresh ``python -c "import numpy"`` subprocess (no isolation at all),
   (c) a fresh bwrap sandbox + python + numpy per submission.
 and the ratios against nbgrader's ~0.8 s per notebook.
@@ -12,6 +15,7 @@ and the ratios against nbgrader's ~0.8 s per notebook.
 
 from __future__ import annotations
 
+import os
 import statistics
 import subprocess
 import sys
@@ -41,6 +45,11 @@ def fork_server(pool: ChildPool) -> None:
         trivial_submission(session)
 
 
+def start_only(pool: ChildPool) -> None:
+    with pool.session() as session:
+        assert session.call("probe", "get", "__name__").ok
+
+
 def trivial_submission(session) -> None:
     session.load_module("probe", PROBE)
     session.exec_cells([{"id": "c", "source": "import numpy as np\nx = np.arange(3.0)"}])
@@ -65,10 +74,16 @@ def main() -> None:
     print(f"isolation: {isolation}" + ("   <-- NO filesystem/network isolation" if isolation != "bwrap" else ""))
     rows = []
     with ChildPool(workers=2, limits=Limits()) as pool:
+        assert pool.preload("probe", PROBE).ok
         rows.append(("(a) fork server session (isolated)", timed(lambda: fork_server(pool), repeats)))
+        rows.append(("(a) its start alone (open, call, close)", timed(lambda: start_only(pool), repeats)))
         start = time.perf_counter()
         pool.map(lambda session, _: trivial_submission(session), range(100))
         parallel = (time.perf_counter() - start) / 100
+    if isolation == "bwrap" and os.geteuid() == 0:  # the fallback refuses as an ordinary user
+        with ChildPool(workers=2, limits=Limits(), isolation="rlimits-only") as pool:
+            assert pool.preload("probe", PROBE).ok
+            rows.append(("(a') same, rlimits-only (no namespaces)", timed(lambda: fork_server(pool), repeats)))
     rows.append(("(b) fresh python + numpy (no isolation)", timed(fresh_python, max(5, repeats // 3))))
     if isolation == "bwrap":
         rows.append(("(c) fresh bwrap + python + numpy", timed(fresh_bwrap, max(5, repeats // 3))))
