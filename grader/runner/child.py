@@ -540,7 +540,15 @@ class _Zygote:
                 os.set_inheritable(fd, False)  # not into the init
             sys.stdout.flush()
             sys.stderr.flush()
-            pid, init = self._fork()
+            try:
+                pid, init = self._fork()
+            except OSError as exc:  # e.g. out of processes or memory: this child fails, the server goes on
+                for fd in fds:
+                    os.close(fd)
+                if uid is not None:
+                    self.free_uids.append(uid)
+                self.emit({"event": "error", "sid": sid, "message": f"cannot start a child: {_safe_str(exc)[:300]}"})
+                return
             if pid == 0:
                 close = [self.sock.fileno(), self.wake_r, self.wake_w] + ([self.pid_ns] if self.pid_ns is not None else [])
                 _child_main(self.config, sid, uid, fds, request["limits"], close, self.dir_fds)
