@@ -1,9 +1,10 @@
 """The sandboxed side of the runner: a fork server and the per-submission request loop.
 
 The parent starts one *zygote* (``zygote_main``) inside the sandbox. It imports NumPy once,
-then forks one fresh child per submission on request. Each child isolates itself (own
-mount namespace and scratch tmpfs, own uid, rlimits) *before* any student code runs, then
-serves requests from the parent over its own pipes (``serve``).
+then forks one fresh child per submission on request. Each child isolates itself *before*
+any student code runs (with bwrap: its own pid, mount, IPC, network, UTS and user
+namespaces, ``_setup_box``; always its own uid where root, rlimits, no capabilities, not
+dumpable), then serves requests from the parent over its own pipes (``serve``).
 
 This is the only project code the sandbox imports besides ``protocol``; it uses only the
 standard library and NumPy. Trusted helper modules (the public checks) arrive as source.

@@ -5,17 +5,27 @@ links), the Python prefix at ``/opt/python``, NumPy at ``/opt/site``, the two ru
 at ``/opt/runner``, a minimal ``/dev``, its own ``/proc`` and a scratch directory. No
 ``/work``, no ``/root``, no course directory, no network, its own pid/ipc/uts namespaces.
 
-Run as root (the usual container case), bwrap keeps only CAP_SETUID, CAP_SETGID and
-CAP_SYS_ADMIN for the trusted server, so each forked child can mount its own scratch tmpfs
-and switch to its own unprivileged uid before student code runs; that drops every
-capability. A user namespace is deliberately not used as root: it would map the sandbox
-uid to host uid 0, for which the kernel does not enforce RLIMIT_NPROC.
+Each child is then boxed by the server (``child.py``) before student code runs: pid 2 of
+its own pid namespace (pid 1 is a sleep(1) it cannot signal; killing that kills everything
+the child started), its own mount, IPC, network and UTS namespaces, a fresh /proc, tmpfs of
+limited size for scratch and /dev/shm, SysV IPC limits, the rest read-only, a user
+namespace of its own in which it may create none, no capabilities, not dumpable.
 
-Run as an ordinary user, bwrap uses a user namespace (``--uid 65534``); children share
-that uid and get separate 0700 scratch directories only.
+Run as root (the usual container case), bwrap keeps only CAP_SETUID, CAP_SETGID and
+CAP_SYS_ADMIN for the trusted server, and each child also switches to its own unprivileged
+uid. A user namespace is deliberately not used for the server as root: it would map the
+sandbox uid to host uid 0, for which the kernel does not enforce RLIMIT_NPROC.
+
+Run as an ordinary user, bwrap uses a user namespace in which the server is uid 0 with
+CAP_SYS_ADMIN (and CAP_SETFCAP), enough to box each child; children share that uid (the
+calling user's outside), each in its own user namespace.
 
 Without bwrap the server is a plain subprocess with rlimits: ``isolation == "rlimits-only"``,
-which callers must report loudly.
+which callers must report loudly. As root its children still get their own uids, reach the
+interpreter through the server's descriptors, and are denied the private paths (this
+checkout, the course, the submissions) by an ACL entry; the server checks both before it
+accepts work and the pool refuses (``IsolationError``) where it cannot hold them, always as
+an ordinary user.
 """
 
 from __future__ import annotations
@@ -266,7 +276,6 @@ def server_command(ctrl_fd: int, isolation: str | None = None, uid_base: int | N
     ``private``: more paths (course, submissions) the rlimits-only fallback must keep from
     children, beside ``default_private_paths``; with bwrap they are not mounted at all."""
     isolation = isolation or available_isolation()
-    root = os.geteuid() == 0
     if isolation == BWRAP:
         config = _zygote_config(ctrl_fd, SCRATCH, box=True, uid_base=uid_base)
         boot = _BOOTSTRAP.format(paths=["/opt/runner", "/opt/site"])
