@@ -402,6 +402,22 @@ def _reroute_imports(dir_fds: dict[str, int]) -> None:
     sys.path_importer_cache.clear()
 
 
+_SYS_KEYCTL = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
+KEYCTL_JOIN_SESSION_KEYRING, KEYCTL_CLEAR = 1, 7
+KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING = -4, -5
+
+
+def _fresh_keyrings() -> None:
+    """Kernel keyrings belong to a uid and outlive its processes: empty what an earlier child
+    with this uid left (the fallback reuses a pool's uids), and start a session keyring of
+    its own. Best effort: where keyctl is unavailable, so it is to the student."""
+    if _SYS_KEYCTL is None:
+        return
+    for ring in (KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING):
+        _libc.syscall(_SYS_KEYCTL, KEYCTL_CLEAR, ring)
+    _libc.syscall(_SYS_KEYCTL, KEYCTL_JOIN_SESSION_KEYRING, None)
+
+
 def _set_limits(limits: dict) -> None:
     cpu = int(limits["cpu_seconds"])
     resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
@@ -450,6 +466,7 @@ def _child_main(config: dict, sid: int, uid: int | None, fds: list[int], limits:
             _own_user_namespace()
         elif dir_fds:
             _reroute_imports(dir_fds)
+        _fresh_keyrings()
         _set_limits(limits)  # after the user namespace: its RLIMIT_NPROC count is this child's own
         _drop_capabilities()
         _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no ptrace, /proc/<pid>/mem, process_vm_readv
