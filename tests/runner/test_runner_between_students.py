@@ -309,3 +309,43 @@ def autogroups_enabled() -> bool:
             return f.read().strip() == "1"
     except OSError:
         return False
+
+
+KEYS = {"x86_64": (248, 250), "aarch64": (217, 219)}.get(os.uname().machine)
+KEYRINGS = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+ADD_KEY, KEYCTL = %r
+
+def add(ring):
+    r = libc.syscall(ADD_KEY, b"user", b"answers", b"def backward(): ...", 19, ring)
+    return r if r >= 0 else -ctypes.get_errno()
+
+def search(ring):
+    r = libc.syscall(KEYCTL, 10, ring, b"user", b"answers", 0)  # KEYCTL_SEARCH
+    return r if r >= 0 else -ctypes.get_errno()
+
+rings = (-3, -4, -5)  # session, user, user-session keyrings
+uid = os.getuid()
+"""
+
+
+@pytest.mark.skipif(KEYS is None, reason="keyctl syscall numbers known for x86_64 and aarch64 only")
+def test_a_key_left_in_a_keyring_reaches_no_later_child(pool):
+    """Keyrings belong to a uid and outlive its processes; the pool reuses its uids (64)."""
+    skip_unless(pool.isolation)
+    from grader.runner.sandbox import UID_COUNT
+
+    with pool.session() as planter:
+        assert run(planter, KEYRINGS % (KEYS,) + "added = [add(r) for r in rings]") == ["ok"]
+        assert all(k > 0 for k in get(planter, "added")), get(planter, "added")  # keyctl works here
+        first = get(planter, "uid")
+    seen = []
+    for _ in range(UID_COUNT):  # one of them gets the planter's uid again (as root)
+        with pool.session() as later:
+            assert run(later, KEYRINGS % (KEYS,) + "found = [search(r) for r in rings]") == ["ok"]
+            seen.append((get(later, "uid"), get(later, "found")))
+    if ROOT:
+        assert first in [uid for uid, _ in seen]
+    assert all(k < 0 for _, found in seen for k in found), seen
