@@ -28,7 +28,7 @@ def child_uid(session) -> int:
 @pytest.mark.parametrize("isolation", ["rlimits-only", None])
 def test_two_pools_use_disjoint_uids_and_do_not_kill_each_others_children(isolation):
     if isolation is None and sandbox.available_isolation() != "bwrap":
-        pytest.skip("bwrap is not installed")
+        pytest.skip("bwrap is not in use (not installed, not usable, or BACKPROP_ISOLATION=rlimits-only)")
     limits = Limits(timeout=5)
     with ChildPool(workers=1, limits=limits, isolation=isolation) as a, \
             ChildPool(workers=1, limits=limits, isolation=isolation) as b:
