@@ -15,6 +15,7 @@ ROOMS = {
     "grade": "grader.grading.cli",
     "report": "grader.reports.cli",
     "export": "grader.export.cli",
+    "audit": "grader.audit.cli",
 }
 
 

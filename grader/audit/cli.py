@@ -1,0 +1,73 @@
+"""``backprop audit [ASSIGNMENT ...]``: is each hidden suite adequate? Exit 1 if not."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "audit", help="grade mutants of the reference and lazy baselines with the hidden suite",
+        description="Derive mutants of every graded unit from the reference's AST, grade each with every "
+                    "hidden test under several seed sets, grade the lazy baselines, measure branch "
+                    "coverage and check the course for leaked solutions. Exit status 1 when a criterion "
+                    "fails.")
+    p.add_argument("assignments", nargs="*", metavar="ASSIGNMENT",
+                   help="assignment names (default: every folder under assignments/)")
+    p.add_argument("--seed-sets", type=int, default=3, help="seed sets (the suite's own + derived; default 3)")
+    p.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
+    p.add_argument("--only", metavar="UNIT", help="audit one unit (e.g. Sigmoid.backward), class or test id")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per mutant before it is killed")
+    p.add_argument("--json", metavar="PATH",
+                   help="write the JSON here (one assignment), or into this directory (several); "
+                        "default course/audit/<a>.json")
+    p.add_argument("--order", metavar="A,B,...",
+                   help="the course's assignment order for the leak check (default: scalar_backprop, "
+                        "forward_mode, tensor_edf, mlp_training, then the others alphabetically)")
+    p.add_argument("--enforce-charged-once", action="store_true",
+                   help="also fail when a mutant wrong on the whole domain keeps points on its test or "
+                        "loses points on another")
+    p.add_argument("--all-sets-elsewhere", action="store_true",
+                   help="grade each mutant on the other tests under every seed set too (default: their own "
+                        "hidden seeds; the owning test always runs under every set)")
+    p.add_argument("--summary", action="store_true", help="print survivors and the summary, not the matrix")
+    p.set_defaults(func=_run)
+
+
+def _run(args) -> int:
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    from grader.authoring.assignment import discover
+
+    from . import leaks
+    from .core import Options, audit
+    from .report import matrix, write_json
+    from .run import Pool
+
+    names = args.assignments or discover()
+    unknown = sorted(set(names) - set(discover()))
+    if unknown:
+        print(f"backprop audit: unknown assignment(s): {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    opts = Options(n_sets=args.seed_sets, workers=args.workers, only=args.only, timeout=args.timeout,
+                   enforce_charged_once=args.enforce_charged_once,
+                   all_sets_elsewhere=args.all_sets_elsewhere)
+    order = args.order.split(",") if args.order else None
+    ok = True
+    with Pool(opts.workers, opts.timeout) as pool:
+        for name in names:
+            report = audit(name, opts, pool=pool)
+            report["leaks"] = leaks.check(order=order, only=name)
+            report["criteria"]["no_leaks"] = leaks.criterion(report["leaks"])
+            report["ok"] = report["ok"] and report["criteria"]["no_leaks"]["ok"]
+            print(matrix(report, full=not args.summary), flush=True)
+            print(leaks.text(report["leaks"]), flush=True)
+            print()
+            if args.json and len(names) == 1 and not args.json.endswith("/"):
+                path = Path(args.json)
+            else:
+                path = Path(args.json or "course/audit") / f"{name}.json"
+            write_json(report, path)
+            print(f"wrote {path}")
+            ok = ok and report["ok"]
+    return 0 if ok else 1

@@ -1,0 +1,389 @@
+"""Equivalence by evaluation: a mutant against the reference on random inputs.
+
+The inputs come from the units' declared domains here, never from the suite under audit (a
+suite whose cases all sit on one side of a kink would otherwise vouch for itself):
+
+- components: operands of many shapes (broadcast pairs, matmul pairs, 0-d) at several scales;
+  an operand where the reference is not finite (``Log`` of a negative) is drawn positive;
+  grads pre-filled with noise and a random upstream grad, then forward value, every operand's
+  grad and the operands' values (unchanged?) are compared;
+- ``Backward``: random graphs of the assignment's components with shared subexpressions,
+  garbage in every grad beforehand, ``Backward`` called twice;
+- ``Dual``: every operation, mixed with plain numbers on both sides, operands checked unchanged;
+- ``Var``: expressions with shared subexpressions, ``backward()`` twice;
+- functions: random arguments (``logistic_ls_grads``, ``unbroadcast``) or random functions
+  and points (``derivative``, ``gradient_fwd``, ``gradient_rev``);
+- ``mlp_training``: the trained network's logits, predictions and history (deterministic).
+
+Outputs identical to ~1e-12 (relative) on every sample: equivalent. Different on every
+sample: wrong on the whole domain (it should earn 0 on its test).
+"""
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+
+RTOL = 1e-12
+N_SEEDS = 2
+
+UNARY_SHAPES = [(), (5,), (4, 3), (2, 3, 4)]
+BINARY_SHAPES = [((4, 3), (4, 3)), ((4, 3), (3,)), ((3,), (4, 3)), ((4, 1), (1, 3)), ((4, 3), ()), ((), ()),
+                 ((4, 3), (3, 2)), ((3,), (3, 2)), ((2, 3, 4), (3, 1)), ((5,), (5,)), ((1, 4), (4, 1))]
+LABEL_SHAPES = [((4, 3), (4,)), ((1, 5), (1,)), ((6, 2), (6,))]
+SCALES = (0.6, 2.5)
+LOOP_CLASSES = ("Add", "Mul", "Square", "Sigmoid", "ReLU", "Exp", "Tanh")
+
+FUNCTIONS_1 = ["lambda x: x * x + 1.0", "lambda x: sin(x) * exp(-x) + log(2 + cos(x))",
+               "lambda x: tanh(2 * x) / sigmoid(x) - x / 4", "lambda x: 1 / (1 + x ** 2) - 3 * x",
+               "lambda x: (x - 2) * (3 - x)", "lambda x: 5.0", "lambda x: x"]
+FUNCTIONS_N = ["lambda a, b: a * b + sin(a)", "lambda a, b, c: a * b * c - a / c + b ** 3",
+               "lambda a, b, c, d: exp(a - b) * tanh(c) + log(1 + d * d) - sigmoid(a * d)",
+               "lambda x, y: (x * y) * (x * y) + x * x", "lambda a, b: 2 - a + 0 * b", "lambda a, b: 4.0",
+               "lambda x, y: (lambda s: s * sigmoid(s) - s / (1 + y * y) + (-s))(x * y + x)",
+               "lambda x: (lambda u: u * u + sin(u) - cos(u) / 2)(x * x + 1)"]
+
+
+class _Leaf:
+    def __init__(self, value):
+        self.value = value
+        self.grad = None
+
+
+def _copy(x):
+    return np.array(x, copy=True) if isinstance(x, np.ndarray) else x
+
+
+def _run(fn, *args):
+    try:
+        return ("ok", fn(*args))
+    except Exception as e:  # noqa: BLE001 - the mutant's behaviour, compared as data
+        return ("raises", type(e).__name__)
+
+
+def same(a, b) -> tuple[bool, float]:
+    """(identical to ~1e-12 relative, largest relative difference) of two nested outputs."""
+    if isinstance(a, tuple) and len(a) == 2 and a[0] in ("ok", "raises"):
+        if a[0] != b[0]:
+            return False, math.inf
+        return same(a[1], b[1]) if a[0] == "ok" else (a[1] == b[1], 0.0 if a[1] == b[1] else math.inf)
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys():
+            return False, math.inf
+        return _all(same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            return False, math.inf
+        return _all(same(x, y) for x, y in zip(a, b))
+    if a is None or b is None or isinstance(a, str) or isinstance(b, str):
+        ok = type(a) is type(b) and a == b
+        return ok, (0.0 if ok else math.inf)
+    if isinstance(a, (float, int)) and isinstance(b, (float, int)) and not isinstance(a, bool):
+        if a == b or (math.isnan(a) and math.isnan(b)):
+            return True, 0.0
+        err = abs(a - b) / (1.0 + abs(b))
+        if not math.isfinite(err):
+            return False, math.inf
+        return err <= RTOL, err
+    try:
+        x, y = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    except (TypeError, ValueError):
+        return False, math.inf
+    if x.shape != y.shape:
+        return False, math.inf
+    if x.size == 0:
+        return True, 0.0
+    if not np.array_equal(np.isnan(x), np.isnan(y)):
+        return False, math.inf
+    if np.array_equal(x, y, equal_nan=True):
+        return True, 0.0
+    x, y = np.where(np.isnan(x), 0.0, x), np.where(np.isnan(y), 0.0, y)
+    with np.errstate(all="ignore"):
+        err = np.abs(x - y) / (1.0 + np.abs(y))
+        err = float(np.max(np.where(np.isfinite(err), err, np.where(x == y, 0.0, np.inf))))
+    return err <= RTOL, err
+
+
+def _all(pairs) -> tuple[bool, float]:
+    ok, worst = True, 0.0
+    for o, e in pairs:
+        ok, worst = ok and o, max(worst, e)
+    return ok, worst
+
+
+# -- components ------------------------------------------------------------------------
+
+def _component_samples(ref_ns, cls_name):
+    cls = ref_ns[cls_name]
+    params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    if len(params) == 2 and params[1] == "labels":
+        cases = LABEL_SHAPES
+    elif len(params) == 2:
+        cases = BINARY_SHAPES
+    else:
+        cases = [(s,) for s in UNARY_SHAPES]
+    out = []
+    for ci, shapes in enumerate(cases):
+        for seed in range(N_SEEDS):
+            rng = np.random.default_rng(1000 * ci + seed)
+            scale = SCALES[seed % len(SCALES)]
+            vals = []
+            for i, shape in enumerate(shapes):
+                if i == 1 and params[1] == "labels":
+                    vals.append(rng.integers(0, shapes[0][-1], size=shape).astype(np.int64))
+                else:
+                    vals.append(rng.normal(0.0, scale, size=shape))
+            for attempt in range(2):
+                ref = _component(ref_ns, cls_name, vals, None, None)
+                if ref[0] == "ok" and all(np.all(np.isfinite(np.asarray(v, dtype=float))) for v in ref[1][:1]):
+                    break
+                vals = [np.abs(v) + 0.1 if v.dtype.kind == "f" else v for v in vals]
+            else:
+                continue
+            value_shape = np.shape(ref[1][0])
+            pre = [rng.normal(size=np.shape(v)) if v.dtype.kind == "f" else np.zeros(np.shape(v)) for v in vals]
+            up = rng.normal(size=value_shape)
+            out.append((vals, pre, up))
+    return out
+
+
+def _component(ns, cls_name, vals, pre, up):
+    def go():
+        if "clear_compgraph" in ns:
+            ns["clear_compgraph"]()
+        leaves = [_Leaf(_copy(v)) for v in vals]
+        node = ns[cls_name](*leaves)
+        node.forward()
+        value = _copy(node.value)
+        if pre is None:
+            return [value]
+        for leaf, g in zip(leaves, pre):
+            leaf.grad = _copy(g)
+        node.grad = _copy(up)
+        node.backward()
+        return [value, [_copy(leaf.grad) for leaf in leaves], [_copy(leaf.value) for leaf in leaves]]
+    with np.errstate(all="ignore"):
+        return _run(go)
+
+
+# -- the loop ------------------------------------------------------------------------------
+
+def _loop_samples(ref_ns, classes):
+    classes = [c for c in classes if c in ref_ns]
+    unary = [c for c in classes if c not in ("Add", "Mul")]
+    binary = [c for c in classes if c in ("Add", "Mul")]
+    out = []
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        leaves = [("Input", float(rng.normal())), ("Input", float(rng.normal())),
+                  ("Parameter", float(rng.normal()))]
+        nodes, n_nodes = [], 4 + seed % 5
+        for i in range(n_nodes):
+            avail = len(leaves) + len(nodes)
+            last = avail - 1  # use the newest node so the graph stays connected
+            if binary and (not unary or rng.random() < 0.5):
+                other = int(rng.integers(0, avail))
+                nodes.append((binary[int(rng.integers(len(binary)))], [last, other]))
+            else:
+                nodes.append((unary[int(rng.integers(len(unary)))], [last]))
+        garbage = rng.normal(size=len(leaves) + len(nodes))
+        out.append((leaves, nodes, garbage))
+    return out
+
+
+def _loop(ns, leaves, nodes, garbage):
+    def go():
+        ns["clear_compgraph"]()
+        objs = [ns[kind](np.array(v)) for kind, v in leaves]
+        for kind, args in nodes:
+            objs.append(ns[kind](*[objs[a] for a in args]))
+        for c in objs[len(leaves):]:
+            c.forward()
+        runs = []
+        for _ in range(2):
+            for o, g in zip(objs, garbage):
+                o.grad = np.array(g)
+            ns["Backward"](objs[-1])
+            runs.append([_copy(o.grad) for o in objs])
+        return runs
+    with np.errstate(all="ignore"):
+        return _run(go)
+
+
+# -- Dual and Var --------------------------------------------------------------------------
+
+DUAL_BATTERY = [
+    lambda F, a, b, c, n: a + b, lambda F, a, b, c, n: a + c, lambda F, a, b, c, n: c + a,
+    lambda F, a, b, c, n: a - b, lambda F, a, b, c, n: a - c, lambda F, a, b, c, n: c - a,
+    lambda F, a, b, c, n: a * b, lambda F, a, b, c, n: a * c, lambda F, a, b, c, n: c * a,
+    lambda F, a, b, c, n: a / b, lambda F, a, b, c, n: a / c, lambda F, a, b, c, n: c / a,
+    lambda F, a, b, c, n: a ** n, lambda F, a, b, c, n: a ** 2, lambda F, a, b, c, n: -a,
+] + [(lambda f: lambda F, a, b, c, n: F[f](a))(f) for f in ("exp", "sin", "cos", "sigmoid", "tanh")] \
+  + [lambda F, a, b, c, n: F["log"](a * a + 0.5)] \
+  + [(lambda f: lambda F, a, b, c, n: F[f](abs(c)))(f) for f in ("exp", "log", "sin", "cos", "sigmoid", "tanh")]
+
+
+def _dual_samples():
+    out = []
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        v = rng.uniform(0.3, 2.0, 3) * rng.choice([-1, 1], 3)
+        d = rng.normal(size=2)
+        n = [2, 3, -1.5, 0.5][seed % 4]
+        if n % 1:
+            v[0] = abs(v[0])
+        out.append((float(v[0]), float(d[0]), float(v[1]), float(d[1]), float(v[2]), n))
+    return out
+
+
+def _dual(ns, sample):
+    va, da, vb, db, c, n = sample
+    F = {f: ns[f] for f in ("exp", "log", "sin", "cos", "sigmoid", "tanh") if f in ns}
+    Dual = ns["Dual"]
+    results = []
+    for op in DUAL_BATTERY:
+        def go(op=op):
+            a, b = Dual(va, da), Dual(vb, db)
+            r = op(F, a, b, c, n)
+            out = [getattr(r, "val", r), getattr(r, "dot", None)]
+            return out + [a.val, a.dot, b.val, b.dot]
+        with np.errstate(all="ignore"):
+            results.append(_run(go))
+    return results
+
+
+def _tape_samples():
+    out = []
+    for seed in range(3):
+        rng = np.random.default_rng(seed)
+        for f in FUNCTIONS_N:
+            k = f.split(":")[0].count(",") + 1
+            xs = rng.uniform(0.3, 1.8, k) * rng.choice([-1, 1], k)
+            out.append((f, [float(x) for x in xs]))
+    return out
+
+
+def _tape(ns, f, xs):
+    def go():
+        fn = eval(f, ns)  # noqa: S307 - our own lambdas over the namespace's functions
+        vs = [ns["Var"](x) for x in xs]
+        out = fn(*vs)
+        runs = [getattr(out, "value", out)]
+        for _ in range(2):
+            if hasattr(out, "backward"):
+                out.backward()
+            runs.append([v.grad for v in vs] + [getattr(out, "grad", None)])
+        return runs
+    with np.errstate(all="ignore"):
+        return _run(go)
+
+
+# -- functions -----------------------------------------------------------------------------
+
+def _function_samples(name):
+    out = []
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        if name == "logistic_ls_grads":
+            out.append({"w": float(rng.normal(0, 1.5)), "b": float(rng.normal(0, 1.5)),
+                        "x": float(rng.normal(0, 1.5)), "t": float(rng.uniform()), "lam": float(rng.uniform())})
+        elif name == "unbroadcast":
+            shape = tuple(int(s) for s in rng.integers(1, 5, size=int(rng.integers(0, 4))))
+            extra = tuple(int(s) for s in rng.integers(2, 4, size=int(rng.integers(0, 3))))
+            full = extra + tuple(s if s != 1 else int(rng.integers(2, 4)) for s in shape)
+            out.append({"grad": rng.normal(size=full), "shape": shape})
+        elif name == "derivative":
+            for f in FUNCTIONS_1:
+                out.append({"f": f, "x": float(rng.uniform(0.3, 1.8) * rng.choice([-1, 1]))})
+        elif name in ("gradient_fwd", "gradient_rev"):
+            for f in FUNCTIONS_N:
+                k = f.split(":")[0].count(",") + 1
+                out.append({"f": f, "xs": [float(x) for x in rng.uniform(0.3, 1.8, k) * rng.choice([-1, 1], k)]})
+    return out
+
+
+def _function(ns, name, kwargs):
+    def go():
+        kw = dict(kwargs)
+        if isinstance(kw.get("f"), str):
+            kw["f"] = eval(kw["f"], ns)  # noqa: S307 - our own lambdas
+        kw = {k: _copy(v) for k, v in kw.items()}
+        return ns[name](**kw)
+    with np.errstate(all="ignore"):
+        return _run(go)
+
+
+def _mlp(ns):
+    def go():
+        X, y = ns["X_test"], ns["y_test"]
+        preds = np.asarray(ns["predict"](X))
+        model = ns.get("final_model")
+        logits = _copy(getattr(getattr(model, "logits", None), "value", None))
+        acc = model.accuracy(X, y) if model is not None else None
+        hist = [[r.get("loss"), r.get("epoch")] for r in ns.get("final_history") or []]
+        return [preds, logits, acc, hist]
+    with np.errstate(all="ignore"):
+        return _run(go)
+
+
+# -- entry point ---------------------------------------------------------------------------
+
+def _evaluators(ctx, unit):
+    """[(what, evaluate(ns) -> output)] on the unit's domain; samples drawn with the reference."""
+    ref = ctx.reference()
+    test = next(t for t in ctx.tests if t["id"] == unit.test)
+    out = []
+    if unit.check == "component":
+        cls = test["target"]
+        for vals, pre, up in _component_samples(ref, cls):
+            out.append((f"{cls} on shapes {[np.shape(v) for v in vals]}",
+                        (lambda vals, pre, up: lambda ns: _component(ns, cls, vals, pre, up))(vals, pre, up)))
+    elif unit.check == "backward_loop":
+        classes = test.get("classes") or LOOP_CLASSES
+        for leaves, nodes, garbage in _loop_samples(ref, classes):
+            text = ", ".join(f"{k}{a}" for k, a in nodes)
+            out.append((f"Backward on graph {text}",
+                        (lambda l, n, g: lambda ns: _loop(ns, l, n, g))(leaves, nodes, garbage)))
+    elif unit.check == "dual":
+        for smp in _dual_samples():
+            out.append((f"Dual ops at {smp}", (lambda smp: lambda ns: _dual(ns, smp))(smp)))
+    elif unit.check == "tape":
+        for f, xs in _tape_samples():
+            out.append((f"Var: {f} at {xs}", (lambda f, xs: lambda ns: _tape(ns, f, xs))(f, xs)))
+    elif unit.check == "function":
+        name = test["target"]
+        for kw in _function_samples(name):
+            out.append((f"{name}({kw})", (lambda kw: lambda ns: _function(ns, name, kw))(kw)))
+    elif unit.check == "mlp_accuracy":
+        out.append(("the trained network on the test digits", _mlp))
+    return out
+
+
+_REFERENCE_OUTPUTS: dict = {}
+
+
+def _reference_outputs(ctx, unit):
+    key = (ctx.name, unit.test)
+    if key not in _REFERENCE_OUTPUTS:
+        ref = ctx.reference()
+        _REFERENCE_OUTPUTS[key] = [(text, ev, ev(ref)) for text, ev in _evaluators(ctx, unit)]
+    return _REFERENCE_OUTPUTS[key]
+
+
+def compare(ctx, ns, unit, cheap_only: bool = False) -> dict:
+    """Samples, how many differ, the largest relative difference, and the first one that differs."""
+    if cheap_only and unit.check == "mlp_accuracy":
+        return {"samples": 0, "differ": 0, "skipped": "killed; the trained network is not compared"}
+    n = differ = 0
+    worst, first = 0.0, None
+    for text, ev, a in _reference_outputs(ctx, unit):
+        b = ev(ns)
+        n += 1
+        ok, err = same(b, a)
+        worst = max(worst, err)
+        if not ok:
+            differ += 1
+            first = first or text
+    return {"samples": n, "differ": differ, "max_rel_diff": worst if math.isfinite(worst) else "inf",
+            "first_difference": first}
