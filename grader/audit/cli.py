@@ -56,7 +56,10 @@ def _run(args) -> int:
     ok = True
     with Pool(opts.workers, opts.timeout) as pool:
         for name in names:
-            report = audit(name, opts, pool=pool)
+            def progress(done, total, name=name):
+                if done % 50 == 0 or done == total:
+                    print(f"[{name}: {done}/{total} graded]", file=sys.stderr, flush=True)
+            report = audit(name, opts, pool=pool, progress=progress)
             report["leaks"] = leaks.check(order=order, only=name)
             report["criteria"]["no_leaks"] = leaks.criterion(report["leaks"])
             report["ok"] = report["ok"] and report["criteria"]["no_leaks"]["ok"]

@@ -114,7 +114,16 @@ def _all(pairs) -> tuple[bool, float]:
 
 # -- components ------------------------------------------------------------------------
 
-def _component_samples(ref_ns, cls_name):
+def max_rank(tests) -> int:
+    """The largest operand rank the assignment's component tests declare (0: every value is a
+    scalar, as in scalar_backprop). Only the rank is taken from the suite, never values."""
+    ranks = [len(shape) for t in tests if t.get("check") == "component"
+             for part in ("hidden", "visible") for case in (t.get(part) or {}).get("shapes") or []
+             for shape in (case if case and isinstance(case[0], list) else [case])]
+    return max(ranks, default=3)
+
+
+def _component_samples(ref_ns, cls_name, rank=3):
     cls = ref_ns[cls_name]
     params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     if len(params) == 2 and params[1] == "labels":
@@ -123,9 +132,11 @@ def _component_samples(ref_ns, cls_name):
         cases = BINARY_SHAPES
     else:
         cases = [(s,) for s in UNARY_SHAPES]
+    cases = [c for c in cases if all(len(s) <= rank for s in c)] or [tuple(() for _ in params)]
+    n_seeds = max(N_SEEDS, 12 // len(cases))  # scalars: one shape, so more draws
     out = []
     for ci, shapes in enumerate(cases):
-        for seed in range(N_SEEDS):
+        for seed in range(n_seeds):
             rng = np.random.default_rng(1000 * ci + seed)
             scale = SCALES[seed % len(SCALES)]
             vals = []
@@ -264,6 +275,25 @@ def _tape_samples():
     return out
 
 
+def _var_ops(ns, sample):
+    """Every operation of ``Var`` (the same battery as ``Dual``'s), then ``backward()``: the
+    result's value and the grads of both operands."""
+    va, _, vb, _, c, n = sample
+    F = {f: ns[f] for f in ("exp", "log", "sin", "cos", "sigmoid", "tanh") if f in ns}
+    Var = ns["Var"]
+    results = []
+    for op in DUAL_BATTERY:
+        def go(op=op):
+            a, b = Var(va), Var(vb)
+            r = op(F, a, b, c, n)
+            if hasattr(r, "backward"):
+                r.backward()
+            return [getattr(r, "value", r), a.value, a.grad, b.value, b.grad]
+        with np.errstate(all="ignore"):
+            results.append(_run(go))
+    return results
+
+
 def _tape(ns, f, xs):
     def go():
         fn = eval(f, ns)  # noqa: S307 - our own lambdas over the namespace's functions
@@ -336,7 +366,7 @@ def _evaluators(ctx, unit):
     out = []
     if unit.check == "component":
         cls = test["target"]
-        for vals, pre, up in _component_samples(ref, cls):
+        for vals, pre, up in _component_samples(ref, cls, max_rank(ctx.tests)):
             out.append((f"{cls} on shapes {[np.shape(v) for v in vals]}",
                         (lambda vals, pre, up: lambda ns: _component(ns, cls, vals, pre, up))(vals, pre, up)))
     elif unit.check == "backward_loop":
@@ -349,6 +379,8 @@ def _evaluators(ctx, unit):
         for smp in _dual_samples():
             out.append((f"Dual ops at {smp}", (lambda smp: lambda ns: _dual(ns, smp))(smp)))
     elif unit.check == "tape":
+        for smp in _dual_samples():
+            out.append((f"Var ops at {smp}", (lambda smp: lambda ns: _var_ops(ns, smp))(smp)))
         for f, xs in _tape_samples():
             out.append((f"Var: {f} at {xs}", (lambda f, xs: lambda ns: _tape(ns, f, xs))(f, xs)))
     elif unit.check == "function":

@@ -86,9 +86,16 @@ def find_top(path: str, name: str, cell: str | None = None) -> ast.AST:
     raise UnitError(f"{path}: no top-level definition {name!r}")
 
 
+def _relative(path: Path) -> str:
+    """The path relative to the repository (absolute for a course outside it)."""
+    try:
+        return str(path.relative_to(REPO))
+    except ValueError:
+        return str(path)
+
+
 def _module_path(module: str) -> str:
-    mod = importlib.import_module(module)
-    return str(Path(mod.__file__).resolve().relative_to(REPO))
+    return _relative(Path(importlib.import_module(module).__file__).resolve())
 
 
 def definitions(a: Assignment) -> list[Definition]:
@@ -110,7 +117,7 @@ def definitions(a: Assignment) -> list[Definition]:
                     find_top(path, name)
                     out.append(Definition(name, cell.id, path, 0, "reference", keep))
         else:
-            path = str((a.directory / f"{a.name}.py").resolve().relative_to(REPO))
+            path = _relative((a.directory / f"{a.name}.py").resolve())
             tree = ast.parse(cell.source)
             _CELL_SOURCES[(path, cell.id)] = tree
             for node in tree.body:
