@@ -54,6 +54,7 @@ class Options:
 def _cell(scores: list) -> str:
     """One mark per (mutant, test): K lost points under every set (0 each), p lost some under
     every set, s lost points under some sets only, . full marks."""
+    scores = [s for s in scores if s is not None]  # None: not graded under that set
     if not scores:
         return "?"
     if all(s >= 1 for s in scores):
@@ -76,7 +77,7 @@ def verdict(m: dict, own: str) -> dict:
                 "wrong_everywhere": None}
     own_scores = tests[own]["scores"]
     killed_own = all(s < 1 for s in own_scores)
-    killed_any = any(s < 1 for r in tests.values() for s in r["scores"])
+    killed_any = any(s is not None and s < 1 for r in tests.values() for s in r["scores"])
     dom = m.get("domain") or {}
     n, differ = dom.get("samples", 0), dom.get("differ", 0)
     if killed_own:
@@ -86,7 +87,8 @@ def verdict(m: dict, own: str) -> dict:
     else:
         v = "survivor"
     return {"verdict": v, "how": "scores",
-            "charged_elsewhere": sorted(t for t, r in tests.items() if t != own and any(s < 1 for s in r["scores"])),
+            "charged_elsewhere": sorted(t for t, r in tests.items()
+                                        if t != own and any(s is not None and s < 1 for s in r["scores"])),
             "partial_own": any(0 < s < 1 for s in own_scores),
             "seed_dependent": (not killed_own) and any(s < 1 for s in own_scores),
             "wrong_everywhere": (n > 0 and differ == n) if n else None}

@@ -159,10 +159,11 @@ def _unit_code_keys(cells, units) -> dict:
     return out
 
 
-def grade(ctx: Context, ns: dict, reached=None) -> dict:
+def grade(ctx: Context, ns: dict, reached=None, skipped=None) -> dict:
     """{test id: {"scores": [per seed set], "diagnoses": [...]}} for a namespace.
 
-    ``reached``: the (test, set) pairs to run; any other scores as the reference does (1).
+    ``reached``: the (test, set) pairs whose specs run the mutated code; any other scores
+    as the reference does (1). ``skipped``: pairs not graded, score None.
     A check that raises is a grader bug (an exception, not a score).
     """
     out = {}
@@ -176,6 +177,10 @@ def grade(ctx: Context, ns: dict, reached=None) -> dict:
             if reached is not None and (t["id"], k) not in reached:
                 scores.append(1.0)
                 details.append("not reached")
+                continue
+            if skipped and (t["id"], k) in skipped:
+                scores.append(None)
+                details.append("not graded")
                 continue
             table, specs = ctx.specs[(t["id"], k)]
             specs = copy.deepcopy(specs)  # a mutant may write into the arrays it is given
@@ -191,15 +196,15 @@ def grade(ctx: Context, ns: dict, reached=None) -> dict:
 
 def run_task(ctx: Context, task: dict) -> dict:
     unit = task.get("unit")
-    reached = None
+    reached = skipped = None
     if unit is not None:
         reached = ctx.reach(task["units"])[unit.name]
         if not task.get("all_sets_elsewhere"):  # other tests: the suite's own seeds only
-            reached = {(t, k) for t, k in reached if t == unit.test or k == 0}
+            skipped = {(t, k) for t, k in reached if t != unit.test and k > 0}
     ns, errors = build(task.get("cells") or ctx.cells, task.get("overrides"))
-    result = {"id": task["id"], "status": "ok", "errors": errors, "tests": grade(ctx, ns, reached)}
+    result = {"id": task["id"], "status": "ok", "errors": errors, "tests": grade(ctx, ns, reached, skipped)}
     if unit is not None:
-        killed_somewhere = any(s < 1 for r in result["tests"].values() for s in r["scores"])
+        killed_somewhere = any(s is not None and s < 1 for r in result["tests"].values() for s in r["scores"])
         result["domain"] = domains.compare(ctx, ns, unit, cheap_only=killed_somewhere)
     return result
 
