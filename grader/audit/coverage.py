@@ -7,10 +7,11 @@ seed set. Required, under every seed set:
 
 - code branches: both outcomes of every ``if`` / conditional expression, every loop body
   entered;
-- data branches at kinks: every ordering comparison (``x > 0``, ``x >= 0``), ``np.maximum``,
-  ``np.minimum``, ``np.abs`` and ``abs`` sees both signs: within every case for arrays of more
-  than one element, across the set's cases for scalars; and no ties (operands equal within
-  1e-9 relative: the kink itself).
+- data branches at kinks: every ordering comparison of floats (``x > 0``, ``x >= 0``),
+  ``np.maximum``, ``np.minimum``, ``np.abs`` and ``abs`` sees both signs of the difference:
+  within every case for arrays of more than one element, across the set's cases for scalars;
+  and no ties (operands equal within 1e-9 relative: the kink itself). A comparison of
+  integers (a loop bound, a rank) needs both outcomes, like a branch.
 """
 from __future__ import annotations
 
@@ -45,7 +46,14 @@ class Recorder:
 
     def cmp(self, site, left, right, op):
         out = op(left, right)
-        self._data(site, left, right)
+        if np.asarray(left).dtype.kind == "f" or np.asarray(right).dtype.kind == "f":
+            self._data(site, left, right)
+        else:  # integers are control values, not data at a kink: both outcomes, ties allowed
+            rec = self.data.setdefault(site, {}).setdefault(self.case, [False, False, False, 0])
+            o = np.asarray(out)
+            rec[0] |= bool(np.any(~o))
+            rec[1] |= bool(np.any(o))
+            rec[3] = max(rec[3], int(o.size))
         return out
 
     def kink(self, site, fn, *args, **kw):
