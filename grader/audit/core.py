@@ -66,6 +66,11 @@ def _cell(scores: list) -> str:
     return "s"
 
 
+def _seeds(table: dict) -> list:
+    h = table.get("hidden") or {}
+    return list(h.get("seeds") or [h.get("seed", 0)])
+
+
 def verdict(m: dict, own: str) -> dict:
     status = m["status"]
     tests = m.get("tests", {})
@@ -123,9 +128,7 @@ def audit(name: str, opts: Options | None = None, root: Path = ASSIGNMENTS, pool
     ctx = Context.load(*key)  # the parent's view of the specs (seeds per set, for the report)
     report = {
         "assignment": name,
-        "seed_sets": [{t["id"]: seed_set(t, k).get("hidden", {}).get("seeds",
-                                                                       [seed_set(t, k).get("hidden", {}).get("seed", 0)])
-                       for t in ctx.tests} for k in range(opts.n_sets)],
+        "seed_sets": [{t["id"]: _seeds(seed_set(t, k)) for t in ctx.tests} for k in range(opts.n_sets)],
         "tests": [{"id": t.id, "points": t.points, "check": t.check, "target": t.target} for t in a.tests],
         "units": [{"name": u.name, "test": u.test, "check": u.check, "path": u.path, "line": u.line,
                    "mutants": sum(1 for m in muts if m.unit == u.name)} for u in units

@@ -21,7 +21,7 @@ import operator
 
 import numpy as np
 
-from grader.checks import hidden, probe
+from grader.checks import probe
 
 from .mutants import _unit_function
 from .namespace import build
