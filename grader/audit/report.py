@@ -68,6 +68,9 @@ def summary(report: dict) -> list[str]:
            f"(of which wrong everywhere: {sum(1 for r in rows if r['partial_own'] and r.get('wrong_everywhere'))})"]
     for b in report.get("baselines", []):
         pts = sum(b["points"].values())
+        if not b["undone_units"]:
+            out.append(f"baseline {b['name']}: leaves no graded unit undone here ({pts:g} points)")
+            continue
         out.append(f"baseline {b['name']}: {pts:g} points; earns points on undone tests: "
                    f"{', '.join(b['violations']) or 'none'}")
     cov = report.get("coverage")
