@@ -1,6 +1,6 @@
 """Speed of ``backprop audit``: every assignment, against the 3-minute budget on 2 cores.
 
-Run: .venv/bin/python bench/audit_speed.py [--workers 2] [--seed-sets 3] [ASSIGNMENT ...]
+Run: .venv/bin/python bench/audit_speed.py [--workers 2] [--seed-sets 3] [--json-dir DIR] [ASSIGNMENT ...]
 
 Audits each assignment (mutants under every seed set, lazy baselines, coverage; the course
 leak check once) in one pool of worker processes, as ``backprop audit`` does with no
@@ -24,15 +24,24 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 from grader.audit import leaks  # noqa: E402
 from grader.audit.core import Options, audit  # noqa: E402
+from grader.audit.report import matrix, write_json  # noqa: E402
 from grader.audit.run import Pool  # noqa: E402
 from grader.authoring.assignment import discover  # noqa: E402
 
 BUDGET = 180.0  # seconds, all assignments, 2 cores
 
 
-def cpu() -> float:
+def cpu(pool=None) -> float:
+    """CPU seconds of this process, its exited children and the pool's live workers."""
     me, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    total = me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+    for w in (pool.workers if pool else []):
+        try:
+            fields = Path(f"/proc/{w['proc'].pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
 
 
 def main() -> int:
@@ -40,6 +49,7 @@ def main() -> int:
     ap.add_argument("assignments", nargs="*")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed-sets", type=int, default=3)
+    ap.add_argument("--json-dir", help="also write each report (with the course leak check) here")
     args = ap.parse_args()
     names = args.assignments or discover()
     opts = Options(n_sets=args.seed_sets, workers=args.workers)
@@ -48,9 +58,13 @@ def main() -> int:
     t_all, c_all = time.perf_counter(), cpu()
     with Pool(opts.workers, opts.timeout) as pool:
         for name in names:
-            t0, c0 = time.perf_counter(), cpu()
+            t0, c0 = time.perf_counter(), cpu(pool)
             report = audit(name, opts, pool=pool)
-            wall, used = time.perf_counter() - t0, cpu() - c0
+            wall, used = time.perf_counter() - t0, cpu(pool) - c0
+            if args.json_dir:
+                report["leaks"] = leaks.check(only=name)
+                write_json(report, Path(args.json_dir) / f"{name}.json")
+                (Path(args.json_dir) / f"{name}.txt").write_text(matrix(report) + "\n" + leaks.text(report["leaks"]))
             n = len(report["mutants"])
             print(f"{name:<16} {n:>7} {wall:>8.1f} {used:>8.1f} {n / wall:>9.1f}  "
                   f"{'passed' if report['ok'] else 'failed'}", flush=True)
@@ -59,7 +73,6 @@ def main() -> int:
     leak_s = time.perf_counter() - t0
     total, used = time.perf_counter() - t_all, cpu() - c_all
     print(f"{'leak check':<16} {'':>7} {leak_s:>8.1f}")
-    # worker CPU is counted once the workers have exited (RUSAGE_CHILDREN)
     print(f"total: {total:.1f} s wall, {used:.1f} s CPU; ratio to the {BUDGET:.0f} s budget: "
           f"{total / BUDGET:.2f} (wall), {used / (2 * BUDGET):.2f} (CPU over 2 cores)")
     print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
