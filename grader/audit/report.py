@@ -100,4 +100,4 @@ def _jsonable(x):
 
 def write_json(report: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(_jsonable(report), indent=1, sort_keys=True) + "\n")
+    write_atomic(path, json.dumps(_jsonable(report), indent=1, sort_keys=True) + "\n", mode=0o644)
