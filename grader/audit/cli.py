@@ -31,6 +31,7 @@ def register(subparsers) -> None:
     p.add_argument("--all-sets-elsewhere", action="store_true",
                    help="grade each mutant on the other tests under every seed set too (default: their own "
                         "hidden seeds; the owning test always runs under every set)")
+    p.add_argument("--root", metavar="DIR", help="the assignments directory (default: the repository's assignments/)")
     p.add_argument("--summary", action="store_true", help="print survivors and the summary, not the matrix")
     p.set_defaults(func=_run)
 
@@ -44,8 +45,11 @@ def _run(args) -> int:
     from .report import matrix, write_json
     from .run import Pool
 
-    names = args.assignments or discover()
-    unknown = sorted(set(names) - set(discover()))
+    from grader.authoring.assignment import ASSIGNMENTS
+
+    root = Path(args.root).resolve() if args.root else ASSIGNMENTS
+    names = args.assignments or discover(root)
+    unknown = sorted(set(names) - set(discover(root)))
     if unknown:
         print(f"backprop audit: unknown assignment(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
@@ -59,8 +63,8 @@ def _run(args) -> int:
             def progress(done, total, name=name):
                 if done % 50 == 0 or done == total:
                     print(f"[{name}: {done}/{total} graded]", file=sys.stderr, flush=True)
-            report = audit(name, opts, pool=pool, progress=progress)
-            report["leaks"] = leaks.check(order=order, only=name)
+            report = audit(name, opts, root=root, pool=pool, progress=progress)
+            report["leaks"] = leaks.check(order=order, only=name, root=root)
             report["criteria"]["no_leaks"] = leaks.criterion(report["leaks"])
             report["ok"] = report["ok"] and report["criteria"]["no_leaks"]["ok"]
             print(matrix(report, full=not args.summary), flush=True)

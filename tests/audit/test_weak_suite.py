@@ -118,3 +118,22 @@ def test_strong_suite_kills_the_same_mutants_and_covers_the_kink(strong):
     cov = {u["name"]: u for u in strong["coverage"]["units"]}
     assert cov["ReLU.backward"]["gaps"] == [] and cov["ReLU.forward"]["gaps"] == []
     assert strong["criteria"]["reference_full_marks"]["ok"]
+
+
+def test_cli_exits_nonzero_names_the_survivor_and_writes_json(tmp_path, capsys):
+    import json
+
+    from grader.cli import main
+
+    root = _course(tmp_path, WEAK)
+    out = tmp_path / "audit.json"
+    code = main(["audit", "tensor_edf", "--root", str(root), "--only", "ReLU.backward", "--seed-sets", "1",
+                 "--json", str(out)])
+    assert code == 1
+    text = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    noop = next(m for m in report["mutants"] if m["id"].startswith("ReLU.backward:noop@"))
+    assert noop["verdict"] == "survivor"
+    assert noop["id"] in text.split("-- survivors")[1].split("\n\n")[0]
+    assert "AUDIT FAILED" in text and report["ok"] is False
+    assert {m["unit"] for m in report["mutants"]} == {"ReLU.backward"}
