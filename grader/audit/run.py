@@ -22,6 +22,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
+from pathlib import Path
 
 from grader.authoring.assignment import ASSIGNMENTS, load_assignment
 from grader.checks import hidden, probe
@@ -70,7 +71,7 @@ class Context:
 
     @classmethod
     def load(cls, name: str, root: str, n_sets: int) -> "Context":
-        a = load_assignment(name, root=__import__("pathlib").Path(root))
+        a = load_assignment(name, root=Path(root))
         ctx = cls(name, root, n_sets, [t.table for t in a.tests])
         ctx.cells = notebook_cells(a)
         for t in ctx.tests:
