@@ -23,8 +23,8 @@ from grader.runner import ChildPool, available_isolation
 from . import feedback, gradebook
 from .context import Checks, Context, load_context
 from .discover import Submission, discover, identity
-from .execute import (AST_LOCK, Options, child_checks_source, mlp_data, preload_modules, run_submission,
-                      runner_result)
+from .execute import (AST_LOCK, REVIEW, Options, child_checks_source, mlp_data, preload_modules,
+                      run_submission, runner_result)
 from .notebook import NotebookError, match, parse
 from .scan import scan
 from .store import Store, write_text_atomic
@@ -97,6 +97,11 @@ def grade_one(pool, ctx: Context, sub: Submission, opts: Options, data: dict | N
     rec["cells"], rec["notes"], rec["flags"] = out.cells, rec["notes"] + out.notes, rec["flags"] + out.flags
     rec["restarts"] = out.restarts
     rec["tests"] = _test_entries(ctx, out.tests)
+    if out.budget:
+        rec["budget"] = out.budget
+    if out.error:  # the sandbox failed under it twice: not the student's doing, not a grade
+        rec["status"], rec["error"] = "error", out.error
+        return _finish(rec, t0)
     codes = {t["result"].get("diagnosis") for t in rec["tests"]}
     rec["status"] = "timeout" if "timeout" in codes else "crashed" if codes & {"crashed", "protocol_error"} else "graded"
     return _finish(rec, t0)
@@ -232,9 +237,17 @@ def summarise(ctx: Context, records: list[dict], isolation: str, graded_now: int
         "mean": round(statistics.fmean(totals), 3) if totals else None,
         "median": round(statistics.median(totals), 3) if totals else None,
         "tests": by_test, "problems": problems,
-        "flagged": sorted(r["student"] for r in records if any(f.startswith("suspicious") for f in r.get("flags", []))),
+        "flagged": sorted(r["student"] for r in records
+                          if any(f.startswith(("suspicious", REVIEW)) for f in r.get("flags", []))),
+        # the TA's list: what the scan and the harness saw, per student (the student sees none of it)
+        "review": {r["student"]: review_reasons(r) for r in records if review_reasons(r)},
         "grader_errors": grader_errors, "seconds": round(seconds, 2),
     }
+
+
+def review_reasons(rec: dict) -> list[str]:
+    """Why a record needs a TA's review ("needs review: ..." flags, without the prefix)."""
+    return [f[len(REVIEW):] for f in rec.get("flags", []) if isinstance(f, str) and f.startswith(REVIEW)]
 
 
 def format_summary(s: dict) -> str:
@@ -255,9 +268,18 @@ def format_summary(s: dict) -> str:
         lines += ["", f"submissions with errors ({len(s['problems'])}):"]
         for p in s["problems"]:
             lines.append(f"  {p['student']}  [{p['status']}]  {p['why'][:110]}")
-    if s["flagged"]:
-        lines += ["", f"flagged as suspicious (see flags in their records): {', '.join(s['flagged'][:20])}"
-                  + (" ..." if len(s["flagged"]) > 20 else "")]
+    review = s.get("review") or {}
+    if review:
+        lines += ["", f"needs review by a TA ({len(review)}): their points are held or may be forged "
+                      "(reasons in the gradebook's review column and the class report)"]
+        for student, reasons in list(review.items())[:20]:
+            lines.append(f"  {student}  {reasons[0][:100]}" + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""))
+        if len(review) > 20:
+            lines.append(f"  ... and {len(review) - 20} more")
+    others = [f for f in s["flagged"] if f not in review]
+    if others:
+        lines += ["", f"flagged as suspicious (see flags in their records): {', '.join(others[:20])}"
+                  + (" ..." if len(others) > 20 else "")]
     if s["grader_errors"]:
         lines += ["", f"GRADER ERRORS ({len(s['grader_errors'])}): these submissions were not graded; rerun to retry"]
         lines += ["  " + e.strip().splitlines()[0] + " | " + e.strip().splitlines()[-1] for e in s["grader_errors"]]

@@ -12,7 +12,11 @@ Runner failures policy (documented in docs via the feedback messages):
 - the other tests still run: if the child died, a fresh child re-runs the cells (minus the
   cell that killed the previous one, if any) and grading continues with the next test;
 - at most ``max_restarts`` restarts and ``budget`` wall seconds per submission; tests left
-  after that score 0 with a message saying why they were not run.
+  after that score 0 with a message saying why they were not run. The budget is a hard
+  deadline enforced by the parent (the runner kills the child when it passes, whatever the
+  cells do); the record says in which cell or test it ran out (``Outcome.budget``);
+- a fork server that dies under a submission (killed, crashed, OOM) is replaced by the pool;
+  the submission is graded again from the start once, then recorded as an error.
 """
 from __future__ import annotations
 
@@ -26,6 +30,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from grader.runner import CallResult, Limits
+from grader.runner.pool import SandboxDied
 
 from .context import Context
 from .notebook import Plan
@@ -34,7 +39,7 @@ CHECKS_MODULE = "backprop_checks"
 IO_MODULE = "backprop_grading_io"
 # Trusted helper sent into the child: a do-nothing matplotlib, parent-side data injection
 # (the mlp data cell), and all of one test's probes in one round trip.
-IO_SOURCE = '''
+IO_SOURCE = r'''
 import sys
 import types
 
@@ -72,13 +77,216 @@ except ImportError:
     sys.modules["matplotlib"].pyplot = sys.modules["matplotlib.pyplot"]
 
 
-def inject(ns, values):
-    ns.update(values)
+def _harness(checks, me):
+    """The private harness: every reference it needs is captured here, before any student
+    code runs, and held in this closure. Returns (inject, probe_all, probe_one)."""
+    import builtins
+    import math
+    import operator
+    import os
+
+    import numpy as np
+
+    _all, _map, _is, _id, _len, _list, _dict = all, map, operator.is_, id, len, list, dict
+    _isinstance, _getattr, _str, _tuple, _type = isinstance, getattr, str, tuple, type
+    _Exception, _ValueError = Exception, ValueError
+    _write, _encode = os.write, str.encode
+    _FunctionType, _ModuleType = types.FunctionType, types.ModuleType
+    probe = checks.probe
+    missing = object()
+
+    # -- what must not change: namespaces (name -> object) and functions (code, defaults, closure)
+    spaces = []    # (label, mapping, {name: object} as loaded, is_module)
+    functions = []  # (label, function, code, defaults, kwdefaults, closure contents)
+    trusted = {}   # id -> object: the harness's own functions and classes
+
+    def watch_function(label, f, depth=0):
+        if _id(f) in trusted or depth > 3:
+            return
+        trusted[_id(f)] = f
+        cells = _tuple(c.cell_contents for c in (f.__closure__ or ()) if _cell_full(c))
+        functions.append((label, f, f.__code__, f.__defaults__, f.__kwdefaults__, cells))
+        for value in cells:
+            if _isinstance(value, _FunctionType):
+                watch_function(label + "." + value.__name__, value, depth + 1)
+
+    def _cell_full(c):
+        try:
+            c.cell_contents
+            return True
+        except _ValueError:
+            return False
+
+    def watch_space(label, mapping, is_module):
+        spaces.append((label, mapping, _dict(mapping), is_module))
+
+    def watch_module_contents(label, module):
+        watch_space(label, module.__dict__, True)
+        for name, value in _list(module.__dict__.items()):
+            if _type(value) is _dict:  # tables the harness dispatches through (e.g. check -> probe)
+                watch_space(f"{label}.{name}", value, False)
+            elif _isinstance(value, _FunctionType) and value.__globals__ is module.__dict__:
+                watch_function(f"{label}.{name}", value)
+            elif _isinstance(value, type) and value.__module__ == module.__name__:
+                trusted[_id(value)] = value
+                watch_space(f"{label}.{name}", value.__dict__, False)
+                for attr, member in _list(value.__dict__.items()):
+                    fn = _getattr(member, "__func__", None) or _getattr(member, "fget", None) or member
+                    if _isinstance(fn, _FunctionType):
+                        watch_function(f"{label}.{name}.{attr}", fn)
+
+    watch_module_contents("the grader's checks", checks)
+    for label, module in (("numpy", np), ("numpy.random", np.random), ("numpy.linalg", np.linalg),
+                          ("math", math), ("builtins", builtins)):
+        watch_space(label, module.__dict__, True)
+    types_used = [np.ndarray, np.generic, np.number, np.floating, np.integer, np.bool_, np.float64, np.float32,
+                  np.int64, np.int32, np.ufunc, np.dtype, object, type, int, float, bool, complex, str, bytes,
+                  list, tuple, dict, set, frozenset, BaseException, Exception, _FunctionType, _ModuleType]
+    for t in types_used:
+        watch_space(f"{t.__module__}.{t.__name__}".replace("builtins.", ""), t.__dict__, False)
+    protected = {_id(t): t for t in types_used}
+    protected.update({_id(m): m for m in (np, np.random, np.linalg, math, builtins, checks, me)})
+
+    def verify():
+        """What changed since the harness was loaded: [("tamper"|"review", what)]."""
+        found = []
+        for label, mapping, saved, is_module in spaces:
+            if _len(mapping) == _len(saved) and _all(_map(_is, mapping.values(), saved.values())) \
+                    and _all(_map(_is, mapping.keys(), saved.keys())):
+                continue  # the fast path: nothing changed
+            for name, value in saved.items():
+                now = mapping.get(name, missing)
+                if now is not value and name != "__warningregistry__":
+                    what = "was deleted" if now is missing else "was rebound"
+                    found.append(("tamper", f"{label}.{name} {what}"))
+            for name in mapping.keys() - saved.keys():
+                value = mapping.get(name)
+                if name == "__warningregistry__" or (is_module and _isinstance(value, _ModuleType)
+                                                     and value.__name__.endswith("." + name)):
+                    continue  # a registry of warnings, a submodule imported since: not a patch
+                found.append(("review", f"{label}.{name} was added"))
+        for label, f, code, defaults, kwdefaults, cells in functions:
+            now = _tuple(c.cell_contents for c in (f.__closure__ or ()) if _cell_full(c))
+            if f.__code__ is not code or f.__defaults__ is not defaults or f.__kwdefaults__ is not kwdefaults \
+                    or _len(now) != _len(cells) or not _all(_map(_is, now, cells)):
+                found.append(("tamper", f"{label} was changed"))
+        return found
+
+    # -- attempts on the harness that leave no change behind: an audit hook (never removable)
+    events = []
+    state = {"armed": False, "busy": False, "checking": False}
+    own_globals = {_id(checks.__dict__), _id(me.__dict__)}
+    for name in ("child", "protocol", "grader.runner.child", "grader.runner.protocol"):
+        module = sys.modules.get(name)
+        if module is not None and (_getattr(module, "_Server", None) or _getattr(module, "read_frame", None)):
+            own_globals.add(_id(module.__dict__))
+            if "." not in name:
+                del sys.modules[name]  # the runner's own modules: a student's import of them is evidence
+    grader_modules = ("backprop_checks", "backprop_grading_io", "grader", "reference", "child", "protocol")
+
+    reported = []
+
+    def note(level, what):
+        """Keep it for the next reply, and tell the parent at once on stderr (out of band:
+        what is written there stays written, whatever the student's code does next)."""
+        if _len(events) < 20 and (level, what) not in events:
+            events.append((level, what))
+        if (level, what) not in reported and _len(reported) < 40:
+            reported.append((level, what))
+            try:
+                _write(2, _encode(f"\n\x00backprop-evidence\x00{level}\x00{what[:200]}\x00\n", "utf-8", "replace"))
+            except _Exception:
+                pass
+
+    def hook(event, args):
+        if state["busy"] or state["checking"]:
+            return
+        if not state["armed"]:
+            if event == "exec" and args and _str(_getattr(args[0], "co_filename", "")).startswith("<cell "):
+                state["armed"] = True  # student code runs from now on
+            return
+        state["busy"] = True
+        try:
+            if event == "sys._getframe":
+                if args and _id(args[0].f_globals) in own_globals:
+                    note("tamper", "reached the grader's own frames (sys._getframe)")
+            elif event in ("object.__setattr__", "object.__delattr__"):
+                if _id(args[0]) in trusted or _id(args[0]) in protected:
+                    note("tamper", f"set attribute {args[1]!s} of the grader's or numpy's {args[0]!r:.60}")
+            elif event == "object.__getattr__":
+                if _id(args[0]) in trusted:
+                    note("review", f"read {args[1]!s} of the grader's {args[0]!r:.60}")
+            elif event in ("gc.get_objects", "gc.get_referrers", "gc.get_referents"):
+                note("tamper", f"walked the interpreter's objects ({event})")
+            elif event.startswith("ctypes."):
+                note("tamper", "used ctypes (raw memory access)")
+            elif event == "import":
+                if args and _str(args[0]).split(".")[0] in grader_modules:
+                    note("review", f"tried to import the grader's module {args[0]!s}")
+            elif event in ("sys.settrace", "sys.setprofile", "sys._current_frames", "sys.addaudithook"):
+                note("review", f"called {event}")
+        except _Exception:
+            pass
+        finally:
+            state["busy"] = False
+
+    sys.addaudithook(hook)
+
+    def round_evidence():
+        state["checking"] = True
+        try:
+            found = verify()
+            if me.__class__ is not _Sealed:
+                found.append(("tamper", "the grader's harness module was unsealed"))
+        finally:
+            state["checking"] = False
+        for level, what in found:
+            note(level, what)
+        found = events[:]
+        del events[:]
+        return [[level, what] for level, what in found]
+
+    def probe_all(ns, specs):
+        before = round_evidence()
+        records = [probe(ns, spec) for spec in specs]
+        return {"records": records, "evidence": before + round_evidence()}
+
+    def probe_one(ns, spec):
+        before = round_evidence()
+        record = probe(ns, spec)
+        return {"records": [record], "evidence": before + round_evidence()}
+
+    def inject(ns, values):
+        ns.update(values)
+
+    entries = {"inject": inject, "probe_all": probe_all, "probe_one": probe_one}
+    _getattribute = _ModuleType.__getattribute__
+
+    class _Sealed(_ModuleType):
+        """The harness module's class once sealed: the runner looks its entry points up by
+        name on the module, and gets these, whatever was assigned to the module since."""
+
+        def __getattribute__(self, name):
+            entry = entries.get(name)
+            return entry if entry is not None else _getattribute(self, name)
+
+    def seal():
+        """Once the module's names are final: they must stay what they are."""
+        watch_space("the grader's harness", me.__dict__, True)
+        watch_space("the grader's harness entry points", entries, False)
+        me.__class__ = _Sealed
+
+    trusted[_id(_Sealed)] = _Sealed
+    watch_space("the grader's harness._Sealed", _Sealed.__dict__, False)
+    for f in (probe_all, probe_one, inject, hook, verify, round_evidence, note, _cell_full,
+              _Sealed.__getattribute__):
+        watch_function("the grader's harness." + f.__name__, f)
+    return inject, probe_all, probe_one, seal
 
 
-def probe_all(ns, specs):
-    probe = sys.modules["backprop_checks"].probe
-    return [probe(ns, spec) for spec in specs]
+# private from here on: neither module is importable; what the harness uses is in its closure
+inject, probe_all, probe_one, _seal = _harness(sys.modules.pop("backprop_checks"), sys.modules.pop(__name__))
+_seal()
 '''
 
 # The runner registers a loaded module in sys.modules only after executing it, but
@@ -173,7 +381,9 @@ def probe_only(source: str, roots=("probe",)) -> str:
     return "\n".join(out)
 
 
-RUNNER_CODES = {"timeout": "timeout", "died": "crashed", "closed": "crashed", "protocol": "protocol_error"}
+RUNNER_CODES = {"timeout": "timeout", "died": "crashed", "closed": "crashed", "protocol": "protocol_error",
+                "budget": "timeout"}
+ATTEMPTS = 2  # a submission whose fork server died is graded again from the start once
 
 
 @dataclass(frozen=True)
@@ -191,6 +401,8 @@ class Outcome:
     notes: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     restarts: int = 0
+    budget: dict = field(default_factory=dict)        # {"seconds", "ran_out_in"?}
+    error: str | None = None                          # not graded (the sandbox failed twice)
 
 
 def runner_result(test: dict, code: str, message: str, details: dict | None = None) -> dict:
@@ -201,6 +413,9 @@ def runner_result(test: dict, code: str, message: str, details: dict | None = No
 
 def _problem_message(test: dict, code: str, problem, limits: Limits) -> str:
     what = f"test {test['id']!r}" + (f" ({test['target']})" if isinstance(test.get("target"), str) else "")
+    if getattr(problem, "kind", None) == "budget":
+        return (f"{what}: the submission used its whole time budget while this test ran; it and the "
+                "tests after it were not finished. Look for slow or sleeping cells and loops.")
     if code == "timeout":
         return (f"{what}: your code did not finish within {limits.timeout:g} s. "
                 "Look for an infinite loop (e.g. a while loop in backward or at import) or a very slow loop.")
@@ -223,19 +438,28 @@ class _Child:
         self.cell_results: list[dict] = []
         self.restarts = -1
         self.notes: list[str] = []
+        self.ran_out_in: str | None = None  # "cell <id>" / "test <id>" where the budget ran out
+        self.evidence: dict[str, list] = {}  # test id -> [(level, what)] the harness reported
+
+    def witness(self, test_id: str, evidence) -> None:
+        if evidence:
+            seen = self.evidence.setdefault(test_id, [])
+            seen += [e for e in evidence if e not in seen]
 
     # -- life cycle -------------------------------------------------------------------------
 
     def start(self) -> bool:
         """(Re)start a child and run the cells; False when out of restarts or time."""
         while True:
-            if self.restarts >= self.opts.max_restarts or time.monotonic() > self.deadline:
+            if self.restarts >= self.opts.max_restarts or self.out_of_time():
                 return False
             self.close()
             self.restarts += 1
-            self.session = self.pool.session()
+            self.session = self.pool.session(deadline=self.deadline)
             self._load_checks()
             culprit = self._run_cells()
+            if self.ran_out_in is not None:
+                return False
             if culprit is None:
                 if self.session.dead is None:
                     return True
@@ -260,9 +484,23 @@ class _Child:
     def alive(self) -> bool:
         return self.session is not None and self.session.dead is None
 
+    def out_of_time(self) -> bool:
+        return self.ran_out_in is not None or time.monotonic() >= self.deadline
+
+    def check(self, result=None, where: str | None = None):
+        """After every request: a dead fork server aborts the attempt (``SandboxDied``), a
+        spent budget is remembered with where it ran out. Returns ``result``."""
+        dead = self.session.dead if self.session is not None else None
+        if dead is not None and dead.kind == "server":
+            raise SandboxDied(dead.message)
+        if dead is not None and dead.kind == "budget" and self.ran_out_in is None:
+            self.ran_out_in = where or "the grader's setup"
+        return result
+
     def close(self) -> None:
         if self.session is not None:
             self.session.close()
+            self.witness("", self.session.evidence)  # reported out of band, complete once closed
             self.session = None
 
     # -- cells ------------------------------------------------------------------------------
@@ -270,7 +508,7 @@ class _Child:
     def _run_cells(self) -> str | None:
         """Run the plan; return the id of a cell that killed the child (None if it survived)."""
         s = self.session
-        if not self._load(IO_MODULE, IO_SOURCE).ok:
+        if not self.check(self._load(IO_MODULE, IO_SOURCE)).ok:
             return None
         results: list[dict] = []
         segment: list[dict] = []
@@ -279,9 +517,12 @@ class _Child:
             if not segment:
                 return None
             for r in s.exec_cells([{"id": c["id"], "source": c["source"]} for c in segment]):
-                results.append(_cell_json(r))
+                results.append(self._budget_cell(r, _cell_json(r)))
             segment.clear()
+            self.check()
             if s.dead is None:
+                return None
+            if self.ran_out_in is not None:
                 return None
             ran = [r for r in results if not r.get("skipped")]
             dead = next((i for i, r in enumerate(ran) if r["status"] in ("timeout", "crashed")), None)
@@ -306,7 +547,7 @@ class _Child:
                 culprit = flush()
                 if culprit:
                     break
-                r = s.call(IO_MODULE, "inject", self.data["inject"])
+                r = self.check(s.call(IO_MODULE, "inject", self.data["inject"]), f"cell {cell['id']}")
                 results.append({"id": cell["id"], "status": "ok" if r.ok else "error",
                                 "error": None if r.ok else f"data injection failed: {r.error}",
                                 "injected": "data (training set and test inputs, no test labels)"})
@@ -314,13 +555,29 @@ class _Child:
             segment.append(cell)
         if culprit is None:
             culprit = flush()
+        if self.ran_out_in is not None:
+            done = {r["id"] for r in results}
+            results += [{"id": c["id"], "status": "not_run", "error": f"not run: the time budget ran out "
+                         f"during {self.ran_out_in}"} for c in self.plan.cells if c["id"] not in done]
         self.cell_results = results
         return culprit
 
+    def _budget_cell(self, r, rec: dict) -> dict:
+        """The cell during which the budget ran out, and the cells it left unrun, say so."""
+        if r.error is None or r.error.kind != "budget":
+            return rec
+        if r.status != "not_run":
+            self.ran_out_in = self.ran_out_in or f"cell {r.id}"
+            rec["error"] = (f"the submission's time budget of {self.opts.budget:g} s ran out while this cell "
+                            "ran; the process running it was stopped")
+        else:
+            rec["error"] = f"not run: the time budget ran out during {self.ran_out_in}"
+        return rec
+
     def _load_checks(self) -> None:
         """Before any student code: a failure here is a grader bug, not the student's."""
-        r = self._load(CHECKS_MODULE, child_checks_source(self.ctx.checks.public_source))
-        if not r.ok:
+        r = self.check(self._load(CHECKS_MODULE, child_checks_source(self.ctx.checks.public_source)))
+        if not r.ok and self.ran_out_in is None:
             raise RuntimeError(f"the public checks do not load in a fresh child: {r.error}")
 
 
@@ -333,10 +590,12 @@ class _Child:
 def preload_modules(pool, ctx: Context) -> None:
     """Load the probe modules once in the fork server instead of compiling them in every child.
 
-    A module that fails to preload is simply loaded by each session, as before.
+    A module that fails to preload is simply loaded by each session, as before. The harness
+    (``IO_SOURCE``) takes the checks out of ``sys.modules`` as it loads, so it is preloaded
+    only after them.
     """
-    pool.preload(CHECKS_MODULE, child_checks_source(ctx.checks.public_source))
-    pool.preload(IO_MODULE, IO_SOURCE)
+    if pool.preload(CHECKS_MODULE, child_checks_source(ctx.checks.public_source)).ok:
+        pool.preload(IO_MODULE, IO_SOURCE)
 
 
 def _cell_json(r) -> dict:
@@ -352,26 +611,52 @@ def _cell_json(r) -> dict:
 
 
 def run_submission(pool, ctx: Context, plan: Plan, opts: Options, data: dict | None = None) -> Outcome:
-    """Cells in a fresh child, then every suite test; never raises for student behaviour."""
+    """Cells in a fresh child, then every suite test; never raises for student behaviour.
+
+    A fork server that dies under the submission (``SandboxDied``) is not the student's
+    doing: the pool starts a new one and the submission is graded again from the start, at
+    most ``ATTEMPTS`` times in all, then recorded as not graded (``Outcome.error``)."""
+    lost: list[str] = []
+    for _ in range(ATTEMPTS):
+        try:
+            out = _attempt(pool, ctx, plan, opts, data)
+        except SandboxDied as exc:
+            lost.append(str(exc))
+            continue
+        if lost:
+            out.notes.append(f"the grading sandbox failed while this submission was graded ({lost[-1]}); "
+                             "it was graded again from the start")
+        return out
+    why = (f"the grading sandbox failed {len(lost)} times while this submission was graded ({lost[-1]}); "
+           "it was not graded: grade it again")
+    return Outcome(tests=[runner_result(t, "not_graded", f"test {t['id']!r} not graded: {why}") for t in ctx.tests],
+                   error=why)
+
+
+def _attempt(pool, ctx: Context, plan: Plan, opts: Options, data: dict | None) -> Outcome:
     deadline = time.monotonic() + opts.budget
     child = _Child(pool, ctx, plan, opts, data, deadline)
     out = Outcome()
     try:
         child.start()
         for test in ctx.tests:
-            if not child.alive() and not child.restart_after_death():
-                why = (f"not run: the submission used its whole time budget of {opts.budget:g} s"
-                       if time.monotonic() > deadline else
-                       f"not run: the process running your code died {child.restarts + 1} times")
-                code = "timeout" if time.monotonic() > deadline else "crashed"
+            if child.out_of_time() or (not child.alive() and not child.restart_after_death()):
+                if child.out_of_time():
+                    child.ran_out_in = child.ran_out_in or f"the start of test {test['id']}"
+                    why = (f"not run: the submission used its whole time budget of {opts.budget:g} s "
+                           f"(it ran out during {child.ran_out_in})")
+                    code = "timeout"
+                else:
+                    why, code = f"not run: the process running your code died {child.restarts + 1} times", "crashed"
                 out.tests.append(runner_result(test, code, f"test {test['id']!r} {why}"))
-                continue
-            if time.monotonic() > deadline:
-                out.tests.append(runner_result(test, "timeout", f"test {test['id']!r} not run: the submission "
-                                               f"used its whole time budget of {opts.budget:g} s"))
                 continue
             out.tests.append(_run_test(child, ctx, test, opts, data))
         out.cells = child.cell_results
+        out.budget = {"seconds": opts.budget}  # no timings: a record is the same however often it is graded
+        if child.ran_out_in is not None:
+            out.budget["ran_out_in"] = child.ran_out_in
+            out.notes.append(f"the time budget of {opts.budget:g} s ran out during {child.ran_out_in}: the "
+                             "process running the code was stopped, and what was left scored 0")
         if child.session is not None and child.session.output().truncated:
             out.flags.append("output truncated: the submission printed more than "
                              f"{opts.limits.output_bytes >> 10} KB")
@@ -381,21 +666,69 @@ def run_submission(pool, ctx: Context, plan: Plan, opts: Options, data: dict | N
             if total > opts.limits.output_bytes:
                 msg = f"output truncated: printed {total / 1e6:.1f} MB in total"
                 out.flags = [f for f in out.flags if not f.startswith("output truncated")] + [msg]
-        child.close()
+        child.close()  # after this, every session's out-of-band evidence is in
     out.notes += child.notes
     out.restarts = max(child.restarts, 0)
+    out.flags += review_flags(child.evidence)
+    if any(level == "tamper" for seen in child.evidence.values() for level, _ in seen):
+        out.tests = [_held_for_review(test, r) for test, r in zip(ctx.tests, out.tests)]
     return out
+
+
+REVIEW = "needs review: "  # the prefix of every flag that puts a submission on the TA's list
+TAMPER = "the grading harness, or what it relies on, was tampered with: "
+
+
+def review_flags(evidence: dict[str, list]) -> list[str]:
+    """One "needs review" flag per distinct thing the harness saw."""
+    flags: dict[str, str] = {}
+    for where, seen in evidence.items():
+        for level, what in seen:
+            when = f" (reported at test {where})" if where else ""
+            flags.setdefault(what, f"{REVIEW}{TAMPER if level == 'tamper' else ''}{what}{when}")
+    return list(flags.values())
+
+
+def _held_for_review(test: dict, r: dict) -> dict:
+    """A test that earned points in a process whose harness was tampered with: the records may
+    not be the student's code's own, so no points until a TA has looked (the judge's verdict
+    is kept for the TA). Tests that earned nothing keep their diagnosis."""
+    if not r.get("score"):
+        return r
+    return runner_result(test, "needs_review", f"test {test['id']!r}: not scored automatically; this "
+                         "submission will be reviewed by a TA",
+                         {"judged": {k: r.get(k) for k in ("passed", "score", "diagnosis")}})
+
+
+def _harness_reply(value, n: int):
+    """(records, evidence) from the harness's reply, or None when the reply is not the shape
+    the private harness always gives (something else answered in its place)."""
+    if not (isinstance(value, dict) and set(value) == {"records", "evidence"}):
+        return None
+    records, evidence = value["records"], value["evidence"]
+    if not (isinstance(records, list) and len(records) == n and isinstance(evidence, list)):
+        return None
+    pairs = [(e[0], str(e[1])[:200]) for e in evidence
+             if isinstance(e, list) and len(e) == 2 and e[0] in ("tamper", "review")]
+    if len(pairs) != len(evidence):
+        return None
+    return records, pairs
 
 
 def _run_test(child: _Child, ctx: Context, test: dict, opts: Options, data: dict | None) -> dict:
     s = child.session
     specs, wired = ctx.specs(test)
     before = s.output().total_bytes
-    batch = s.call(IO_MODULE, "probe_all", wired)
-    if batch.ok and isinstance(batch.value, list) and len(batch.value) == len(specs):
+    batch = child.check(s.call(IO_MODULE, "probe_all", wired), f"test {test['id']}")
+    reply = _harness_reply(batch.value, len(specs)) if batch.ok else None
+    if batch.ok and reply is None:
+        child.witness(test["id"], [("tamper", "the harness's reply was not the harness's own")])
+    if reply is not None:
+        records, evidence = reply
+        child.witness(test["id"], evidence)
         if s.output().total_bytes - before > opts.test_output_bytes:
             return _output_limit(test, opts)
-        return judge_safely(ctx, test, specs, batch.value)
+        return judge_safely(ctx, test, specs, records)
     if not batch.ok and batch.error.kind != "student" and not (batch.error.kind == "timeout" and child.alive()):
         code = RUNNER_CODES.get(batch.error.kind, "crashed")
         return runner_result(test, code, _problem_message(test, code, batch.error, opts.limits))
@@ -403,9 +736,14 @@ def _run_test(child: _Child, ctx: Context, test: dict, opts: Options, data: dict
     # or all of them together were too slow: probe spec by spec, each with its own verdict
     records, problem = [], None
     for spec in specs:
-        r = s.call(CHECKS_MODULE, "probe", spec)
-        if r.ok:
-            records.append(r.value)
+        r = child.check(s.call(IO_MODULE, "probe_one", spec), f"test {test['id']}")
+        one = _harness_reply(r.value, 1) if r.ok else None
+        if r.ok and one is None:
+            child.witness(test["id"], [("tamper", "the harness's reply was not the harness's own")])
+            records.append({"error": {"type": "protocol", "message": "not the harness's reply"}})
+        elif one is not None:
+            child.witness(test["id"], one[1])
+            records.append(one[0][0])
         elif r.error.kind == "student":
             # the probe itself raised (SystemExit, a BaseException from student code, a
             # sabotaged probe): an exception as data, judged like any other

@@ -20,6 +20,8 @@ def render(rec: dict) -> str:
              f"**Score: {fmt_points(rec['total'])} / {fmt_points(rec['max'])}**", ""]
     if rec["status"] == "error":
         lines += [f"Your notebook could not be graded: {rec.get('error', 'unreadable')}.", ""]
+    if any(str(f).startswith("needs review: ") for f in rec.get("flags", [])):
+        lines += ["This submission will be reviewed by a TA.", ""]  # neutral: the reasons are the TA's
     lines += ["| test | points | result |", "|---|---:|---|"]
     for t in rec["tests"]:
         r = t["result"]

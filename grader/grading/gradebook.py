@@ -19,12 +19,20 @@ def fmt_points(x: float) -> str:
 def write_csv(path: Path, records: list[dict], tests: list[dict]) -> None:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["student"] + [t["id"] for t in tests] + ["total", "max"])
+    w.writerow(["student"] + [t["id"] for t in tests] + ["total", "max", "review"])
     for rec in records:
         by_id = {t["id"]: t["points"] for t in rec["tests"]}
         w.writerow([rec["student"]] + [fmt_points(by_id.get(t["id"], 0.0)) for t in tests]
-                   + [fmt_points(rec["total"]), fmt_points(rec["max"])])
+                   + [fmt_points(rec["total"]), fmt_points(rec["max"]), _review_cell(rec)])
     write_text_atomic(path, buf.getvalue())
+
+
+def _review_cell(rec: dict) -> str:
+    """Why the record needs a TA's review ("" when it does not); never a spreadsheet formula."""
+    from .batch import review_reasons
+
+    text = "; ".join(review_reasons(rec))
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 def write_results(path: Path, records: list[dict]) -> None:

@@ -69,8 +69,9 @@ def max_points(records: list[dict]) -> dict[str, float]:
 
 def is_hostile(flag: str) -> bool:
     """A flag for the TA only: an attempt on the grader (ARCHITECTURE.md writes "hostile: ...",
-    ``backprop grade``'s static scan writes "suspicious: ...")."""
-    return str(flag).lower().startswith(("hostile", "suspicious"))
+    ``backprop grade``'s static scan writes "suspicious: ...", the scan and the private harness
+    "needs review: ...")."""
+    return str(flag).lower().startswith(("hostile", "suspicious", "needs review"))
 
 
 def needs_attention(record: dict) -> list[str]:

@@ -18,9 +18,13 @@ import dataclasses
 import itertools
 import json
 import os
+import queue
+import re
+import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -31,7 +35,25 @@ from . import protocol, sandbox
 from .sandbox import Limits
 
 GRACE_SECONDS = 1.0  # parent deadline = child's soft timeout + this
-SPAWN_TIMEOUT = 30.0
+SPAWN_TIMEOUT = 30.0  # a fork server that does not answer a spawn in this time is declared dead
+SEND_TIMEOUT = 10  # seconds a control message may wait for room in the server's socket
+WATCH_INTERVAL = 0.5  # how often the event reader checks that the server process is still there
+EXIT_WAIT = 5.0  # how long to wait for the exit event of a child that was killed or died
+
+
+# Evidence a trusted helper in the child reports the moment it sees it, on the child's stderr:
+# whatever the student's code does afterwards, what was written is in the parent's pipe. A
+# student can print such lines too, which only flags their own submission.
+EVIDENCE_MARK = b"\x00backprop-evidence\x00"
+_EVIDENCE = re.compile(re.escape(EVIDENCE_MARK) + rb"(tamper|review)\x00([^\x00\n]{1,200})\x00")
+MAX_EVIDENCE = 50
+
+
+class SandboxDied(RuntimeError):
+    """The fork server died or stopped answering: no session on it can finish.
+
+    The pool starts a new server for the next session; the caller decides whether to retry
+    the submission (``grader.grading.execute`` retries it once)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +61,8 @@ class Problem:
     """Why something did not produce a value.
 
     kind: "student" (student code raised), "timeout", "died", "protocol" (the child sent
-    garbage), "closed" (the session was already dead or closed).
+    garbage), "closed" (the session was already dead or closed), "budget" (the session's
+    deadline passed: the child was killed), "server" (the fork server died under the child).
     """
 
     kind: str
@@ -82,7 +105,8 @@ _SIGNAL_HINTS = {
 }
 
 
-_PROBLEM_TYPES = {"timeout": "TimeoutError", "protocol": "ProtocolError", "died": "ChildDied"}
+_PROBLEM_TYPES = {"timeout": "TimeoutError", "protocol": "ProtocolError", "died": "ChildDied",
+                  "budget": "BudgetExceeded", "server": "SandboxDied"}
 
 
 def _death_reason(event: dict | None) -> str:
@@ -113,7 +137,10 @@ class _ForkServer:
         )
         theirs.close()
         self.sock = ours
+        # a stopped or wedged server must not block a sender forever: sends fail after this
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, struct.pack("ll", SEND_TIMEOUT, 0))
         self.alive = True
+        self.death: str | None = None  # why the server is gone, once it is
         self._send_lock = threading.Lock()
         self._cond = threading.Condition()
         self._events: dict[int, dict[str, dict]] = {}
@@ -126,7 +153,17 @@ class _ForkServer:
         self.forget(0)
 
     def _read_events(self) -> None:
-        while True:
+        """The server's watcher: reads its events, and notices its death (end of file on the
+        channel, or the process gone) within ``WATCH_INTERVAL``; then wakes every waiter."""
+        while self.alive:
+            try:
+                ready, _, _ = select.select([self.sock], [], [], WATCH_INTERVAL)
+            except (OSError, ValueError):  # the socket was closed under us
+                break
+            if not ready:
+                if self.proc.poll() is not None:
+                    break
+                continue
             try:
                 msg = self.sock.recv(1 << 16)
             except OSError:
@@ -141,9 +178,36 @@ class _ForkServer:
             with self._cond:
                 self._events.setdefault(sid, {})[kind] = event
                 self._cond.notify_all()
+        self._mark_dead(self._exit_reason())
+
+    def _exit_reason(self) -> str:
+        try:
+            code = self.proc.wait(timeout=WATCH_INTERVAL)
+        except subprocess.TimeoutExpired:
+            return "the sandbox server closed its channel"
+        sig = -code if code < 0 else code - 128 if code > 128 else 0  # bwrap reports 128 + signal
+        if sig:
+            try:
+                name = signal.Signals(sig).name
+            except ValueError:
+                name = f"signal {sig}"
+            return f"the sandbox server was killed ({name})"
+        return f"the sandbox server exited with code {code}"
+
+    def _mark_dead(self, reason: str) -> None:
         with self._cond:
-            self.alive = False
+            if self.alive:
+                self.alive, self.death = False, reason
             self._cond.notify_all()
+
+    def fail(self, reason: str) -> None:
+        """Declare the server dead (it stopped answering) and kill it with all its children,
+        so every session on it ends now instead of at its own deadline."""
+        self._mark_dead(reason)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
 
     def wait_event(self, sid: int, kinds: tuple[str, ...], timeout: float) -> dict | None:
         deadline = time.monotonic() + timeout
@@ -163,8 +227,15 @@ class _ForkServer:
             self._events.pop(sid, None)
 
     def send(self, request: dict, fds: Sequence[int] = ()) -> None:
-        with self._send_lock:
-            socket.send_fds(self.sock, [json.dumps(request).encode()], list(fds))
+        """Send a control message; raises ``SandboxDied`` when the server cannot take it."""
+        if not self.alive:
+            raise SandboxDied(self.death or "the sandbox server is gone")
+        try:
+            with self._send_lock:
+                socket.send_fds(self.sock, [json.dumps(request).encode()], list(fds))
+        except OSError as exc:
+            self.fail(f"the sandbox server stopped taking requests ({type(exc).__name__})")
+            raise SandboxDied(self.death) from None
 
     def log_tail(self) -> str:
         self.log.seek(0, os.SEEK_END)
@@ -173,7 +244,12 @@ class _ForkServer:
         return self.log.read().decode("utf-8", "replace")
 
     def close(self) -> None:
+        self._mark_dead("closed by the pool")
         try:
+            try:
+                self.sock.shutdown(socket.SHUT_RDWR)  # wakes the reader before its fd goes away
+            except OSError:
+                pass
             self.sock.close()
         finally:
             if self.proc.poll() is None:
@@ -181,18 +257,61 @@ class _ForkServer:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 except OSError:
                     pass
-            self.proc.wait()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass  # unkillable (stuck in the kernel): leave it, never hang the batch
             self.log.close()
             if self._cleanup_dir:
                 shutil.rmtree(self._cleanup_dir, ignore_errors=True)
 
 
+class _Launcher:
+    """Starts fork servers from one thread that lives as long as the pool.
+
+    bwrap's ``--die-with-parent`` is a parent-death signal, which the kernel sends when the
+    *thread* that started bwrap exits: a server restarted by a short-lived worker thread
+    would die with that thread."""
+
+    def __init__(self):
+        self._jobs: queue.Queue = queue.Queue()
+        threading.Thread(target=self._run, name="runner-launcher", daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            fn, box, done = self._jobs.get()
+            if fn is None:
+                return
+            try:
+                box["value"] = fn()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                box["error"] = exc
+            done.set()
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        box: dict = {}
+        done = threading.Event()
+        self._jobs.put((fn, box, done))
+        if not done.wait(2 * SPAWN_TIMEOUT):  # a server waits up to SPAWN_TIMEOUT for its own "ready"
+            raise SandboxDied(f"the sandbox server did not start within {SPAWN_TIMEOUT:g} s")
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    def close(self) -> None:
+        self._jobs.put((None, None, None))
+
+
 class Session:
     """One isolated child running one submission. Not thread-safe; use one per thread."""
 
-    def __init__(self, server: _ForkServer, sid: int, limits: Limits, on_close: Callable[[], None]):
+    def __init__(self, server: _ForkServer, sid: int, limits: Limits, on_close: Callable[[], None],
+                 deadline: float | None = None):
         self.limits = limits
         self.isolation = server.isolation
+        # the hard end of the session (``time.monotonic()``): every reply is awaited until the
+        # earlier of this and the per-request timeout; past it the child is killed ("budget")
+        self.deadline = deadline
         self._server, self._sid, self._on_close = server, sid, on_close
         self._dead: Problem | None = None
         self._closed = False
@@ -201,19 +320,28 @@ class Session:
         self._capture, cap_w = os.pipe()
         try:
             server.send({"op": "spawn", "sid": sid, "limits": limits.for_child()}, [p2c_r, c2p_w, cap_w])
+        except SandboxDied:
+            for fd in (self._to_child, self._from_child, self._capture):
+                os.close(fd)
+            raise
         finally:
             for fd in (p2c_r, c2p_w, cap_w):
                 os.close(fd)
         os.set_blocking(self._to_child, False)
         self._out = bytearray()
         self._out_total = 0
+        self._evidence: list[tuple[str, str]] = []
         self._drain = threading.Thread(target=self._drain_output, name=f"runner-output-{sid}", daemon=True)
         self._drain.start()
         event = server.wait_event(sid, ("spawned", "error"), SPAWN_TIMEOUT)
-        if event is None or event["event"] != "spawned":
-            detail = event.get("message") if event else server.log_tail()
+        if event is None:
+            if server.alive:
+                server.fail(f"the sandbox server did not start a child within {SPAWN_TIMEOUT:g} s")
             self._release(notify=False)
-            raise RuntimeError(f"sandbox server could not start a child: {detail}")
+            raise SandboxDied(f"sandbox server could not start a child: {server.death}")
+        if event["event"] != "spawned":
+            self._release(notify=False)
+            raise RuntimeError(f"sandbox server could not start a child: {event.get('message')}")
 
     # --- the three requests --------------------------------------------------------------
 
@@ -250,7 +378,7 @@ class Session:
                 problem = self._kill("protocol", "protocol error: expected the end of the cells")
         if problem is not None:
             rest = cells[len(results):]
-            status = "timeout" if problem.kind == "timeout" else "died"
+            status = "timeout" if problem.kind in ("timeout", "budget") else "died"
             for i, cell in enumerate(rest):
                 if i == 0 and problem.kind != "closed":
                     results.append(CellResult(cell["id"], status, problem))
@@ -289,7 +417,7 @@ class Session:
             except (protocol.ProtocolError, protocol.ChannelTimeout, OSError):
                 pass
             if self._server.wait_event(self._sid, ("exit",), 2.0) is None:
-                self._server.send({"op": "kill", "sid": self._sid})
+                self._send_kill()
         self._release()
 
     def __enter__(self) -> "Session":
@@ -311,9 +439,17 @@ class Session:
         if notify:
             self._on_close()
 
+    @property
+    def evidence(self) -> list[tuple[str, str]]:
+        """``(level, what)`` lines a trusted helper reported on the child's stderr (complete
+        once the session is closed), however much the child printed around them."""
+        return list(self._evidence)
+
     def _drain_output(self) -> None:
-        """Keep the first N bytes of student output, read and drop the rest (no deadlock)."""
+        """Keep the first N bytes of student output, read and drop the rest (no deadlock);
+        pick out evidence lines wherever they are."""
         limit = self.limits.output_bytes
+        tail = b""
         try:
             while True:
                 chunk = os.read(self._capture, 1 << 16)
@@ -323,11 +459,27 @@ class Session:
                 room = limit - len(self._out)
                 if room > 0:
                     self._out += chunk[:room]
+                window = tail + chunk
+                if EVIDENCE_MARK in window:
+                    for m in _EVIDENCE.finditer(window):
+                        item = (m.group(1).decode(), m.group(2).decode("utf-8", "replace"))
+                        if item not in self._evidence and len(self._evidence) < MAX_EVIDENCE:
+                            self._evidence.append(item)
+                tail = window[-(len(EVIDENCE_MARK) + 220):]
         finally:
             os.close(self._capture)
 
     def _deadline(self) -> float:
-        return time.monotonic() + self.limits.timeout + GRACE_SECONDS
+        own = time.monotonic() + self.limits.timeout + GRACE_SECONDS
+        return own if self.deadline is None else min(own, self.deadline)
+
+    def _out_of_budget(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    def _timed_out(self, message: str) -> Problem:
+        if self._out_of_budget():
+            return self._kill("budget", "the submission's time budget ran out")
+        return self._kill("timeout", message)
 
     def _send(self, request: dict) -> Problem | None:
         if self._dead is not None or self._closed:
@@ -336,7 +488,7 @@ class Session:
         try:
             protocol.write_all(self._to_child, data, self._deadline())
         except protocol.ChannelTimeout:
-            return self._kill("timeout", "timed out: the child stopped reading requests")
+            return self._timed_out("timed out: the child stopped reading requests")
         except protocol.ChannelClosed:
             return self._died()
         return None
@@ -346,7 +498,7 @@ class Session:
             body = protocol.read_frame(self._from_child, self._deadline(), self.limits.message_bytes)
             reply = protocol.loads(body)
         except protocol.ChannelTimeout:
-            return self._kill("timeout", f"timed out after {self.limits.timeout:g} s")
+            return self._timed_out(f"timed out after {self.limits.timeout:g} s")
         except protocol.ChannelClosed:
             return self._died()
         except protocol.ProtocolError as exc:
@@ -359,16 +511,32 @@ class Session:
         problem = self._send(request)
         return problem if problem is not None else self._receive()
 
+    def _send_kill(self) -> bool:
+        """Ask the server to kill the child; False when the server is gone (and with it,
+        through their parent-death signal, its children)."""
+        try:
+            self._server.send({"op": "kill", "sid": self._sid})
+            return True
+        except SandboxDied:
+            return False
+
+    def _server_problem(self) -> Problem:
+        return Problem("server", "SandboxDied", f"the sandbox's fork server died while this child ran: "
+                                                f"{self._server.death}")
+
     def _kill(self, kind: str, message: str) -> Problem:
-        self._server.send({"op": "kill", "sid": self._sid})
-        self._server.wait_event(self._sid, ("exit",), 5.0)
+        if self._send_kill():
+            self._server.wait_event(self._sid, ("exit",), EXIT_WAIT)
         self._dead = Problem(kind, _PROBLEM_TYPES[kind], message)
         return self._dead
 
     def _died(self) -> Problem:
-        event = self._server.wait_event(self._sid, ("exit",), 5.0)
+        event = self._server.wait_event(self._sid, ("exit",), EXIT_WAIT)
+        if event is None and not self._server.alive:
+            self._dead = self._server_problem()
+            return self._dead
         if event is None:
-            self._server.send({"op": "kill", "sid": self._sid})
+            self._send_kill()
         self._dead = Problem("died", "ChildDied", _death_reason(event))
         return self._dead
 
@@ -403,12 +571,15 @@ class ChildPool:
         self._ids = itertools.count(1)
         self._server: _ForkServer | None = None
         self._preloads: dict[str, str] = {}
+        self.server_deaths: list[str] = []  # why each replaced fork server died, in order
+        self._launcher = _Launcher()
         # as root, children get per-child uids from a block no other pool on the machine uses
         self._uid_base, self._uid_lock = sandbox.claim_uid_block() if os.geteuid() == 0 else (None, None)
         try:
             self._start()
         except BaseException:
             self._release_uids()
+            self._launcher.close()
             raise
 
     @property
@@ -420,10 +591,13 @@ class ChildPool:
         with self._lock:
             if self._server is None or not self._server.alive:
                 if self._server is not None:
+                    self.server_deaths.append(self._server.death or "unknown")
                     self._server.close()
-                self._server = _ForkServer(self._isolation_request, self._uid_base, self._private)
-                for name, source in self._preloads.items():  # a restarted server gets them again
-                    self._preload_into(self._server, name, source)
+                self._server = self._launcher.call(
+                    lambda: _ForkServer(self._isolation_request, self._uid_base, self._private))
+                for name, source in list(self._preloads.items()):  # a restarted server gets them again
+                    if not self._preload_into(self._server, name, source).ok:
+                        del self._preloads[name]  # sessions load it themselves from now on
             return self._server
 
     def preload(self, name: str, source: str) -> CallResult:
@@ -451,7 +625,10 @@ class ChildPool:
         if len(json.dumps(request).encode()) > protocol.CONTROL_MESSAGE_BYTES:
             return CallResult(False, error=Problem("protocol", "ProtocolError",
                                                    f"module {name!r} is too large to preload"))
-        server.send(request)
+        try:
+            server.send(request)
+        except SandboxDied as exc:
+            return CallResult(False, error=Problem("server", "SandboxDied", str(exc)))
         event = server.wait_event(sid, ("preloaded",), self.limits.timeout + GRACE_SECONDS)
         server.forget(sid)
         if event is None:
@@ -460,11 +637,15 @@ class ChildPool:
             return CallResult(False, error=Problem("protocol", "PreloadError", str(event.get("message", ""))))
         return CallResult(True)
 
-    def session(self, limits: Limits | None = None) -> Session:
-        """A fresh isolated child; blocks while ``workers`` sessions are open."""
+    def session(self, limits: Limits | None = None, deadline: float | None = None) -> Session:
+        """A fresh isolated child; blocks while ``workers`` sessions are open.
+
+        ``deadline`` (``time.monotonic()``): the session's hard end, whatever its requests'
+        timeouts. Raises ``SandboxDied`` when the fork server dies starting the child (the
+        next call starts a new server)."""
         self._slots.acquire()
         try:
-            return Session(self._start(), next(self._ids), limits or self.limits, self._slots.release)
+            return Session(self._start(), next(self._ids), limits or self.limits, self._slots.release, deadline)
         except BaseException:
             self._slots.release()
             raise
@@ -485,6 +666,7 @@ class ChildPool:
                 self._server.close()
                 self._server = None
             self._release_uids()
+            self._launcher.close()
 
     def _release_uids(self) -> None:
         if self._uid_lock is not None:
