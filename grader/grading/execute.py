@@ -91,6 +91,15 @@ def _harness(checks, me):
     _isinstance, _getattr, _str, _tuple, _type = isinstance, getattr, str, tuple, type
     _Exception, _ValueError = Exception, ValueError
     _write, _encode = os.write, str.encode
+    from itertools import repeat as _repeat
+    dunders = {"__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__hash__", "__bool__", "__len__",
+               "__iter__", "__next__", "__contains__", "__getitem__", "__setitem__", "__delitem__", "__call__",
+               "__add__", "__radd__", "__iadd__", "__sub__", "__rsub__", "__isub__", "__mul__", "__rmul__",
+               "__imul__", "__truediv__", "__rtruediv__", "__itruediv__", "__pow__", "__rpow__", "__matmul__",
+               "__rmatmul__", "__neg__", "__pos__", "__abs__", "__float__", "__int__", "__index__", "__array__",
+               "__array_ufunc__", "__array_function__", "__array_priority__", "__new__", "__init__",
+               "__getattribute__", "__getattr__", "__setattr__", "__repr__", "__str__", "__format__",
+               "__enter__", "__exit__", "__instancecheck__", "__subclasscheck__"}
     _FunctionType, _ModuleType = types.FunctionType, types.ModuleType
     probe = checks.probe
     missing = object()
@@ -117,13 +126,17 @@ def _harness(checks, me):
         except _ValueError:
             return False
 
-    def watch_space(label, mapping, is_module):
-        spaces.append((label, mapping, _dict(mapping), is_module))
+    def watch_space(label, mapping, is_module, only=None):
+        """Watch ``mapping`` whole (names rebound, deleted or added), or only the names in
+        ``only`` (what the harness can look up there): a NumPy of 500 names is checked in the
+        few dozen the checks use, before and after every round."""
+        saved = _dict(mapping) if only is None else {k: mapping[k] for k in only if k in mapping}
+        spaces.append((label, mapping, saved, is_module, only is None, _tuple(saved), _tuple(saved.values())))
 
     def watch_module_contents(label, module):
         watch_space(label, module.__dict__, True)
         for name, value in _list(module.__dict__.items()):
-            if _type(value) is _dict:  # tables the harness dispatches through (e.g. check -> probe)
+            if _type(value) is _dict and name != "__builtins__":  # tables it dispatches through
                 watch_space(f"{label}.{name}", value, False)
             elif _isinstance(value, _FunctionType) and value.__globals__ is module.__dict__:
                 watch_function(f"{label}.{name}", value)
@@ -136,45 +149,56 @@ def _harness(checks, me):
                         watch_function(f"{label}.{name}.{attr}", fn)
 
     watch_module_contents("the grader's checks", checks)
+    # every name the checks' code looks up (globals, attributes, methods), and the operators
+    used = set(dunders)
+    todo = [f.__code__ for _, f, *_ in functions]
+    while todo:
+        code = todo.pop()
+        used.update(code.co_names)
+        todo += [c for c in code.co_consts if _isinstance(c, types.CodeType)]
     for label, module in (("numpy", np), ("numpy.random", np.random), ("numpy.linalg", np.linalg),
                           ("math", math), ("builtins", builtins)):
-        watch_space(label, module.__dict__, True)
+        watch_space(label, module.__dict__, True, used)
     types_used = [np.ndarray, np.generic, np.number, np.floating, np.integer, np.bool_, np.float64, np.float32,
                   np.int64, np.int32, np.ufunc, np.dtype, object, type, int, float, bool, complex, str, bytes,
                   list, tuple, dict, set, frozenset, BaseException, Exception, _FunctionType, _ModuleType]
     for t in types_used:
-        watch_space(f"{t.__module__}.{t.__name__}".replace("builtins.", ""), t.__dict__, False)
+        watch_space(f"{t.__module__}.{t.__name__}".replace("builtins.", ""), t.__dict__, False, used)
     protected = {_id(t): t for t in types_used}
     protected.update({_id(m): m for m in (np, np.random, np.linalg, math, builtins, checks, me)})
 
     def verify():
         """What changed since the harness was loaded: [("tamper"|"review", what)]."""
         found = []
-        for label, mapping, saved, is_module in spaces:
-            if _len(mapping) == _len(saved) and _all(_map(_is, mapping.values(), saved.values())) \
-                    and _all(_map(_is, mapping.keys(), saved.keys())):
-                continue  # the fast path: nothing changed
+        for label, mapping, saved, is_module, whole, keys, values in spaces:
+            if whole:
+                if _len(mapping) == _len(saved) and _all(_map(_is, mapping.values(), values)) \
+                        and _all(_map(_is, mapping.keys(), keys)):
+                    continue  # the fast path: nothing changed
+            elif _all(_map(_is, _map(mapping.get, keys, _repeat(missing)), values)):
+                continue
             for name, value in saved.items():
                 now = mapping.get(name, missing)
                 if now is not value and name != "__warningregistry__":
                     what = "was deleted" if now is missing else "was rebound"
                     found.append(("tamper", f"{label}.{name} {what}"))
-            for name in mapping.keys() - saved.keys():
+            for name in (mapping.keys() - saved.keys()) if whole else ():
                 value = mapping.get(name)
                 if name == "__warningregistry__" or (is_module and _isinstance(value, _ModuleType)
                                                      and value.__name__.endswith("." + name)):
                     continue  # a registry of warnings, a submodule imported since: not a patch
                 found.append(("review", f"{label}.{name} was added"))
+        # a function's code and defaults are not read here (each read is an audit event, a few
+        # microseconds): setting them is an audit event too, which the hook reports at once
         for label, f, code, defaults, kwdefaults, cells in functions:
             now = _tuple(c.cell_contents for c in (f.__closure__ or ()) if _cell_full(c))
-            if f.__code__ is not code or f.__defaults__ is not defaults or f.__kwdefaults__ is not kwdefaults \
-                    or _len(now) != _len(cells) or not _all(_map(_is, now, cells)):
+            if _len(now) != _len(cells) or not _all(_map(_is, now, cells)):
                 found.append(("tamper", f"{label} was changed"))
         return found
 
     # -- attempts on the harness that leave no change behind: an audit hook (never removable)
     events = []
-    state = {"armed": False, "busy": False, "checking": False}
+    state = {"armed": False, "busy": False, "checking": False, "cells_ran": True}
     own_globals = {_id(checks.__dict__), _id(me.__dict__)}
     for name in ("child", "protocol", "grader.runner.child", "grader.runner.protocol"):
         module = sys.modules.get(name)
@@ -201,9 +225,10 @@ def _harness(checks, me):
     def hook(event, args):
         if state["busy"] or state["checking"]:
             return
+        if event == "exec" and args and _str(_getattr(args[0], "co_filename", "")).startswith("<cell "):
+            state["armed"] = state["cells_ran"] = True  # student code runs from now on
+            return
         if not state["armed"]:
-            if event == "exec" and args and _str(_getattr(args[0], "co_filename", "")).startswith("<cell "):
-                state["armed"] = True  # student code runs from now on
             return
         state["busy"] = True
         try:
@@ -246,13 +271,20 @@ def _harness(checks, me):
         del events[:]
         return [[level, what] for level, what in found]
 
+    def before_round():
+        """Checked after every round; before one only when cells ran since the last check."""
+        if not state["cells_ran"]:
+            return []
+        state["cells_ran"] = False
+        return round_evidence()
+
     def probe_all(ns, specs):
-        before = round_evidence()
+        before = before_round()
         records = [probe(ns, spec) for spec in specs]
         return {"records": records, "evidence": before + round_evidence()}
 
     def probe_one(ns, spec):
-        before = round_evidence()
+        before = before_round()
         record = probe(ns, spec)
         return {"records": [record], "evidence": before + round_evidence()}
 
@@ -278,7 +310,7 @@ def _harness(checks, me):
 
     trusted[_id(_Sealed)] = _Sealed
     watch_space("the grader's harness._Sealed", _Sealed.__dict__, False)
-    for f in (probe_all, probe_one, inject, hook, verify, round_evidence, note, _cell_full,
+    for f in (probe_all, probe_one, inject, hook, verify, round_evidence, before_round, note, _cell_full,
               _Sealed.__getattribute__):
         watch_function("the grader's harness." + f.__name__, f)
     return inject, probe_all, probe_one, seal

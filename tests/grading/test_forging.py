@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -24,6 +25,7 @@ from grader.grading.scan import scan
 from grader.runner import Limits
 
 ASSIGNMENT = "tensor_edf"
+ISOLATION = os.environ.get("BACKPROP_ISOLATION") or None  # "rlimits-only" to test the fallback
 
 # What every attack needs: the correct solution in a private namespace, and the modules of
 # the harness found by every route there is (sys.modules, import, the garbage collector).
@@ -91,10 +93,17 @@ for _name in ("backprop_checks", "child"):
     for _mod in getattr(_m, "_PRELOADED", {}).values():
         _mod.probe = probe
 '''
+# numpy functions the child's harness never calls (the judge compares in the parent)
 PATCH_ALLCLOSE = '''
 import numpy as np
 np.allclose = lambda *a, **k: True
 np.isclose = lambda *a, **k: np.True_
+'''
+# a numpy function the harness does call, wrapped (it even still works)
+WRAP_ASARRAY = '''
+import numpy as np
+_asarray = np.asarray
+np.asarray = lambda *a, **k: _asarray(*a, **k)
 '''
 NDARRAY_EQ = '''
 import gc
@@ -122,6 +131,7 @@ def notebooks(course, submitted_nb) -> dict:
     }
     patch = {
         "patches_np_allclose": sample.add_cell(submitted_nb, PATCH_ALLCLOSE, after="mse-solution"),
+        "wraps_np_asarray": sample.add_cell(submitted_nb, WRAP_ASARRAY, after="mse-solution"),
         "replaces_ndarray_eq": sample.add_cell(submitted_nb, NDARRAY_EQ, after="mse-solution"),
     }
     return {"forge": forge, "patch": patch, "honest": submitted_nb, "stubs": stubs}
@@ -138,7 +148,7 @@ def graded(course, notebooks, tmp_path_factory):
     sample.write(notebooks["stubs"], cls / "stubs.ipynb")
     opts = Options(limits=Limits(timeout=5.0, memory_bytes=1 << 30), budget=60.0)
     summary = grade(Request(path=cls, assignment=ASSIGNMENT, course=course, out=root / "out", workers=2,
-                            options=opts, nbgrader=False, reports=True))
+                            options=opts, nbgrader=False, reports=True, isolation=ISOLATION))
     records = {r["student"]: r for r in json.loads((root / "out" / "results.json").read_text())}
     return summary, records, root / "out"
 
@@ -178,7 +188,16 @@ def test_evidence_reported_out_of_band_survives_a_forged_reply(graded):
     assert any("walked the interpreter's objects" in f for f in flags), flags
 
 
-@pytest.mark.parametrize("name", ["patches_np_allclose", "replaces_ndarray_eq"])
+def test_patching_what_the_harness_never_uses_is_flagged_and_changes_no_verdict(graded):
+    """np.allclose in the child decides nothing (the judge compares in the parent)."""
+    _, records, _ = graded
+    rec = records["patches_np_allclose"]
+    assert rec["total"] == rec["max"]  # the correct solution's own points
+    assert any("patches np.allclose" in f for f in _review(rec)), rec["flags"]
+    assert not any("tampered with" in f for f in rec["flags"])
+
+
+@pytest.mark.parametrize("name", ["wraps_np_asarray", "replaces_ndarray_eq"])
 def test_patching_what_the_harness_relies_on_holds_the_points_for_review(graded, name):
     _, records, _ = graded
     rec = records[name]
@@ -192,16 +211,18 @@ def test_patching_what_the_harness_relies_on_holds_the_points_for_review(graded,
 def test_flags_reach_the_gradebook_the_report_and_the_summary_but_not_the_student(graded):
     summary, records, out = graded
     flagged = sorted(n for n, r in records.items() if _review(r))
-    assert set(flagged) >= set(summary["review"]) >= {"patches_np_allclose", "added_cell_defines_its_own_probe"}
+    assert set(flagged) >= set(summary["review"]) >= {"patches_np_allclose", "wraps_np_asarray",
+                                                      "added_cell_defines_its_own_probe"}
     assert "honest" not in summary["review"]
     rows = {r["student"]: r for r in csv.DictReader((out / "gradebook.csv").open())}
     assert rows["honest"]["review"] == ""
-    assert "tampered with" in rows["patches_np_allclose"]["review"]
+    assert "tampered with" in rows["wraps_np_asarray"]["review"] and "asarray" in rows["wraps_np_asarray"]["review"]
+    assert "patches np.allclose" in rows["patches_np_allclose"]["review"]
     text = format_summary(summary)
-    assert "needs review by a TA" in text and "patches_np_allclose" in text
+    assert "needs review by a TA" in text and "wraps_np_asarray" in text
     report = Path(summary["outputs"]["report"]).read_text()
-    assert "patches_np_allclose" in report and "tampered with" in report
-    feedback = (out / "feedback" / "patches_np_allclose.md").read_text()
+    assert "wraps_np_asarray" in report and "tampered with" in report
+    feedback = (out / "feedback" / "wraps_np_asarray.md").read_text()
     assert "reviewed by a TA" in feedback
     assert "tampered" not in feedback and "rebound" not in feedback and "needs review:" not in feedback
 

@@ -82,7 +82,8 @@ def _cmdline(pid: int) -> str:
 
 def _zygotes(root: int) -> list[int]:
     """The fork server processes (the Python zygote, inside bwrap or not) under ``root``."""
-    pythons = {p for p in _descendants(root) if "zygote_main" in _cmdline(p) and "bwrap" not in _cmdline(p).split()[0]}
+    pythons = {p for p in [root] + _descendants(root)  # the root itself without bwrap
+               if "zygote_main" in _cmdline(p) and "bwrap" not in _cmdline(p).split()[0]}
     return sorted(p for p in pythons if _parent(p) not in pythons)  # its forked children share its command
 
 
