@@ -661,8 +661,9 @@ def run_submission(pool, ctx: Context, plan: Plan, opts: Options, data: dict | N
         return out
     why = (f"the grading sandbox failed {len(lost)} times while this submission was graded ({lost[-1]}); "
            "it was not graded: grade it again")
-    return Outcome(tests=[runner_result(t, "not_graded", f"test {t['id']!r} not graded: {why}") for t in ctx.tests],
-                   error=why)
+    # not "not_graded" (that tells the student to re-download the notebook): the grader's failure
+    return Outcome(tests=[runner_result(t, "sandbox_failed", f"test {t['id']!r} not graded: {why}")
+                          for t in ctx.tests], error=why)
 
 
 def _attempt(pool, ctx: Context, plan: Plan, opts: Options, data: dict | None) -> Outcome:
