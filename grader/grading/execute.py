@@ -138,6 +138,10 @@ def _harness(checks, me):
         for name, value in _list(module.__dict__.items()):
             if _type(value) is _dict and name != "__builtins__":  # tables it dispatches through
                 watch_space(f"{label}.{name}", value, False)
+                for key, entry in _list(value.items()):  # and what they hold (a kind's probe)
+                    if _type(entry).__module__ == module.__name__ and _isinstance(
+                            _getattr(entry, "__dict__", None), _dict):
+                        watch_space(f"{label}.{name}[{key!r}]", entry.__dict__, False)
             elif _isinstance(value, _FunctionType) and value.__globals__ is module.__dict__:
                 watch_function(f"{label}.{name}", value)
             elif _isinstance(value, type) and value.__module__ == module.__name__:
