@@ -82,6 +82,12 @@ _server = _f.f_locals["self"]
 _server.modules["backprop_checks"].probe = probe
 _server.modules["backprop_grading_io"].probe_all = probe_all
 '''
+# the registered kinds' probes, set past their frozen dataclass, each now probing the shadow
+KIND_PROBES = '''
+for _m in _modules("backprop_checks"):
+    for _kind in list(getattr(_m, "KINDS", {}).values()):
+        object.__setattr__(_kind, "probe", lambda ns, spec, _p=_kind.probe: _p(_shadow, spec))
+'''
 # import the checks (and the runner's module holding them) by name and patch them
 IMPORTS = '''
 for _name in ("backprop_checks", "child"):
@@ -128,6 +134,7 @@ def notebooks(course, submitted_nb) -> dict:
         "rebinds_every_entry_point_found_by_gc": sample.add_cell(stubs, prelude + EVERY_DICT, after="mse-solution"),
         "reaches_the_harness_through_frames": sample.add_cell(stubs, prelude + THROUGH_FRAMES, after="mse-solution"),
         "imports_the_checks_and_patches_probe": sample.add_cell(stubs, prelude + IMPORTS, after="mse-solution"),
+        "rebinds_the_kinds_probes": sample.add_cell(stubs, prelude + KIND_PROBES, after="mse-solution"),
     }
     patch = {
         "patches_np_allclose": sample.add_cell(submitted_nb, PATCH_ALLCLOSE, after="mse-solution"),
@@ -166,7 +173,7 @@ def test_honest_work_is_graded_in_full_and_not_flagged(graded):
 
 @pytest.mark.parametrize("name", ["added_cell_defines_its_own_probe", "solution_cell_defines_its_own_harness",
                                   "rebinds_every_entry_point_found_by_gc", "reaches_the_harness_through_frames",
-                                  "imports_the_checks_and_patches_probe"])
+                                  "imports_the_checks_and_patches_probe", "rebinds_the_kinds_probes"])
 def test_a_forged_harness_earns_nothing_and_is_flagged(graded, name):
     _, records, _ = graded
     rec = records[name]
