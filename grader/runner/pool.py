@@ -47,6 +47,7 @@ EXIT_WAIT = 5.0  # how long to wait for the exit event of a child that was kille
 EVIDENCE_MARK = b"\x00backprop-evidence\x00"
 _EVIDENCE = re.compile(re.escape(EVIDENCE_MARK) + rb"(tamper|review)\x00([^\x00\n]{1,200})\x00")
 MAX_EVIDENCE = 50
+_TAIL = len(EVIDENCE_MARK) + 220  # longer than an evidence line: one split by a read is seen whole
 
 
 class SandboxDied(RuntimeError):
@@ -459,13 +460,13 @@ class Session:
                 room = limit - len(self._out)
                 if room > 0:
                     self._out += chunk[:room]
-                window = tail + chunk
-                if EVIDENCE_MARK in window:
-                    for m in _EVIDENCE.finditer(window):
+                # a flood is read at full speed: only a chunk holding (the start of) a mark is copied
+                if EVIDENCE_MARK in chunk or (tail and EVIDENCE_MARK in tail + chunk[:_TAIL]):
+                    for m in _EVIDENCE.finditer(tail + chunk):
                         item = (m.group(1).decode(), m.group(2).decode("utf-8", "replace"))
                         if item not in self._evidence and len(self._evidence) < MAX_EVIDENCE:
                             self._evidence.append(item)
-                tail = window[-(len(EVIDENCE_MARK) + 220):]
+                tail = chunk[-_TAIL:]
         finally:
             os.close(self._capture)
 
