@@ -246,12 +246,13 @@ def test_killing_the_fork_server_mid_batch_regrades_the_submission_in_flight(cou
     for k in range(3):
         sample.write(submitted_nb, tmp_path / "class" / f"b-{k}.ipynb")
     kills = []
+    before = set(_zygotes(os.getpid()))  # servers of earlier tests, if any are still going
 
     def killer():
-        # the first zygote with a child is the one running a-slow: kill it once
+        # the first zygote of this batch with a child is the one running a-slow: kill it once
         deadline = time.monotonic() + HANG
         while not kills and time.monotonic() < deadline:
-            for z in _zygotes(os.getpid()):
+            for z in set(_zygotes(os.getpid())) - before:
                 if _children(z):
                     os.kill(z, signal.SIGKILL)
                     kills.append(z)
