@@ -29,6 +29,8 @@
 # functions, and do not edit the locked cells: the grader uses them as they are.
 
 # %% [given] id=imports
+import math
+
 import numpy as np
 
 # %% [markdown] id=graphs
@@ -100,12 +102,23 @@ import numpy as np
 # %% [given] from=reference.core#graph_lists reference.core:clear_compgraph
 
 # %% [markdown] id=helpers-note
-# Two small helpers fix the dtype of values and gradients, and `unbroadcast` sums a gradient
-# back to the shape of an operand that NumPy broadcast in the forward pass. With scalars
-# nothing is ever broadcast, but using `unbroadcast` in `Add` and `Mul` makes them work
-# unchanged on arrays later.
+# Two small helpers fix the dtype of values and gradients. `unbroadcast(grad, shape)` brings a
+# gradient back to the shape of its operand; with scalars nothing is ever broadcast, so here it
+# only checks that the shapes already agree. Using it in `Add` and `Mul` lets them work on
+# arrays later, once the tensor assignment has you write the version that sums over broadcast
+# axes.
 
-# %% [given] from=reference.core:as_float_array,zeros_like_grad,unbroadcast
+# %% [given] from=reference.core:as_float_array,zeros_like_grad
+
+# %% [given] id=scalar-unbroadcast
+def unbroadcast(grad, shape):
+    """The gradient of an operand of ``shape``: scalars are never broadcast, so ``grad``
+    must already have that shape (the tensor assignment sums over broadcast axes)."""
+    grad = np.asarray(grad)
+    if grad.shape != tuple(shape):
+        raise ValueError(f"unbroadcast: a gradient of shape {grad.shape} for an operand of shape "
+                         f"{tuple(shape)}; in this assignment every value is a scalar (a 0-d array)")
+    return grad
 
 # %% [given] from=reference.core:Input,Parameter,CompNode
 
@@ -136,7 +149,10 @@ import numpy as np
 # The docstring of each class states its local rule in bar notation ($v$ is the component's
 # value). The test after each class builds the component on random 0-d operands, compares
 # `forward()` with the formula and `backward()` with numerical derivatives for a random
-# upstream gradient, and checks that you accumulate.
+# upstream gradient (never 1), and checks that you accumulate (the operands' grads already
+# hold random values). Where the derivative depends on the region of the input, one test case
+# runs the component on one input per region and passes only if all of them are right: a
+# negative and a positive input for ReLU; both tails and both sides of the middle for Sigmoid.
 
 # %% [solution] from=reference.operations:Add keep=__init__
 
@@ -153,10 +169,18 @@ import numpy as np
 # %% [markdown] id=sigmoid-note
 # The logistic sigmoid $\sigma(x) = 1 / (1 + e^{-x})$ has the convenient derivative
 # $\sigma'(x) = \sigma(x)\,(1 - \sigma(x))$: the backward pass can reuse the value computed in
-# the forward pass. The helper `sigmoid` below evaluates $\sigma$ without overflowing for
-# large $|x|$; use it in `Sigmoid.forward`.
+# the forward pass. The helper `sigmoid` below evaluates $\sigma$ of a scalar without
+# overflowing for large $|x|$; use it in `Sigmoid.forward`. The test also runs your forward on
+# inputs of $\pm 1000$, where the plain formula's `np.exp(-x)` overflows (for $x = -1000$): an
+# overflow there fails the case.
 
-# %% [given] from=reference.operations:sigmoid
+# %% [given] id=scalar-sigmoid
+def sigmoid(x):
+    """sigma(x) = 1 / (1 + exp(-x)) of a scalar, as a 0-d array; exp only of -|x|, never overflowing."""
+    x = float(x)
+    if x >= 0:
+        return np.asarray(1.0 / (1.0 + math.exp(-x)))
+    return np.asarray(math.exp(x) / (1.0 + math.exp(x)))
 
 # %% [solution] from=reference.operations:Sigmoid keep=__init__
 
@@ -164,7 +188,8 @@ import numpy as np
 
 # %% [markdown] id=relu-note
 # $\mathrm{ReLU}(x) = \max(0, x)$ is not differentiable at $0$; like most frameworks we use
-# the derivative $0$ there (the tests stay away from the kink).
+# the derivative $0$ there. The tests stay at least 0.1 away from the kink, and every case runs
+# your ReLU on a negative and on a positive input.
 
 # %% [solution] from=reference.operations:ReLU keep=__init__
 
@@ -202,8 +227,15 @@ import numpy as np
 # | `y`, `u` | 1 | 17 | 35 |
 #
 # The test for this task records the grads after every reverse step and checks the
-# invariant, so if it fails it tells you at which step (and in which component's
-# `backward()`) the gradients went wrong.
+# invariant, so if it fails it tells you at which step the gradients went wrong. It grades
+# your `Backward` alone: its graphs are made of the grader's own test components, affine maps
+# $v = c_0 + c_1 a$ and $v = c_0 + c_1 a + c_2 b$ with random coefficients (subclasses of your
+# `CompNode`, so they register in `components`), whose `backward()` is known to be right. Your
+# `Add`, `Mul`, ... are graded by their own tests and not again here. Each graph has two
+# `Input`s and two `Parameter`s, nodes with several consumers (one consumed twice by the same
+# component), and stale grads left from an earlier pass; `Backward` is called twice in a row.
+# The visible part runs one graph of 4 such components (plus the components that join their
+# outputs into one loss), more are checked when your notebook is graded.
 
 # %% [solution] from=reference.core:Backward
 

@@ -14,8 +14,8 @@ import numpy as np
 
 from .base import CaseResult, _Lazy, _fail, _jsonable
 from .compare import (ATOL_EXACT, FORWARD_ATOL, FORWARD_RTOL, RTOL_EXACT, _close, _describe, _error_case, _errors,
-                      _valid, classify)
-from .graphs import _components, _judged, record_order, valid_prefix
+                      _valid, broadcasts_to, classify)
+from .graphs import STANDINS, _components, _judged, record_order, valid_prefix
 
 
 def _graph_details(spec: dict, processed=(), broken=None, bad_node=None) -> dict:
@@ -111,6 +111,12 @@ def _judge_forward(r: _Run, fsteps: list) -> CaseResult | None:
         v, want = fs.get("value"), np.asarray(r.exp["values"][c["name"]])
         at = f"{c['kind']}.forward (`{c['name']}`, position {i}) in graph `{r.spec['graph']}`"
         d = {"component": c["kind"], "position": i, "node": c["name"]}
+        if (isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.dtype.itemsize < 8 and v.shape == want.shape
+                and _close(v, want, 1e-5, 1e-5 * (1 + np.max(np.abs(want), initial=0)))):
+            # the first low-precision value in creation order is where it came from; its
+            # consumers' errors follow from it and are not theirs
+            return _fail("low_precision", at, f"value is {v.dtype}, so Backward is not judged.",
+                         {**d, "dtype": str(v.dtype), **r.graph(0, c["name"], c["name"])})
         if _valid(v, want.shape) or not _close(v, want, FORWARD_RTOL, FORWARD_ATOL * (1 + np.max(np.abs(want), initial=0))):
             if np.all(np.isfinite(want)) and _valid(v, want.shape) is None and not np.all(np.isfinite(v)):
                 return _fail("non_finite", at, "value contains NaN or inf.", {**d, **r.graph(0, c["name"], c["name"])})
@@ -176,7 +182,7 @@ def _judge_node(r: _Run, k: int, i: int, c: dict, name: str, snap, prev, step_wh
         code = "grad_shape"
         if c["kind"] == "VDot" and name in c["args"]:
             code = "matmul_transposed"
-        elif name in c["args"] and got.shape == np.shape(r.values[c["name"]]):
+        elif name in c["args"] and got.shape == np.shape(r.values[c["name"]]) and broadcasts_to(shape, np.shape(r.values[c["name"]])):
             code = "bias_not_summed"
         return _fail(code, step_where, f"`{name}`.grad has shape {got.shape}, expected {shape}.", base)
     if not np.all(np.isfinite(got)):
@@ -202,6 +208,11 @@ def _diagnose_node(r: _Run, k: int, c: dict, name: str, got, want, before, want_
                    err: dict, details: dict) -> CaseResult:
     """The most specific diagnosis of a wrong ``name``.grad after the step processing ``c``."""
     rtol, atol = r.exp["rtol"], r.exp["atol"]
+    if c["kind"] in STANDINS:  # the grader's own component: its backward is right, the loop is not
+        return _fail("wrong_gradient", step_where,
+                     f"`{name}`.grad breaks the invariant although the test component `{c['name']}` (an affine map "
+                     f"whose backward() is the grader's) added the right contribution: Backward changed grads "
+                     f"outside the components' backward() calls: {_describe(err)}.", {**details, "component": "Backward"})
     if name not in c["args"]:
         return _fail("wrong_gradient", step_where,
                      f"`{name}`.grad changed although `{name}` is not an operand of `{c['name']}`: {_describe(err)}.",

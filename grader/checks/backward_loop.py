@@ -11,8 +11,44 @@ import numpy as np
 from .backward_judge import judge_backward
 from .base import CaseResult, Kind, Result, _arr, _err, _get, _need, _quiet, _seeds, combine, probe, register
 from .compare import ATOL, H, RTOL
-from .contract import ALL_CLASSES, FORMULAS
-from .graphs import _components, _judged, _loss_of, build_graph, evaluate_graph, record_order, valid_prefix
+from .contract import ALL_CLASSES
+from .graphs import (STANDINS, _components, _judged, _loss_of, build_graph, evaluate_graph, node_formula, record_order,
+                     valid_prefix)
+
+
+def standin_class(base: type, kind: str) -> type:
+    """The stand-in component ``kind`` (graphs.STANDINS) as a subclass of ``base`` (the
+    student's CompNode, or the reference's): ``kind(*operands, coef=[c0, c1, ...])``."""
+    def __init__(self, *operands, coef=()):
+        base.__init__(self)
+        self.operands, self.coef = operands, [float(c) for c in coef]
+
+    def forward(self):
+        self.value = np.asarray(self.coef[0] + sum(c * np.asarray(o.value, dtype=float)
+                                                   for c, o in zip(self.coef[1:], self.operands)))
+
+    def backward(self):
+        for c, o in zip(self.coef[1:], self.operands):
+            o.grad += c * self.grad
+
+    return type(kind, (base,), {"__init__": __init__, "forward": forward, "backward": backward,
+                                "__doc__": "A test component of the grader: an affine map with known derivatives."})
+
+
+def node_classes(ns, spec: dict) -> dict:
+    """kind -> class for the components of a graph: the namespace's classes, stand-ins on its CompNode."""
+    out = {}
+    for n in _components(spec):
+        if n["kind"] not in out:
+            out[n["kind"]] = (standin_class(_need(ns, "CompNode"), n["kind"]) if n["kind"] in STANDINS
+                              else _need(ns, n["kind"]))
+    return out
+
+
+def make_node(cls: type, n: dict, objs: dict):
+    """One component node of a graph spec, built from already made operand nodes."""
+    args = [objs[a] for a in n["args"]]
+    return cls(*args, coef=n["coef"]) if n["kind"] in STANDINS else cls(*args)
 
 
 def graph_spec(graph, seed=0, classes=None) -> dict:
@@ -44,7 +80,7 @@ def _probe_backward(ns, spec: dict) -> dict:
     wrapped = {}
     try:
         Input, Parameter, Backward = _need(ns, "Input"), _need(ns, "Parameter"), _need(ns, "Backward")
-        classes = {n["kind"]: _need(ns, n["kind"]) for n in _components(spec)}
+        classes = node_classes(ns, spec)
         stage = "construct"
         objs = {}
         for n in spec["nodes"]:
@@ -54,7 +90,7 @@ def _probe_backward(ns, spec: dict) -> dict:
             elif n["kind"] == "Parameter":
                 o = Parameter(np.array(spec["values"][n["name"]], dtype=float))
             else:
-                o = classes[n["kind"]](*[objs[a] for a in n["args"]])
+                o = make_node(classes[n["kind"]], n, objs)
             objs[n["name"]] = o
         cnodes = _components(spec)
         comps = [objs[n["name"]] for n in cnodes]
@@ -182,7 +218,7 @@ def numeric_backward_expectation(spec, order, counter=None, full_at=()) -> dict:
                 if (k, name) in full_at and name in judged:
                     x = np.asarray(values[name], dtype=float)
                     g = np.zeros(x.shape)
-                    f = FORMULAS[c["kind"]]
+                    f = node_formula(c)
                     for j in np.ndindex(x.shape):
                         xp, xm = x.copy(), x.copy()
                         xp[j] += H

@@ -25,6 +25,7 @@ DIAGNOSES = {
     "exception": ("raised an exception", "Run the cell on a small example and read the traceback."),
     "forward_wrong": ("forward value wrong", "Compare forward() with the formula in the notes; backward is not judged until forward is right."),
     "non_finite": ("NaN or inf in the result", "Large inputs overflow exp: use a stable formula (subtract the row maximum before exp, take exp only of -|x|, use log-softmax)."),
+    "low_precision": ("values in float32 (or lower) precision", "Your values are float32: compute in float64 (keep NumPy's default float64 arrays; no .astype(np.float32) or dtype=np.float32)."),
     "operand_mutated": ("an operand's value was changed", "Never modify an operand's array in place (x -= ..., x *= ..., np.maximum(x, 0, out=x)); compute into a new array."),
     "grad_shape": ("a grad has the wrong shape", "A gradient always has its value's shape: start from zeros of the value's shape and keep that shape."),
     "bias_not_summed": ("a broadcast operand's grad was not summed", "An operand that NumPy broadcast (a bias (O,) added to (N, O)) gets the sum of the upstream grad over the broadcast axes (unbroadcast)."),

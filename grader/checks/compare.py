@@ -66,6 +66,15 @@ def _valid(a: Any, shape: tuple | None = None) -> str | None:
     return None
 
 
+def broadcasts_to(shape: tuple, out_shape: tuple) -> bool:
+    """Whether NumPy broadcast an operand of ``shape`` up to ``out_shape`` (a bias (O,) in
+    (N, O)), as opposed to a reduction whose value is smaller than its operand."""
+    try:
+        return tuple(np.broadcast_shapes(tuple(shape), tuple(out_shape))) == tuple(out_shape)
+    except ValueError:
+        return False
+
+
 def _close(got: np.ndarray, want: np.ndarray, rtol: float, atol) -> bool:
     # errstate alone silences NumPy's floating-point warnings; _quiet's catch_warnings
     # costs more than the comparison, and judges call this thousands of times

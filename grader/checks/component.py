@@ -11,7 +11,7 @@ import numpy as np
 from .base import CaseResult, Kind, Result, _arr, _err, _need, _quiet, _seeds, combine, probe, register
 from .compare import ATOL, H, RTOL, RTOL_EXACT, exact_atol
 from .component_judge import judge_component
-from .contract import FORMULAS
+from .contract import DEFAULT_REGIONS, DOMAINS, FORMULAS
 
 
 DEFAULT_SHAPES = {
@@ -24,25 +24,55 @@ DEFAULT_SHAPES = {
 STABILITY = ("Sigmoid", "Tanh", "SoftmaxCrossEntropy", "Log")
 
 
-def _sample(name: str, shape, rng: np.random.Generator, domain: str | None = None, scale: float = 1.0) -> np.ndarray:
-    """Operand values away from the class's kinks and singularities."""
+def _signed(shape, rng: np.random.Generator) -> np.ndarray:
+    """Random values of either sign with magnitudes in [0.5, 2]: upstream and prior grads
+    that are never ones, never near zero."""
+    return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 2.0, size=shape)
+
+
+def _from_regions(regions: list, which: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    lo = np.array([regions[i][0] for i in which.ravel()]).reshape(which.shape)
+    hi = np.array([regions[i][1] for i in which.ravel()]).reshape(which.shape)
+    return lo + (hi - lo) * rng.uniform(size=which.shape)
+
+
+def _sample(name: str, shape, rng: np.random.Generator, domain: str | None = None, scale: float = 1.0,
+            offset: int | None = None) -> np.ndarray:
+    """Operand values from the class's declared regions (``contract.DOMAINS``).
+
+    A class with several regions gets every region in the array, balanced, in random
+    positions; ``offset`` (a 0-d or tiny operand judged once per region) puts element j
+    in region ``offset + j``. ``domain`` overrides: "positive", "nonzero", "real".
+    """
     shape = tuple(shape)
-    domain = domain or {"ReLU": "nonzero", "Log": "positive"}.get(name, "real")
     if domain == "positive":
         return rng.uniform(0.5, 2.0, size=shape) * scale
     if domain == "nonzero":
-        return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.1, 2.0, size=shape) * scale
-    if name == "Exp":
-        return rng.uniform(-2.0, 2.0, size=shape) * min(scale, 1.0)
-    if name in ("Sigmoid", "Tanh"):
-        return rng.uniform(-3.0, 3.0, size=shape) * scale
-    return rng.normal(0.0, 1.0, size=shape) * scale
+        return _from_regions(list(DOMAINS["ReLU"]["regions"].values()), rng.integers(0, 2, size=shape), rng) * scale
+    if domain == "real":
+        return rng.normal(0.0, 1.0, size=shape) * scale
+    regions = list((DOMAINS.get(name) or {}).get("regions", DEFAULT_REGIONS).values())
+    n = int(np.prod(shape))
+    if name in DOMAINS and len(regions) > 1:
+        first = offset if offset is not None else int(rng.integers(len(regions)))
+        which = (first + np.arange(n)) % len(regions)
+        if offset is None:
+            which = rng.permutation(which)
+    else:
+        which = rng.integers(len(regions), size=n)
+    return _from_regions(regions, which.reshape(shape), rng) * scale
 
 
 def _upstream(shape, rng: np.random.Generator) -> np.ndarray:
     if tuple(shape) == ():
         return np.asarray(rng.choice([-1.0, 1.0]) * rng.uniform(1.3, 2.7))
-    return rng.normal(0.0, 1.0, size=shape)
+    return _signed(shape, rng)
+
+
+def regions_of(name: str) -> list[str]:
+    """The names of the class's branch regions (one, "all", for a class without branches)."""
+    regions = (DOMAINS.get(name) or {}).get("regions") or {}
+    return list(regions) if len(regions) > 1 else []
 
 
 def _is_shape(s):
@@ -64,27 +94,62 @@ def _normalise_cases(name: str, shapes) -> list[list[tuple]]:
     return out
 
 
-def _stability_operands(name: str, case: list[tuple]) -> list[np.ndarray]:
+def _stability_parts(name: str, case: list[tuple]) -> list[list[np.ndarray]]:
+    """Operands of the large-input instances: both signs, in one array or one instance each."""
     big = np.array([-1000.0, 1000.0, -50.0, 50.0, 0.3, -0.3, 0.0])
     if name == "SoftmaxCrossEntropy":
-        return [np.array([[-1000.0, 1000.0, 0.0], [1000.0, -1000.0, 999.0], [3.0, -1000.0, 1000.0]]),
-                np.array([0, 1, 1], dtype=np.int64)]
+        return [[np.array([[-1000.0, 1000.0, 0.0], [1000.0, -1000.0, 999.0], [3.0, -1000.0, 1000.0]]),
+                 np.array([0, 1, 1], dtype=np.int64)]]
     shape = case[0]
     n = int(np.prod(shape))
     if name == "Log":
-        vals = np.resize(np.array([1e300, 1e-300, 7.0, 1e5]), n)
-    else:
-        vals = np.resize(big, n) if n > 1 else np.array([1000.0])
-    return [vals.reshape(shape)]
+        return [[np.resize(np.array([1e300, 1e-300, 7.0, 1e5]), n).reshape(shape)]]
+    if n > 1:
+        return [[np.resize(big, n).reshape(shape)]]
+    return [[np.full(shape, v)] for v in (1000.0, -1000.0)]
+
+
+def _part(name: str, case: list[tuple], rng: np.random.Generator, i: int, labels: list, scale: float,
+          domain, offset=None, regime=None) -> dict:
+    """One instance of a case: operands, upstream, prior grads, projection directions."""
+    ops = [_sample(name, s, rng, domain, scale, offset) for s in case]
+    if name == "SoftmaxCrossEntropy" and 0 not in labels and scale == 1.0:
+        ops[0] = rng.normal(0.0, 2.0, size=case[0])
+    for k in labels:
+        ops[k] = rng.integers(0, case[0][-1], size=case[k]).astype(np.int64)
+    with _quiet():
+        out_shape = np.shape(FORMULAS[name](*ops)) if name in FORMULAS else np.shape(ops[0])
+    spec = {"check": "component", "target": name, "case": i, "operands": ops, "labels": labels,
+            "upstream": _upstream(out_shape, rng), "prior": [_signed(np.shape(o), rng) for o in ops],
+            "u": [rng.normal(size=np.shape(o)) for o in ops]}
+    if regime:
+        spec["regime"] = regime
+    return spec
+
+
+def _case_parts(name: str, case: list[tuple], rng: np.random.Generator, i: int, labels: list, scale: float,
+                domain) -> list[dict]:
+    """The instances one case is judged on: one, or one per region when an operand is too
+    small to hold every region of the class (a 0-d ReLU input is either side of the kink)."""
+    regions = regions_of(name) if domain is None else []
+    small = [k for k, s in enumerate(case) if k not in labels and int(np.prod(s)) < len(regions)]
+    if not small:
+        return [_part(name, case, rng, i, labels, scale, domain)]
+    return [_part(name, case, rng, i, labels, scale, domain, offset=r, regime=regions[r])
+            for r in range(len(regions))]
 
 
 def component_specs(name, shapes=None, seed=0, scales=None, domain=None, labels=None) -> list:
     """Specs for one component class: one per case (``shapes``), seeded.
 
     ``scales`` (one per case) multiplies the operand values (1000 probes stability),
-    ``domain`` ("real", "positive", "nonzero") overrides the class's input domain,
-    ``labels`` lists the operands that are integer class labels. Sigmoid, Tanh, Log and
-    SoftmaxCrossEntropy get a forward-only large-input case unless a scale >= 100 is given.
+    ``domain`` ("real", "positive", "nonzero") overrides the class's declared regions,
+    ``labels`` lists the operands that are integer class labels. A case whose operand is too
+    small to hold every region is a group of instances (``parts``), one per region.
+    Sigmoid, Tanh, Log and SoftmaxCrossEntropy get a large-input case unless a scale >= 100
+    is given: its forward runs on inputs in the thousands with floating-point errors raised
+    (an overflow is a failure), grouped with an ordinary instance so that it judges the
+    backward too and gives a backward bug nothing.
     """
     rng = np.random.default_rng(seed)
     cases = _normalise_cases(name, shapes)
@@ -93,20 +158,15 @@ def component_specs(name, shapes=None, seed=0, scales=None, domain=None, labels=
     specs = []
     for i, case in enumerate(cases):
         scale = float(scales[i]) if i < len(scales) else 1.0
-        ops = [_sample(name, s, rng, domain, scale) for s in case]
-        if name == "SoftmaxCrossEntropy" and 0 not in labels and scale == 1.0:
-            ops[0] = rng.normal(0.0, 2.0, size=case[0])
-        for k in labels:
-            ops[k] = rng.integers(0, case[0][-1], size=case[k]).astype(np.int64)
-        with _quiet():
-            out_shape = np.shape(FORMULAS[name](*ops)) if name in FORMULAS else np.shape(ops[0])
-        specs.append({"check": "component", "target": name, "case": i, "operands": ops, "labels": labels,
-                      "upstream": _upstream(out_shape, rng),
-                      "prior": [rng.normal(0.0, 1.0, size=np.shape(o)) for o in ops],
-                      "u": [rng.normal(size=np.shape(o)) for o in ops]})
+        parts = _case_parts(name, case, rng, i, labels, scale, domain)
+        specs.append(parts[0] if len(parts) == 1 else {"check": "component", "target": name, "case": i,
+                                                        "parts": parts})
     if name in STABILITY and max(scales, default=1.0) < 100 and cases:
-        specs.append({"check": "component", "target": name, "case": len(specs), "labels": labels,
-                      "operands": _stability_operands(name, cases[0]), "forward_only": True})
+        i = len(specs)
+        stable = [{"check": "component", "target": name, "case": i, "labels": labels, "regime": "large inputs",
+                   "operands": ops, "forward_only": True, "strict": True} for ops in _stability_parts(name, cases[0])]
+        parts = stable + _case_parts(name, cases[0], rng, i, labels, 1.0, domain)
+        specs.append({"check": "component", "target": name, "case": i, "parts": parts})
     return specs
 
 
@@ -119,6 +179,8 @@ class _Leaf:
 
 
 def _probe_component(ns, spec: dict) -> dict:
+    if "parts" in spec:
+        return {"parts": [_probe_component(ns, part) for part in spec["parts"]]}
     rec = {}
     stage = "lookup"
     try:
@@ -128,7 +190,11 @@ def _probe_component(ns, spec: dict) -> dict:
         stage = "construct"
         c = cls(*leaves)
         stage = "forward"
-        c.forward()
+        if spec.get("strict"):  # the stability case: an overflow or a 0/0 is an error, not a warning
+            with np.errstate(over="raise", invalid="raise", divide="raise"):
+                c.forward()
+        else:
+            c.forward()
         rec["value"] = _arr(getattr(c, "value", None))
         rec["operands_after_forward"] = [_arr(leaf.value) for leaf in leaves]
         if spec.get("forward_only"):
@@ -220,9 +286,18 @@ def check_component(ns, name, shapes=None, seed=0, scales=None, domain=None, lab
 def numeric_component_case(ns, spec, counter=None) -> CaseResult:
     record = probe(ns, spec)
     with _quiet():
-        verdict = judge_component(spec, record, numeric_component_expectation(spec, counter=counter))
-        if verdict.localise:
-            verdict = judge_component(spec, record, numeric_component_expectation(spec, True, counter))
+        if "parts" not in spec:
+            verdict = judge_component(spec, record, numeric_component_expectation(spec, counter=counter))
+            if verdict.localise:
+                verdict = judge_component(spec, record, numeric_component_expectation(spec, True, counter))
+            return verdict
+        parts = spec["parts"]
+        exp = {"parts": [numeric_component_expectation(p, counter=counter) for p in parts]}
+        verdict = judge_component(spec, record, exp)
+        if verdict.localise is not None and verdict.localise is not False and not isinstance(verdict.localise, bool):
+            i = verdict.localise
+            exp["parts"][i] = numeric_component_expectation(parts[i], True, counter)
+            verdict = judge_component(spec, record, exp)
     return verdict
 
 
@@ -235,6 +310,8 @@ def component_suite_specs(test: dict, params: dict, ns=None, classes=None) -> li
 
 def component_exact(spec: dict, rec: dict) -> dict:
     """The hidden expectation from the reference's record on the same spec."""
+    if "parts" in spec:
+        return {"parts": [component_exact(p, r) for p, r in zip(spec["parts"], rec["parts"])]}
     exp = {"value": rec["value"], "rtol": RTOL_EXACT}
     if spec.get("forward_only"):
         exp["atol"] = 0.0

@@ -34,3 +34,26 @@ FORMULAS = {  # the forward values stated in DESIGN.md
 
 
 ALL_CLASSES = tuple(OPERANDS)
+
+
+# The input domain of each component, as data: ``regions`` are the intervals its operand
+# values are drawn from, one per branch regime of the unit (both sides of a kink, both
+# tails and the middle of a saturating function), each a margin away from kinks and from
+# zero so that no gradient is tiny. ``kinks`` are the points the regions keep away from.
+# Every case holds every region: an array case spreads its elements over the regions
+# (balanced, in random positions); an operand with fewer elements than regions (0-d) is
+# judged on one instance per region, and the case passes only if all of them do.
+# Classes absent here (no branch) draw each element from a random one of DEFAULT_REGIONS.
+DOMAINS = {
+    "ReLU": {"kinks": (0.0,), "regions": {"x < 0": (-2.0, -0.1), "x > 0": (0.1, 2.0)}},
+    "Sigmoid": {"kinks": (0.0,), "regions": {"lower tail": (-5.0, -2.5), "middle, x < 0": (-1.2, -0.25),
+                                         "middle, x > 0": (0.25, 1.2), "upper tail": (2.5, 5.0)}},
+    "Tanh": {"kinks": (), "regions": {"lower tail": (-3.0, -1.5), "middle, x < 0": (-1.0, -0.25),
+                                      "middle, x > 0": (0.25, 1.0), "upper tail": (1.5, 3.0)}},
+    "Log": {"kinks": (0.0,), "regions": {"x > 0": (0.3, 3.0)}},
+}
+
+
+# Operands of the other classes: either sign, magnitude at least 0.3 (never a vanishing
+# factor of a product or gradient).
+DEFAULT_REGIONS = {"x < 0": (-2.0, -0.3), "x > 0": (0.3, 2.0)}

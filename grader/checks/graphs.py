@@ -14,6 +14,21 @@ def _node(name: str, kind: str, *args: str) -> dict:
     return {"name": name, "kind": kind, "args": list(args)}
 
 
+# Stand-in components for testing a Backward loop on its own: affine maps of one or two
+# operands, v = c0 + c1 * a (+ c2 * b), with known derivatives (a_bar += c1 * v_bar, ...).
+# They are the harness's, built on the student's CompNode so they register in the
+# student's `components`; a loop test on them charges no component bug of the student's.
+STANDINS = {"Affine1": 1, "Affine2": 2}
+
+
+def node_formula(n: dict):
+    """The forward formula of a graph node: a contract class's, or a stand-in's affine map."""
+    if n["kind"] in STANDINS:
+        coef = [float(c) for c in n["coef"]]
+        return lambda *xs: np.asarray(coef[0] + sum(c * np.asarray(x, dtype=float) for c, x in zip(coef[1:], xs)))
+    return FORMULAS[n["kind"]]
+
+
 def _graph(nodes: list[dict], values: dict, loss: str) -> dict:
     return {"nodes": nodes, "values": {k: np.asarray(v) for k, v in values.items()}, "loss": loss}
 
@@ -64,6 +79,43 @@ def _g_shared_subexpr(rng, classes):
     if vector:
         nodes.append(_node("loss", "Sum", "m"))
     return _graph(nodes, {"x": x}, "loss" if vector else "m")
+
+
+def _g_standin(rng: np.random.Generator, n: int) -> dict:
+    """A random graph of ``n`` stand-in components on 0-d values: two inputs and two
+    parameters, every leaf consumed, shared subexpressions (a node consumed by several
+    components, once a node consumed twice by one), joined into one loss."""
+    nodes, vals = [], {}
+    for name, kind in (("x0", "Input"), ("x1", "Input"), ("w0", "Parameter"), ("w1", "Parameter")):
+        nodes.append(_node(name, kind))
+        vals[name] = np.asarray(rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 2.0))
+    pool = [n["name"] for n in nodes]
+    unused = list(pool)
+    for i in range(n):
+        kind = "Affine2" if i % 3 != 2 else "Affine1"
+        args = []
+        for _ in range(STANDINS[kind]):
+            if unused:  # every leaf gets a consumer first
+                args.append(unused.pop(0))
+            elif i == n - 2 and kind == "Affine2" and args:
+                args.append(args[0])  # one component consumes the same node twice
+            else:
+                args.append(pool[int(rng.integers(len(pool)))])
+        coef = [float(rng.uniform(-1.0, 1.0))] + [float(rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 2.0))
+                                                 for _ in args]
+        node = {**_node(f"n{i}", kind, *args), "coef": coef}
+        nodes.append(node)
+        vals[node["name"]] = node_formula(node)(*[vals[a] for a in args])
+        pool.append(node["name"])
+    consumed = {a for nd in nodes for a in nd.get("args", [])}
+    dangling = [nd["name"] for nd in nodes if nd["kind"] in STANDINS and nd["name"] not in consumed]
+    last = dangling[0]
+    for i, other in enumerate(dangling[1:]):
+        node = {**_node(f"j{i}", "Affine2", last, other),
+                "coef": [0.0] + [float(rng.choice([-1.0, 1.0]) * rng.uniform(0.5, 2.0)) for _ in range(2)]}
+        nodes.append(node)
+        last = node["name"]
+    return _graph(nodes, {k: vals[k] for k in ("x0", "x1", "w0", "w1")}, last)
 
 
 def _g_random(rng: np.random.Generator, classes: Sequence[str], n: int) -> dict:
@@ -127,6 +179,8 @@ def build_graph(graph, seed=0, classes=None) -> dict:
     rng = np.random.default_rng(seed)
     if graph.startswith("random:"):
         return _g_random(rng, classes, int(graph.split(":", 1)[1]))
+    if graph.startswith("standin:"):
+        return _g_standin(rng, int(graph.split(":", 1)[1]))
     if graph not in GRAPHS:
         raise ValueError(f"unknown graph {graph!r}")
     return GRAPHS[graph](rng, classes)
@@ -138,7 +192,7 @@ def evaluate_graph(g, values=None) -> dict:
     with _quiet():
         for n in g["nodes"]:
             if n["kind"] not in ("Input", "Parameter"):
-                vals[n["name"]] = np.asarray(FORMULAS[n["kind"]](*[vals[a] for a in n["args"]]))
+                vals[n["name"]] = np.asarray(node_formula(n)(*[vals[a] for a in n["args"]]))
     return vals
 
 
@@ -203,6 +257,6 @@ def _loss_of(g: dict, values: dict, S: set[int], node: str, new: np.ndarray) -> 
     changed = {node}
     for i, n in enumerate(_components(g)):
         if i in S and any(a in changed for a in n["args"]):
-            vals[n["name"]] = FORMULAS[n["kind"]](*[vals[a] for a in n["args"]])
+            vals[n["name"]] = node_formula(n)(*[vals[a] for a in n["args"]])
             changed.add(n["name"])
     return float(np.sum(vals[g["loss"]]))

@@ -22,6 +22,7 @@ from reference import mlp as ref_mlp
 
 from . import base, compare, graphs
 from .backward_judge import judge_backward
+from .backward_loop import make_node, node_classes
 from .base import CaseResult, Result, _fail, _quiet, combine, probe
 from .contract import ALL_CLASSES
 from .mlp import judge_mlp_accuracy
@@ -94,7 +95,7 @@ def backward_expectation(spec, order) -> dict:
     """The reference's grads after each step of the (valid prefix of the) student's order."""
     n_ok, _ = graphs.valid_prefix(spec, order)
     comps = graphs._components(spec)
-    cls = {name: getattr(reference, name) for name in ALL_CLASSES}
+    cls = node_classes(reference, spec)
     with _quiet(), base._graph_lists(ref_core):
         objs = {}
         for n in spec["nodes"]:
@@ -103,7 +104,7 @@ def backward_expectation(spec, order) -> dict:
             elif n["kind"] == "Parameter":
                 objs[n["name"]] = reference.Parameter(np.array(spec["values"][n["name"]], dtype=float))
             else:
-                objs[n["name"]] = cls[n["kind"]](*[objs[a] for a in n["args"]])
+                objs[n["name"]] = make_node(cls[n["kind"]], n, objs)
         cobjs = [objs[n["name"]] for n in comps]
         for c in cobjs:
             c.forward()
