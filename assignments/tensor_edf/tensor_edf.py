@@ -28,19 +28,29 @@
 # | task | what | points |
 # |---|---|---|
 # | 1 | `unbroadcast(grad, shape)` | 3 |
-# | 2 | `Add`, `Mul` (with broadcasting) | 2 + 2 |
-# | 3 | `Exp`, `Log`, `Tanh`, `ReLU` | 1 + 1 + 1 + 1 |
+# | 2 | `Add`, `Mul` (with broadcasting) | 3 + 3 |
+# | 3 | `Exp`, `Log`, `Tanh`, `ReLU` | 1 + 1 + 1 + 2 |
 # | 4 | `Sigmoid`, numerically stable | 2 |
 # | 5 | `VDot` | 3 |
 # | 6 | `Sum`, `Mean` | 1 + 1 |
 # | 7 | `SoftmaxCrossEntropy`, numerically stable | 3 |
 # | 8 | `MSE` | 2 |
-# | 9 | everything together: backpropagation through a two-layer perceptron | 3 |
+# | 9 | everything together: `Backward` through a two-layer perceptron (a diagnostic) | 0 |
 #
 # Replace each `raise NotImplementedError()` with your code. Do not rename the classes or
 # functions, and do not edit the locked cells: the grader uses them as they are. The visible
 # part of a test runs when you run its cell; more cases are checked when your notebook is
 # graded.
+#
+# Every test case draws its inputs so that each regime of the component shows: ReLU inputs of
+# both signs (at least 0.1 from the kink) in every case, Sigmoid and Tanh inputs in both tails
+# and on both sides of the middle, upstream gradients that are never ones, and operand grads
+# that already hold values (so `=` instead of `+=` always shows). A case with a 0-d operand
+# runs the component once per regime and passes only if every run does. Sigmoid, Tanh, Log and
+# `SoftmaxCrossEntropy` also get a case with large inputs (values in the thousands, or
+# $10^{\pm 300}$ for Log), run with NumPy's overflow warnings turned into errors: an overflow
+# fails that case, even if the final value is finite. Compute in float64 (NumPy's default):
+# float32 values fail with their own message.
 
 # %% [given] id=imports
 import numpy as np
@@ -130,7 +140,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 # %% [test] id=unbroadcast
 
 # %% [markdown] id=add-mul-task
-# ## Task 2 (2 + 2 points): `Add` and `Mul`
+# ## Task 2 (3 + 3 points): `Add` and `Mul`
 #
 # `Add(a, b)` and `Mul(a, b)` are elementwise with broadcasting: either operand may be the
 # smaller one. Forward is just `a + b` and `a * b` on the values. Backward, in bar notation:
@@ -139,7 +149,8 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 # - for $v = a \odot b$: $\;\bar a \mathrel{+}= \bar v \odot b$, $\;\bar b \mathrel{+}= \bar v \odot a$;
 #
 # each computed at the broadcast shape and then brought back to the operand's own shape with
-# `unbroadcast`.
+# `unbroadcast`. The visible tests run two cases each: equal shapes `(4, 3)` and `(4, 3)`, and
+# a bias-like `(3,)` broadcast against `(4, 3)`.
 
 # %% [solution] from=reference.operations:Add keep=__init__
 
@@ -150,7 +161,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 # %% [test] id=mul
 
 # %% [markdown] id=elementwise-task
-# ## Task 3 (1 point each): elementwise functions
+# ## Task 3 (1 point each, ReLU 2): elementwise functions
 #
 # All four are elementwise, so their Jacobians are diagonal and backward is
 # $\bar x \mathrel{+}= \bar v \odot f'(x)$. Often the derivative is cheapest in terms of the
@@ -166,6 +177,10 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 # where $u(x)$ is the step function: $1$ where $x > 0$ and $0$ elsewhere (we use $0$ at the kink
 # $x = 0$). Use NumPy's elementwise functions (`np.exp`, `np.log`, `np.tanh`, `np.maximum`),
 # not `math`, and not `np.max`, which reduces along an axis.
+#
+# Each visible test runs one case of shape `(4, 3)`; the `Log` and `Tanh` tests add the
+# large-input case (`Log` on $10^{300}$ and $10^{-300}$, `Tanh` on $\pm 1000$), so they report
+# two cases.
 
 # %% [solution] from=reference.operations:Exp keep=__init__
 
@@ -196,7 +211,10 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 # $$\sigma(x) = \frac{1}{1 + e} \quad (x \ge 0), \qquad \sigma(x) = \frac{e}{1 + e} \quad (x < 0).$$
 #
 # Write the helper function `sigmoid(x)` for arrays this way (`np.where` picks per entry), and
-# use it in `Sigmoid.forward`. The tests include inputs in the thousands and reject `nan`/`inf`.
+# use it in `Sigmoid.forward`. The tests include inputs in the thousands and reject `nan`/`inf`:
+# the visible test runs a case of shape `(4, 3)` and the large-input case ($\pm 1000$, $\pm 50$,
+# ...), where NumPy's overflow warning counts as a failure, so the plain `1 / (1 + np.exp(-x))`
+# fails it although its values come out finite.
 
 # %% [solution] id=sigmoid-solution from=reference.operations:sigmoid,Sigmoid keep=__init__
 
@@ -229,7 +247,8 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 # every example of the batch, so its gradient adds up the contributions of all rows (a sum,
 # not a mean: any averaging belongs to the loss). When `x` is a single vector, $N$ is absent:
 # $\bar x \mathrel{+}= W \bar v$ and $\bar W \mathrel{+}= x\, \bar v^\top$ (an outer product).
-# Handle both cases, for example by viewing `x` and $\bar v$ as one-row matrices.
+# Handle both cases, for example by viewing `x` and $\bar v$ as one-row matrices. The visible
+# test runs one of each: `x` of shape `(4, 3)` and of shape `(3,)`, with `W` of shape `(3, 2)`.
 
 # %% [solution] from=reference.operations:VDot keep=__init__
 
@@ -287,7 +306,8 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 # cannot overflow. Compute $\log p_c = (z_c - m) - \log\sum_{c'} e^{z_{c'} - m}$ directly rather
 # than `np.log(p)`: a tiny probability can underflow to $0$, and $\log 0 = -\infty$.
 # Store what `backward()` needs (the probabilities) in an attribute during `forward()`, and do
-# not subtract $m$ in place from `self.logits.value`.
+# not subtract $m$ in place from `self.logits.value`. The visible test runs two cases: logits of
+# shape `(4, 3)`, and the large-input case (logits of $\pm 1000$, where an overflow fails it).
 
 # %% [solution] from=reference.operations:SoftmaxCrossEntropy keep=__init__
 
@@ -306,7 +326,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 # %% [test] id=mse
 
 # %% [markdown] id=together
-# ## Task 9 (3 points): all together
+# ## Task 9 (a diagnostic, 0 points): all together
 #
 # A last look at the contraction rule with a graph from the lecture: $H = \max(0, Wx + b)$
 # with $W = 2$, $x = 3$, $b = 1$ (as $1 \times 1$ and length-1 arrays). Forward:
@@ -345,6 +365,8 @@ print("batch: ", W.grad, b.grad, x.grad.ravel())
 # loop invariant after every reverse step: once the components in a suffix of `components` have
 # run `backward()`, every node's `grad` must be the derivative of the loss of the program made of
 # those components only. When it fails, its message names the first component whose
-# `backward()` broke the invariant.
+# `backward()` broke the invariant. It earns no points: `Backward` is given, so what it finds is
+# a bug of one of your components, which that component's own test already grades; read it as a
+# second opinion that shows where in a network the bug bites.
 
 # %% [test] id=backward_mlp2

@@ -137,8 +137,9 @@ def load_suite(path: Path, assignment: str) -> list[SuiteTest]:
         seen.add(t["id"])
         if t["check"] not in CHECK_KINDS:
             raise TemplateError(f"{where}: unknown check {t['check']!r}; expected one of {CHECK_KINDS}")
-        if not isinstance(t["points"], (int, float)) or t["points"] <= 0:
-            raise TemplateError(f"{where}: points must be a positive number")
+        if not isinstance(t["points"], (int, float)) or isinstance(t["points"], bool) or t["points"] < 0:
+            # 0 points: a diagnostic test whose verdict is reported but graded by other tests
+            raise TemplateError(f"{where}: points must be a number >= 0")
         tests.append(SuiteTest(id=t["id"], points=t["points"], check=t["check"], target=t.get("target"),
                                visible=dict(t.get("visible", {})), hidden=dict(t.get("hidden", {})),
                                table={"assignment": assignment, **t}))
