@@ -152,7 +152,8 @@ def unbroadcast(grad, shape):
 # upstream gradient (never 1), and checks that you accumulate (the operands' grads already
 # hold random values). Where the derivative depends on the region of the input, one test case
 # runs the component on one input per region and passes only if all of them are right: a
-# negative and a positive input for ReLU; both tails and both sides of the middle for Sigmoid.
+# negative and a positive input (near and far from 0) for ReLU; both tails and both sides of
+# the middle for Sigmoid.
 
 # %% [solution] from=reference.operations:Add keep=__init__
 
@@ -189,7 +190,7 @@ def sigmoid(x):
 # %% [markdown] id=relu-note
 # $\mathrm{ReLU}(x) = \max(0, x)$ is not differentiable at $0$; like most frameworks we use
 # the derivative $0$ there. The tests stay at least 0.1 away from the kink, and every case runs
-# your ReLU on a negative and on a positive input.
+# your ReLU on four inputs: one below $-1$, one in $(-1, 0)$, one in $(0, 1)$ and one above $1$.
 
 # %% [solution] from=reference.operations:ReLU keep=__init__
 

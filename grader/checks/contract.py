@@ -45,7 +45,9 @@ ALL_CLASSES = tuple(OPERANDS)
 # judged on one instance per region, and the case passes only if all of them do.
 # Classes absent here (no branch) draw each element from a random one of DEFAULT_REGIONS.
 DOMAINS = {
-    "ReLU": {"kinks": (0.0,), "regions": {"x < 0": (-2.0, -0.1), "x > 0": (0.1, 2.0)}},
+    # both sides of the kink, near it and far from it (a kink misplaced at +-1 shows too)
+    "ReLU": {"kinks": (0.0,), "regions": {"x < -1": (-2.5, -1.1), "-1 < x < 0": (-0.9, -0.1),
+                                          "0 < x < 1": (0.1, 0.9), "x > 1": (1.1, 2.5)}},
     "Sigmoid": {"kinks": (0.0,), "regions": {"lower tail": (-5.0, -2.5), "middle, x < 0": (-1.2, -0.25),
                                          "middle, x > 0": (0.25, 1.2), "upper tail": (2.5, 5.0)}},
     "Tanh": {"kinks": (), "regions": {"lower tail": (-3.0, -1.5), "middle, x < 0": (-1.0, -0.25),

@@ -67,8 +67,9 @@ def test_every_case_holds_every_region_away_from_kinks(assignment, test):
 
 def test_zero_d_cases_are_one_instance_per_region():
     spec = P.component_specs("ReLU", [[()]], seed=3)[0]
-    assert [p["regime"] for p in spec["parts"]] == ["x < 0", "x > 0"]
-    assert spec["parts"][0]["operands"][0] < 0 < spec["parts"][1]["operands"][0]
+    assert [p["regime"] for p in spec["parts"]] == ["x < -1", "-1 < x < 0", "0 < x < 1", "x > 1"]
+    values = [float(p["operands"][0]) for p in spec["parts"]]
+    assert values[0] < -1 < values[1] < 0 < values[2] < 1 < values[3]
 
 
 # ----------------------------------------------------------------------------------
