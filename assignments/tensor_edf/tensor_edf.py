@@ -149,7 +149,9 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 # - for $v = a \odot b$: $\;\bar a \mathrel{+}= \bar v \odot b$, $\;\bar b \mathrel{+}= \bar v \odot a$;
 #
 # each computed at the broadcast shape and then brought back to the operand's own shape with
-# `unbroadcast`. The visible tests run two cases each: equal shapes `(4, 3)` and `(4, 3)`, and
+# `unbroadcast`. While the tests of `Add`, `Mul` and `MSE` run, `unbroadcast` is the grader's
+# own (correct) version, so a bug in yours costs points once, on task 1. The visible tests run
+# two cases each: equal shapes `(4, 3)` and `(4, 3)`, and
 # a bias-like `(3,)` broadcast against `(4, 3)`.
 
 # %% [solution] from=reference.operations:Add keep=__init__

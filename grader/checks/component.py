@@ -96,7 +96,7 @@ def _normalise_cases(name: str, shapes) -> list[list[tuple]]:
 
 def _stability_parts(name: str, case: list[tuple]) -> list[list[np.ndarray]]:
     """Operands of the large-input instances: both signs, in one array or one instance each."""
-    big = np.array([-1000.0, 1000.0, -50.0, 50.0, 0.3, -0.3, 0.0])
+    big = np.array([-1000.0, 1000.0, -50.0, 50.0, 0.3, -0.3, -3.0])  # none at a kink (sigmoid's x >= 0)
     if name == "SoftmaxCrossEntropy":
         return [[np.array([[-1000.0, 1000.0, 0.0], [1000.0, -1000.0, 999.0], [3.0, -1000.0, 1000.0]]),
                  np.array([0, 1, 1], dtype=np.int64)]]
@@ -178,9 +178,35 @@ class _Leaf:
         self.grad = None
 
 
+def _unbroadcast_by_definition(grad, shape) -> np.ndarray:
+    """The adjoint of broadcasting an operand of ``shape`` up to ``grad``'s shape, entry by
+    entry from its definition (the grader's stand-in: slow, and not the notebook's method)."""
+    g, shape = np.asarray(grad, dtype=float), tuple(shape)
+    out = np.zeros(shape)
+    for j in np.ndindex(shape):
+        e = np.zeros(shape)
+        e[j] = 1.0
+        out[j] = np.sum(g * np.broadcast_to(e, g.shape))
+    return out
+
+
 def _probe_component(ns, spec: dict) -> dict:
+    """The component's record; while it runs, the notebook's ``unbroadcast`` (a graded unit of
+    its own in tensor_edf) is the grader's, so a bug there is not charged to Add, Mul or MSE."""
     if "parts" in spec:
         return {"parts": [_probe_component(ns, part) for part in spec["parts"]]}
+    swap = isinstance(ns, dict) and callable(ns.get("unbroadcast"))
+    saved = ns.get("unbroadcast") if swap else None
+    if swap:
+        ns["unbroadcast"] = _unbroadcast_by_definition
+    try:
+        return _probe_one_component(ns, spec)
+    finally:
+        if swap:
+            ns["unbroadcast"] = saved
+
+
+def _probe_one_component(ns, spec: dict) -> dict:
     rec = {}
     stage = "lookup"
     try:
