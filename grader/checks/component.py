@@ -48,7 +48,7 @@ def _sample(name: str, shape, rng: np.random.Generator, domain: str | None = Non
     if domain == "positive":
         return rng.uniform(0.5, 2.0, size=shape) * scale
     if domain == "nonzero":
-        return _from_regions(list(DOMAINS["ReLU"]["regions"].values()), rng.integers(0, 2, size=shape), rng) * scale
+        return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.1, 2.0, size=shape) * scale
     if domain == "real":
         return rng.normal(0.0, 1.0, size=shape) * scale
     regions = list((DOMAINS.get(name) or {}).get("regions", DEFAULT_REGIONS).values())

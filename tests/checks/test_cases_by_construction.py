@@ -321,3 +321,9 @@ def test_scalar_backprop_gives_no_tensor_edf_solution_and_still_works():
         assert result.passed, (t["id"], result.message)
     with pytest.raises(ValueError, match="scalar"):
         ns["unbroadcast"](np.ones(3), ())
+
+
+def test_nonzero_domain_override_draws_both_signs():
+    values = np.concatenate([np.ravel(s["operands"][0]) for s in
+                             P.component_specs("ReLU", [[(7, 5)], [(6,)]], seed=1237, domain="nonzero")])
+    assert np.any(values < 0) and np.any(values > 0) and np.min(np.abs(values)) >= 0.1
