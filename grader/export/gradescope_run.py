@@ -61,11 +61,12 @@ def _tests(record: dict) -> list[dict]:
     tests = []
     for i, t in enumerate(record.get("tests", []), 1):
         r = t.get("result", {})
-        full = t["points"] >= t["max_points"]
+        # a 0-point diagnostic test passes only on its verdict, never because 0 >= 0
+        passed = bool(r.get("passed")) and t["points"] >= t["max_points"]
         name = t["id"] + (f" ({t['target']})" if t.get("target") else "")
         tests.append({"name": name, "number": str(i), "score": t["points"], "max_score": t["max_points"],
-                      "status": "passed" if full else "failed",
-                      "output": "passed" if full and r.get("passed") else r.get("message", ""),
+                      "status": "passed" if passed else "failed",
+                      "output": "passed" if passed else r.get("message", ""),
                       "visibility": "visible"})
     return tests
 
