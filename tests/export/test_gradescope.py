@@ -121,6 +121,8 @@ def test_release_notebook_zero(bundle, notebooks, tmp_path):
     r = run_autograder(bundle, tmp_path, {f"{ASSIGNMENT}.ipynb": nb_bytes(notebooks["release"])})
     assert r["score"] == 0
     assert all(t["score"] == 0 for t in r["tests"])
+    # 0-point diagnostic tests included: nothing of a stub notebook passes
+    assert all(t["status"] == "failed" for t in r["tests"] if t["visibility"] == "visible")
     assert any("NotImplementedError" in t["output"] or "not implemented" in t["output"].lower()
                for t in r["tests"] if t["visibility"] == "visible")
 
