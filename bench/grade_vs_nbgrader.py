@@ -1,19 +1,22 @@
-"""`backprop grade` vs `nbgrader autograde` on the same class of tensor_edf submissions.
+"""`backprop grade` vs `nbgrader autograde` on the same class of submissions, for every assignment.
 
-    python bench/grade_vs_nbgrader.py [--n 100] [--workers 2] [--keep DIR]
+    python bench/grade_vs_nbgrader.py [--n 100] [--workers 2] [--assignments a b ...] [--keep DIR]
 
-Builds a course in a temporary folder (`backprop generate tensor_edf`), N submitted
-notebooks (the source notebook with correct and buggy corpus variants swapped in), then
-grades them twice, each as a subprocess, alternating nothing (one run each):
+Builds one course in a temporary folder (`backprop generate`), N submitted notebooks per
+assignment, then grades each assignment twice, each as a subprocess, one run each:
 
-- `backprop grade submitted/ --assignment tensor_edf` (bwrap sandbox, fork server,
-  trusted judge in the parent), with its nbgrader gradebook write;
-- `nbgrader autograde tensor_edf` (one Jupyter kernel per notebook, the hidden test cells
-  calling the same trusted checks in the student's kernel: no isolation at all).
+- `backprop grade submitted/ --assignment <a>` (bwrap sandbox, fork server, trusted judge
+  in the parent), with every output on: feedback HTML/Markdown, the class report with its
+  SVGs, the nbgrader gradebook write;
+- `nbgrader autograde <a>` (one Jupyter kernel per notebook, the hidden test cells calling
+  the same trusted checks in the student's kernel: no isolation at all).
 
-Prints per-submission median, total wall time, peak memory of each process tree (psutil
-sampling every 50 ms, sum of RSS) and the throughput ratio, plus how often the two agree
-on which test cells earned full marks. Benchmarks print ratios; nothing here asserts.
+Submissions: for tensor_edf the source notebook with correct and buggy corpus variants swapped
+in; for every assignment also the release notebook (every stub left) and the source with one
+solution cell at a time taken from the release (partial credit). Prints, per assignment,
+per-submission median, total wall time, peak memory of each process tree (psutil sampling
+every 50 ms, sum of RSS), the throughput ratio and how often the two agree on which test
+cells earned full marks; then one summary table. Nothing here asserts.
 """
 from __future__ import annotations
 
@@ -32,25 +35,46 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-ASSIGNMENT = "tensor_edf"
+ASSIGNMENTS = ("scalar_backprop", "forward_mode", "tensor_edf", "mlp_training")
 
 
-def build_class(course: Path, n: int) -> list[str]:
+def _variants(course: Path, assignment: str) -> list[dict]:
+    """Distinct submissions: full marks, corpus variants (tensor_edf), stubs, partial stubs."""
+    import copy
+
     from grader.grading import sample
 
-    nb = sample.as_submitted(sample.source_notebook(course, ASSIGNMENT))
-    variants = [nb]
-    for kind in ("correct", "buggy"):
-        for path in sample.corpus(kind):
-            v = sample.with_variant(nb, path)
-            if v is not None:
-                variants.append(v)
-    checks = course / "source" / ASSIGNMENT / "backprop_checks.py"
+    source = sample.as_submitted(sample.source_notebook(course, assignment))
+    release = sample.load_notebook(course / "release" / assignment / f"{assignment}.ipynb")
+    stubs = {c["id"]: c["source"] for c in release["cells"]
+             if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    variants = [source]
+    if assignment == "tensor_edf":
+        for kind in ("correct", "buggy"):
+            for path in sample.corpus(kind):
+                v = sample.with_variant(source, path)
+                if v is not None:
+                    variants.append(v)
+    variants.append(sample.as_submitted(release))
+    for cell_id, stub in stubs.items():
+        v = copy.deepcopy(source)
+        for cell in v["cells"]:
+            if cell.get("id") == cell_id:
+                cell["source"] = stub
+        variants.append(v)
+    return variants
+
+
+def build_class(course: Path, assignment: str, n: int) -> list[str]:
+    from grader.grading import sample
+
+    variants = _variants(course, assignment)
+    checks = course / "source" / assignment / "backprop_checks.py"
     students = []
     for i in range(n):
         sid = f"s{i:03d}"
-        folder = course / "submitted" / sid / ASSIGNMENT
-        sample.write(variants[i % len(variants)], folder / f"{ASSIGNMENT}.ipynb")
+        folder = course / "submitted" / sid / assignment
+        sample.write(variants[i % len(variants)], folder / f"{assignment}.ipynb")
         shutil.copy(checks, folder / "backprop_checks.py")  # what the release folder gives students
         students.append(sid)
     return students
@@ -117,7 +141,7 @@ def run(cmd: list[str], cwd: Path, marker: str | None = None) -> tuple[float, in
     return wall, peak, stamps + [wall], out
 
 
-def nbgrader_scores(db: Path, keys) -> dict[tuple[str, str], tuple[float, float]]:
+def nbgrader_scores(db: Path, assignment: str, keys) -> dict[tuple[str, str], tuple[float, float]]:
     """(student, grade_id) -> (auto_score, max_score) as nbgrader's gradebook has them."""
     import warnings
 
@@ -128,46 +152,30 @@ def nbgrader_scores(db: Path, keys) -> dict[tuple[str, str], tuple[float, float]
         warnings.simplefilter("ignore")
         for student, grade_id in keys:
             try:
-                g = gb.find_grade(grade_id, ASSIGNMENT, ASSIGNMENT, student)
+                g = gb.find_grade(grade_id, assignment, assignment, student)
             except MissingEntry:
                 continue
             out[(student, grade_id)] = (g.auto_score or 0.0, g.max_score)
     return out
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=int, default=100, help="submissions (default 100)")
-    ap.add_argument("--workers", type=int, default=2, help="backprop grade workers (default 2)")
-    ap.add_argument("--keep", type=Path, default=None, help="build the course here and keep it")
-    args = ap.parse_args(argv)
-
-    from grader.authoring.course import generate
-
-    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-grade-"))
-    course = (root / "course").resolve()
-    if course.exists():
-        shutil.rmtree(course)
-    print(f"course: {course}")
-    generate([ASSIGNMENT], course)
-    students = build_class(course, args.n)
-    print(f"{len(students)} submissions of {ASSIGNMENT}; {os.cpu_count()} CPUs")
-
-    ours_cmd = [sys.executable, "-m", "grader.cli", "grade", str(course / "submitted"), "--assignment", ASSIGNMENT,
-                "--course", str(course), "--workers", str(args.workers), "--force", "--json"]
+def bench_assignment(course: Path, assignment: str, n: int, workers: int) -> dict:
+    students = build_class(course, assignment, n)
+    ours_cmd = [sys.executable, "-m", "grader.cli", "grade", str(course / "submitted"), "--assignment", assignment,
+                "--course", str(course), "--workers", str(workers), "--force", "--json"]
     wall_b, mem_b, _, out = run(ours_cmd, REPO)
     summary = json.loads(out) if out.strip() else {}
-    results = json.loads((course / "grades" / ASSIGNMENT / "results.json").read_text())
+    results = json.loads((course / "grades" / assignment / "results.json").read_text())
     per_b = statistics.median(r["seconds"] for r in results)
 
-    nb_cmd = [sys.executable, "-m", "nbgrader", "autograde", ASSIGNMENT, "--create", "--force",
-              "--ExecutePreprocessor.timeout=60"]
+    nb_cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--create", "--force",
+              "--ExecutePreprocessor.timeout=120"]
     wall_n, mem_n, stamps, _ = run(nb_cmd, course, marker="Autograding")
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
     per_n = statistics.median(gaps) if gaps else wall_n / max(len(students), 1)
 
     # agreement on full marks per test cell
-    scores = nbgrader_scores(course / "gradebook.db",
+    scores = nbgrader_scores(course / "gradebook.db", assignment,
                              [(r["student"], t["grade_id"]) for r in results for t in r["tests"]])
     agree = total = 0
     for r in results:
@@ -177,20 +185,49 @@ def main(argv=None) -> int:
                 nb_full = scores[key][0] >= scores[key][1] - 1e-9
                 agree += nb_full == t["result"]["passed"]
                 total += 1
-
-    n = len(students)
+    row = {"assignment": assignment, "n": len(students), "wall_b": wall_b, "wall_n": wall_n, "per_b": per_b,
+           "per_n": per_n, "mem_b": mem_b, "mem_n": mem_n, "agree": agree, "cells": total,
+           "isolation": summary.get("isolation", "?"), "mean": summary.get("mean"),
+           "max_points": summary.get("max_points")}
     print()
+    print(f"== {assignment}: {row['n']} submissions")
     print(f"{'':24}{'backprop grade':>16}{'nbgrader autograde':>20}")
-    print(f"{'isolation':24}{summary.get('isolation', '?'):>16}{'none (kernel)':>20}")
+    print(f"{'isolation':24}{row['isolation']:>16}{'none (kernel)':>20}")
     print(f"{'per submission, median':24}{per_b:>15.3f}s{per_n:>19.3f}s")
     print(f"{'total wall time':24}{wall_b:>15.1f}s{wall_n:>19.1f}s")
-    print(f"{'throughput (subm./s)':24}{n / wall_b:>16.2f}{n / wall_n:>20.2f}")
     print(f"{'peak memory (tree RSS)':24}{mem_b / 2**20:>14.0f}MB{mem_n / 2**20:>18.0f}MB")
-    print(f"throughput ratio backprop/nbgrader: {wall_n / wall_b:.1f}x  (target >= 10x)")
-    print(f"mean score: backprop grade {summary.get('mean')} / {summary.get('max_points')}")
+    print(f"throughput ratio backprop/nbgrader: {wall_n / wall_b:.1f}x; mean score {row['mean']} / {row['max_points']}")
     if total:
-        print(f"full-marks agreement per test cell: {agree}/{total} ({100 * agree / total:.1f}%; "
-              "nbgrader gives no partial credit)")
+        print(f"full-marks agreement per test cell: {agree}/{total}")
+    return row
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=100, help="submissions per assignment (default 100)")
+    ap.add_argument("--workers", type=int, default=2, help="backprop grade workers (default 2)")
+    ap.add_argument("--assignments", nargs="+", default=list(ASSIGNMENTS), choices=ASSIGNMENTS)
+    ap.add_argument("--keep", type=Path, default=None, help="build the course here and keep it")
+    args = ap.parse_args(argv)
+
+    from grader.authoring.course import generate
+
+    root = args.keep or Path(tempfile.mkdtemp(prefix="bench-grade-"))
+    course = (root / "course").resolve()
+    if course.exists():
+        shutil.rmtree(course)
+    print(f"course: {course}; {os.cpu_count()} CPUs")
+    generate(list(args.assignments), course)
+    rows = [bench_assignment(course, a, args.n, args.workers) for a in args.assignments]
+
+    print()
+    print("| assignment | n | backprop grade: total, median, peak | nbgrader autograde: total, median, peak "
+          "| throughput ratio | same full marks per cell |")
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| `{r['assignment']}` | {r['n']} | {r['wall_b']:.1f} s, {r['per_b']:.2f} s, {r['mem_b'] / 2**20:.0f} MB "
+              f"| {r['wall_n']:.1f} s, {r['per_n']:.2f} s, {r['mem_n'] / 2**20:.0f} MB "
+              f"| **{r['wall_n'] / r['wall_b']:.1f}×** | {r['agree']}/{r['cells']} |")
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
     return 0

@@ -54,7 +54,10 @@ class MLP:
 def build_mlp(sizes, activation: str = "relu", seed: int = 0, dtype=np.float64) -> MLP:
     """A fresh graph for an MLP with layer widths ``sizes`` (input first, classes last).
 
-    Weights are He-initialised (std sqrt(2 / fan_in)), biases zero.
+    One generator ``np.random.default_rng(seed)`` draws the weights layer by layer:
+    W_l ~ Normal(0, sqrt(2 / d_{l-1})) of shape (d_{l-1}, d_l) (He initialisation), b_l = 0.
+    Every layer but the last is followed by ``ACTIVATIONS[activation]``; the last gives the
+    logits. Values have ``dtype`` (float64 unless asked otherwise).
     """
     clear_compgraph()
     rng = np.random.default_rng(seed)
@@ -72,13 +75,39 @@ def build_mlp(sizes, activation: str = "relu", seed: int = 0, dtype=np.float64) 
 
 
 def train_step(model: MLP, X, y, eta: float) -> float:
-    """One minibatch: Forward, Backward, SGD. Returns the batch loss."""
+    """One minibatch SGD step: set the batch, Forward, Backward, SGD(eta).
+
+    Returns the batch's loss before the update, as a float.
+    """
     model.x.set(X)
     model.labels.set(y)
     Forward()
     Backward(model.loss)
     SGD(eta)
     return float(model.loss.value)
+
+
+def train(model: MLP, X, y, eta: float, epochs: int, batch_size: int = 32, seed: int = 0,
+          X_val=None, y_val=None) -> list:
+    """Minibatch SGD on (X, y) for `epochs` epochs; returns one record (a dict) per epoch.
+
+    One generator ``rng = np.random.default_rng(seed)``, made once, draws each epoch's order
+    ``rng.permutation(len(X))``, cut into ``max(1, len(X) // batch_size)`` consecutive
+    batches by ``np.array_split``; ``train_step`` runs on each batch in turn. A record holds
+    "epoch" (counting from 1), "loss" (the mean of the epoch's batch losses) and, when
+    validation data is given, "val_acc" (the accuracy on X_val after the epoch).
+    """
+    rng = np.random.default_rng(seed)
+    history = []
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(len(X))
+        batches = np.array_split(order, max(1, len(X) // batch_size))
+        losses = [train_step(model, X[rows], y[rows], eta) for rows in batches]
+        record = {"epoch": epoch, "loss": float(np.mean(losses))}
+        if X_val is not None:
+            record["val_acc"] = model.accuracy(X_val, y_val)
+        history.append(record)
+    return history
 
 
 def train_mlp(hidden=(64,), activation="relu", eta=0.5, epochs=25, batch_size=32,

@@ -330,7 +330,7 @@ print(gradient_rev(lambda a, b: a * b + sin(a), [0.0, 2.0]),
 # and answer in the markdown cell below: at which $n$ does reverse mode overtake forward mode
 # on your machine, and why is forward mode not slower even for $n = 1$ or $2$? (Not graded.)
 
-# %% [code] id=experiment-cost
+# %% [code] experiment id=experiment-cost
 def sum_of_products(*xs):
     """f = x0*x1 + x1*x2 + ... + x(n-2)*x(n-1); df/dxi = x(i-1) + x(i+1)."""
     total = 0.0

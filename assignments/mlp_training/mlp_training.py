@@ -9,13 +9,20 @@
 #
 # | task | what | points |
 # |---|---|---|
-# | 1 | `build_mlp`: the network as an EDF graph, and its `predict` / `accuracy` | |
-# | 2 | `train_step` and `train`: the training loop | |
+# | 1 | `build_mlp`: the network as an EDF graph | 2 |
+# | 1 | `MLP.predict`, `MLP.accuracy` and your final `predict(X)` | 2 |
+# | 2 | `train_step`: one minibatch SGD step | 2 |
+# | 2 | `train`: epochs of shuffled minibatches | 1 |
 # | 3 | experiments: learning rate and depth (with plots) | not graded |
-# | 4 | your final network and `predict(X)`: at least 95% test accuracy | 10 |
+# | 4 | your final network: trained by your own code, at least 95% accuracy | 3 |
 #
-# Tasks 1 and 2 are not graded on their own: the points come from the accuracy your trained
-# network reaches in task 4, measured by the grader on digits your code never sees. Training
+# Every function is graded on its own, with cases the grader chooses: it sets known weights
+# into the network your `build_mlp` made and compares `predict` with the correct forward pass,
+# compares one `train_step` from weights and a batch it picks with the correct update, and
+# follows the batches your `train` visits. For task 4 the grader trains a fresh network with
+# your `build_mlp`, your `train` and your `final_settings`, from a seed it sets, on a training
+# set it draws, and measures the trained weights on digits it keeps to itself (never in your
+# notebook). A classifier that is not your trained EDF network earns nothing there. Training
 # takes seconds; if a cell runs for minutes, something is off.
 #
 # Replace each `raise NotImplementedError()` with your code, and do not rename `predict` or
@@ -57,7 +64,7 @@ import matplotlib.pyplot as plt
 X_train, y_train, X_test, y_test = load_digits_split(seed=0)
 print(X_train.shape, y_train.shape, X_test.shape, y_test.shape)
 
-# %% [code] id=show-digits
+# %% [code] experiment id=show-digits
 fig, axes = plt.subplots(1, 10, figsize=(10, 1.4))
 for ax, image, label in zip(axes, X_train, y_train):
     ax.imshow(image.reshape(8, 8), cmap="gray_r")
@@ -104,17 +111,29 @@ plt.show()
 #
 # **What to write.**
 #
-# - `build_mlp(sizes, activation="relu", seed=0)` first calls `clear_compgraph()` (a fresh
-#   graph), then builds the graph above for the layer widths `sizes` (input width first, number
-#   of classes last), using `ACTIVATIONS[activation]` as the nonlinearity, and returns an
-#   `MLP` record of its input node `x`, its label node `labels`, the `logits` node, the `loss`
-#   node, and the list `layers` of `(W, b)` parameter pairs. `sizes = (64, 10)` has no hidden
-#   layer at all (multinomial logistic regression).
-# - `MLP.predict(X)` returns the predicted classes for the rows of `X`: the index of the
-#   largest logit in each row (`argmax` along the last axis). `Forward()` also computes the
-#   loss node, which needs labels of the right length: set `labels` to dummy labels (zeros)
-#   first. `MLP.accuracy(X, y)` is the fraction of rows where the prediction equals `y`, as a
-#   float.
+# - `build_mlp(sizes, activation="relu", seed=0, dtype=np.float64)` first calls
+#   `clear_compgraph()` (a fresh graph), then builds the graph above and returns an `MLP`
+#   record (below). Its arguments:
+#   - `sizes`: the layer widths $(d_0, \ldots, d_L)$, input width first, number of classes
+#     last; `sizes = (64, 10)` has no hidden layer at all (multinomial logistic regression);
+#   - `activation`: `"relu"` or `"tanh"`; the nonlinearity is `ACTIVATIONS[activation]`, after
+#     every layer except the last (the logits have none);
+#   - `seed`: make **one** generator `rng = np.random.default_rng(seed)` and draw the weights
+#     from it layer by layer, $W_l$ = `rng.normal(0.0, np.sqrt(2 / d_{l-1}), (d_{l-1}, d_l))`
+#     (He initialisation, for ReLU and tanh alike); $b_l$ = zeros of shape $(d_l,)$. The same
+#     seed gives the same network;
+#   - `dtype`: the dtype of every weight and bias (`.astype(dtype)`); float64, the default, is
+#     what the grader uses.
+#
+#   The `MLP` record holds its input node `x`, its label node `labels`, the `logits` node
+#   (the last `Add`), the `loss` node, and the list `layers` of `(W, b)` `Parameter` pairs,
+#   first layer first.
+# - `MLP.predict(X)` returns the predicted classes for the rows of `X` (shape `(N, 64)`) as
+#   an integer array of shape `(N,)`: the index of the largest logit in each row (`argmax`
+#   along the last axis) of a `Forward()` through the graph, with the network's current
+#   weights. `Forward()` also computes the loss node, which needs labels of the right length:
+#   set `labels` to dummy labels (zeros) first. `MLP.accuracy(X, y)` is the fraction of rows
+#   where the prediction equals `y`, as a float.
 #
 # One caution: the EDF lists are global, and `build_mlp` starts by clearing them. Building a
 # second network therefore makes the first one's graph unusable (its `Forward()` would run
@@ -153,37 +172,26 @@ print("initial accuracy", model.accuracy(X_train, y_train))
 # learning rate. One *epoch* is one pass over the training set in a fresh random order,
 # cut into consecutive batches.
 #
-# - `train_step(model, X, y, eta)` does one step on one batch: set the batch into `model.x`
-#   and `model.labels`, then `Forward()`, `Backward(model.loss)` and `SGD(eta)`. It returns the
-#   batch loss as a float.
-# - `train(model, X, y, eta, epochs, ...)` runs the epochs: for each one, draw a random
-#   permutation of the row indices, split it into batches of about `batch_size` rows
-#   (`np.array_split` does this), call `train_step` on each, and append a record of the epoch
-#   to the history it returns.
+# - `train_step(model, X, y, eta)` does one step on one batch (`X` of shape `(B, 64)`, `y`
+#   the `B` integer labels, `eta` the learning rate $\eta$): set the batch into `model.x` and
+#   `model.labels`, then `Forward()`, `Backward(model.loss)` and `SGD(eta)`, which updates
+#   every parameter of the graph (all the $W_l$ and $b_l$) by $-\eta\,\bar\theta$ with the
+#   gradient of the batch's mean softmax cross-entropy. It returns the batch's loss *before*
+#   the update (the loss `Forward()` computed), as a float.
+# - `train(model, X, y, eta, epochs, batch_size=32, seed=0, X_val=None, y_val=None)` runs
+#   `epochs` epochs of `train_step(model, X[rows], y[rows], eta)`. Make **one** generator
+#   `rng = np.random.default_rng(seed)` before the first epoch; each epoch draws a fresh order
+#   `rng.permutation(len(X))` from it and cuts that order into
+#   `max(1, len(X) // batch_size)` consecutive batches with `np.array_split` (so batches
+#   have about `batch_size` rows), then calls `train_step` on each batch in turn. After each
+#   epoch append a record to the history it returns: `{"epoch": e, "loss": ...}` with `e`
+#   counting from 1 and "loss" the mean of that epoch's batch losses, plus `"val_acc"`
+#   (`model.accuracy(X_val, y_val)` after the epoch) when `X_val` is given. The `seed` of
+#   `train` only fixes the order of the examples; the initial weights come from `build_mlp`'s.
 
 # %% [solution] from=reference.mlp:train_step
 
-# %% [solution] id=train-solution
-def train(model, X, y, eta, epochs, batch_size=32, seed=0, X_val=None, y_val=None):
-    """Minibatch SGD on (X, y) for `epochs` epochs; returns one record (a dict) per epoch.
-
-    A record holds "epoch" (counting from 1), "loss" (the mean of the epoch's batch losses)
-    and, when validation data is given, "val_acc" (the accuracy on X_val after the epoch).
-    `seed` fixes the order in which the examples are visited.
-    """
-    ### BEGIN SOLUTION
-    rng = np.random.default_rng(seed)
-    history = []
-    for epoch in range(1, epochs + 1):
-        order = rng.permutation(len(X))
-        batches = np.array_split(order, max(1, len(X) // batch_size))
-        losses = [train_step(model, X[rows], y[rows], eta) for rows in batches]
-        record = {"epoch": epoch, "loss": float(np.mean(losses))}
-        if X_val is not None:
-            record["val_acc"] = model.accuracy(X_val, y_val)
-        history.append(record)
-    return history
-    ### END SOLUTION
+# %% [solution] from=reference.mlp:train
 
 # %% [markdown] id=experiments
 # ## Task 3: experiments (not graded)
@@ -211,7 +219,7 @@ print(X_tr.shape, X_val.shape)
 # then describe in the markdown cell below what you see: which learning rates are too small,
 # which too large, and which you would choose. Feel free to change the list.
 
-# %% [code] id=experiment-learning-rate
+# %% [code] experiment id=experiment-learning-rate
 etas = [0.01, 0.05, 0.2, 0.5, 1.0, 3.0]
 fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(11, 4))
 for eta in etas:
@@ -241,7 +249,7 @@ plt.show()
 # depth. Describe what you see in the markdown cell below. Does depth help on this data set?
 # Does the answer depend on the activation? How does training time grow?
 
-# %% [code] id=experiment-depth
+# %% [code] experiment id=experiment-depth
 depths = [0, 1, 2, 3, 4]
 fig, ax = plt.subplots(figsize=(6, 4))
 for activation in ["relu", "tanh"]:
@@ -265,21 +273,30 @@ plt.show()
 # %% [markdown] id=final-model-task
 # ## Task 4 (10 points): your final network
 #
-# Choose an architecture and training settings based on your experiments, then train a fresh
-# network on the **whole** training set `X_train`, `y_train` (the validation split was only
-# for choosing). Then define `predict(X)`, which returns the predicted labels of your trained
-# network for the rows of `X` as an integer array of shape `(len(X),)`.
+# Choose an architecture and training settings based on your experiments and write them
+# into `final_settings`: `"sizes"` (64 inputs first, 10 classes last, at most 4 hidden layers
+# of at most 256 units), `"activation"` (`"relu"` or `"tanh"`), `"eta"`, `"epochs"` (at most
+# 50) and `"batch_size"`. Then train a fresh network with exactly these settings, with your
+# `build_mlp` and your `train`, on the **whole** training set `X_train`, `y_train` (the
+# validation split was only for choosing). Then define `predict(X)`, which returns the
+# predicted labels of that trained network for the rows of `X` as an integer array of shape
+# `(len(X),)`.
 #
 # The test below measures `predict` on the test set and requires an accuracy of at least
-# 0.95. The grader then measures it again on held-out digits. Do not build another graph
-# after this cell (see the caution in task 1), and keep the total training time to a
-# few seconds.
+# 0.95. The grader does more: it trains a fresh network itself, as
+# `train(build_mlp(sizes, activation, seed=s), X, y, eta, epochs, batch_size, seed=s)` with
+# your functions and `final_settings`, from its own seed `s` and on a training set it draws,
+# and measures the trained weights on digits your notebook never had. Keep the training to a
+# few seconds. Do not build another graph after this cell (see the caution in task 1): the
+# grader also sets known weights into this network and checks that `predict` follows them.
 
 # %% [solution] id=final-model-solution
-# Build your final network with build_mlp and train it with train on X_train, y_train.
+# Your settings, then your final network built with build_mlp and trained with train on X_train, y_train.
 ### BEGIN SOLUTION
-final_model = build_mlp((64, 64, 10), "relu", seed=0)
-final_history = train(final_model, X_train, y_train, eta=0.5, epochs=20)
+final_settings = {"sizes": (64, 64, 10), "activation": "relu", "eta": 0.5, "epochs": 20, "batch_size": 32}
+final_model = build_mlp(final_settings["sizes"], final_settings["activation"], seed=0)
+final_history = train(final_model, X_train, y_train, final_settings["eta"], final_settings["epochs"],
+                      final_settings["batch_size"], seed=0)
 print("final training loss", final_history[-1]["loss"])
 ### END SOLUTION
 

@@ -27,7 +27,7 @@ class Cell:
     """One cell of the source notebook."""
 
     id: str               # notebook cell id (nbformat 4.5), stable across regenerations
-    role: str             # markdown | given | solution | test | code
+    role: str             # markdown | given | solution | test | code | experiment
     source: str           # full source text: solutions and hidden tests included
     grade_id: str | None  # nbgrader grade_id for given/solution/test cells
     points: float | None  # test cells only
@@ -40,7 +40,7 @@ class Cell:
     @property
     def nbgrader(self) -> dict | None:
         """The nbgrader (schema 3) metadata this cell carries in the source notebook."""
-        if self.role in ("markdown", "code"):
+        if self.role in ("markdown", "code", "experiment"):
             return None
         meta = {"grade": self.role == "test", "grade_id": self.grade_id,
                 "locked": self.role in ("given", "test"), "schema_version": NBGRADER_SCHEMA,
@@ -110,7 +110,8 @@ def load_assignment(name: str, root: Path = ASSIGNMENTS) -> Assignment:
             grade_id, points = test.grade_id, test.points
         elif rc.role in ("given", "solution"):
             grade_id = cell_id
-        cells.append(Cell(cell_id, rc.role, source, grade_id, points, rc.line))
+        role = "experiment" if rc.options.get("experiment") else rc.role  # a [code] cell, not graded
+        cells.append(Cell(cell_id, role, source, grade_id, points, rc.line))
     _check_unique(cells, template)
     return Assignment(name, directory, cells, tests)
 

@@ -62,6 +62,8 @@ def build_notebook(b: Build) -> None:
         cell.id = c.id
         if c.nbgrader:
             cell.metadata["nbgrader"] = c.nbgrader
+        if c.role == "experiment":  # a mark for readers; grading trusts the template, not this
+            cell.metadata["backprop"] = {"experiment": True}
         cells.append(cell)
     nb = nbformat.v4.new_notebook(cells=cells)
     nb.nbformat, nb.nbformat_minor = 4, 5

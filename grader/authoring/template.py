@@ -18,6 +18,9 @@ except ModuleNotFoundError:  # Python 3.10
 COURSE_ID = "backprop-course"  # the default nbgrader course id
 
 ROLES = ("markdown", "given", "solution", "test", "code")
+# Bare header words (no ``=``): ``# %% [code] experiment id=...`` marks a cell that only
+# times or plots; the student runs it in Jupyter, ``backprop grade`` never runs it.
+FLAGS = {"experiment": ("code",)}
 CHECK_KINDS = ("component", "backward_loop", "function", "dual", "tape", "mlp_accuracy")
 _HEADER = re.compile(r"^# %%(?:\s+\[(?P<role>[^\]]*)\])?(?P<options>.*)$")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -68,7 +71,14 @@ def parse_template(path: Path) -> list[RawCell]:
             role = (m["role"] or "code").strip()
             if role not in ROLES:
                 raise TemplateError(f"{path}:{lineno}: unknown cell role [{role}]; expected one of {ROLES}")
-            cells.append(RawCell(role, _parse_options(m["options"], path, lineno), "", lineno))
+            options = _parse_options(m["options"], path, lineno)
+            for flag, roles in FLAGS.items():
+                if options.get(flag) and role not in roles:
+                    raise TemplateError(f"{path}:{lineno}: '{flag}' is only allowed on [{'], ['.join(roles)}] cells")
+            if options.get("experiment") and "id" not in options:
+                # grading matches submitted cells to this one by id: it must not shift
+                raise TemplateError(f"{path}:{lineno}: an experiment cell needs a stable id=...")
+            cells.append(RawCell(role, options, "", lineno))
         elif cells:
             cells[-1].body += line + "\n"
     if not cells:
@@ -93,8 +103,11 @@ def _parse_options(text: str, path: Path, lineno: int) -> dict:
             options[key] = value.split(",") if key == "keep" else value
             if key == "from":
                 options[key] = [value]
-        elif last == "from":
+        elif last == "from" and token not in FLAGS:
             options["from"].append(token)
+        elif token in FLAGS:
+            options[token] = True
+            last = None
         else:
             raise TemplateError(f"{path}:{lineno}: cannot read header option {token!r} (expected key=value)")
     if "id" in options and not _ID.match(options["id"]):

@@ -138,6 +138,8 @@ def source_notebook_cells(path: Path) -> list[SourceCell]:
             role = "solution"
         elif meta.get("locked"):
             role = "given"
+        elif (c.get("metadata", {}).get("backprop") or {}).get("experiment"):
+            role = "experiment"
         else:
             role = "code"
         out.append(SourceCell(c.get("id") or f"cell-{i}", role, src, meta.get("grade_id")))

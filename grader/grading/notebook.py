@@ -7,6 +7,9 @@ its nbgrader ``grade_id`` or its cell id, and then
 - given cells run the SOURCE version (a student cannot change given code),
 - solution and ordinary code cells run the student's version,
 - test cells (source or submitted) never run: verdicts are made by the trusted parent,
+- experiment cells (the template's ``[code] experiment``: timing, plots) never run: the
+  student runs them in Jupyter, grading gains nothing from them but time. Which cells they
+  are comes from the source; a submission's own metadata marks nothing,
 - cells the student added run as student code right after the matched cell before them.
 
 Cells run in the source notebook's order; reordering is noted, deletion of a solution
@@ -27,7 +30,7 @@ class SourceCell:
     """A trusted cell of the assignment (from ``grader.authoring`` or the source notebook)."""
 
     id: str
-    role: str               # markdown | given | solution | test | code
+    role: str               # markdown | given | solution | test | code | experiment
     source: str
     grade_id: str | None = None
 
@@ -152,6 +155,8 @@ def match(source: list[SourceCell], student: list[StudentCell], replace: dict[st
                 plan.notes.append(f"{len(code)} cells carry the id of {sc.id}; all were run in order")
             for k, c in enumerate(code):
                 plan.cells.append({"id": sc.id if k == 0 else f"{sc.id}~{k}", "role": sc.role, "source": c.source})
+        elif sc.role == "experiment":
+            pass  # the student's timing and plots: not run, whatever the submitted cell holds
         elif sc.role == "test" and not cells:
             plan.notes.append(f"test cell {sc.id} was deleted (graded anyway: tests run in the grader)")
         for c in added.pop(sc.id, []) + (added.pop(None, []) if sc.id == first_code else []):
