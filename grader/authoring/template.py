@@ -21,7 +21,8 @@ ROLES = ("markdown", "given", "solution", "test", "code")
 # Bare header words (no ``=``): ``# %% [code] experiment id=...`` marks a cell that only
 # times or plots; the student runs it in Jupyter, ``backprop grade`` never runs it.
 FLAGS = {"experiment": ("code",)}
-CHECK_KINDS = ("component", "backward_loop", "function", "dual", "tape", "mlp_accuracy")
+CHECK_KINDS = ("component", "backward_loop", "function", "dual", "tape", "mlp_accuracy",
+               "mlp_build", "mlp_predict", "mlp_train_step", "mlp_train")
 _HEADER = re.compile(r"^# %%(?:\s+\[(?P<role>[^\]]*)\])?(?P<options>.*)$")
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 

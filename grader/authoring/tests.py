@@ -34,6 +34,10 @@ VISIBLE_CHECKS = {
     "tape": Visible("check_tape", (), (SPLIT_SEEDS,)),
     # measured on the notebook's own held-out split (the `load-data` cell's X_test, y_test)
     "mlp_accuracy": Visible("check_mlp_accuracy", ("X_test", "y_test"), (), target_kw="predict"),
+    "mlp_build": Visible("check_mlp_build"),
+    "mlp_predict": Visible("check_mlp_predict"),
+    "mlp_train_step": Visible("check_mlp_train_step"),
+    "mlp_train": Visible("check_mlp_train"),
 }
 
 

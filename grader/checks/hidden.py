@@ -4,14 +4,17 @@
 child), ``judge(test, specs, records)`` compares the child's records with the
 reference's behaviour on the same specs, ``run_hidden(ns, test)`` does both in one
 process (nbgrader's hidden cells, our tests). Both dispatch through the registry of
-kinds (``registry.py``); ``backward_loop`` and ``mlp_accuracy`` have trusted steps here
+kinds (``registry.py``); ``backward_loop`` and the mlp kinds have trusted steps here
 (per-order expectations, the held-out data). Records are untrusted: every kind's judge
 validates them and turns anything malformed into a failing case.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import pickle
+import textwrap
 import threading
 
 import numpy as np
@@ -25,7 +28,7 @@ from .backward_judge import judge_backward
 from .backward_loop import make_node, node_classes
 from .base import CaseResult, Result, _fail, _quiet, combine, probe
 from .contract import ALL_CLASSES
-from .mlp import judge_mlp_accuracy
+from .mlp import MLP_JUDGES, judge_mlp_learning
 from .registry import kind
 
 # The component classes each assignment's notebook defines (graphs use only these).
@@ -50,8 +53,7 @@ def build_specs(test: dict, which: str = "hidden") -> list:
     p = _params(test, which)
     check = test["check"]
     if check == "mlp_accuracy":
-        X_test = ref_mlp.load_digits_split(0)[2]
-        return [{"check": "mlp_accuracy", "target": test.get("target") or "predict", "X": X_test}]
+        return mlp_learning_specs(p)
     k = kind(check)
     if k.specs is None:
         raise ValueError(f"check {check!r} has no trusted specs")
@@ -157,14 +159,52 @@ def judge_case(test: dict, spec: dict, record) -> CaseResult:
         prefix = tuple(order[:graphs.valid_prefix(spec, order)[0]])
         expected = _memo(check, spec, lambda: backward_expectation(spec, list(prefix)), prefix)
         return judge_backward(spec, record, expected)
-    if check == "mlp_accuracy":
-        y_test = ref_mlp.load_digits_split(0)[3]
+    if check == "mlp_learning":
+        _, _, X_eval, y_eval = _digits_task(int(spec["seed"]))
         target = float(_params(test, "hidden").get("target", 0.95))
-        return judge_mlp_accuracy(spec, record, y_test, target)
+        return judge_mlp_learning(spec, record, X_eval, y_eval, target)
     k = kind(check)
+    if check in MLP_JUDGES:  # the reference's mlp functions run as notebook cells, not from the package
+        return k.judge(spec, record, _memo(check, spec, lambda: mlp_expectation(spec)))
     if k.exact is None:
         raise ValueError(f"check {check!r} has no trusted expectation")
     return k.judge(spec, record, _memo(check, spec, lambda: exact_expectation(spec)))
+
+
+# -- mlp_training: the reference's functions in a notebook-like namespace ------------------------
+
+@functools.lru_cache(maxsize=4)
+def _digits_task(seed: int):
+    """The re-drawn digits task of a hidden seed; its held-back half never leaves the parent."""
+    return ref_mlp.load_digits_task(seed)
+
+
+def mlp_learning_specs(p: dict) -> list:
+    """Training data of the re-drawn task (inputs and labels of its training half only)."""
+    seed = int(p.get("seed", 1))
+    X_train, y_train, _, _ = _digits_task(seed)
+    return [{"check": "mlp_learning", "X": X_train, "y": y_train, "seed": seed}]
+
+
+@functools.lru_cache(maxsize=1)
+def _reference_notebook() -> dict:
+    """The names an mlp notebook defines, from the reference by name, run as notebook cells
+    (so ``train`` finds ``train_step`` in the namespace, as in a notebook)."""
+    ns = {name: getattr(reference, name) for name in reference.__all__}
+    ns.update(np=np, ACTIVATIONS=ref_mlp.ACTIVATIONS, __name__=ref_mlp.__name__)  # @dataclass looks it up
+    exec("from dataclasses import dataclass, field\n", ns)
+    for name in ("MLP", "build_mlp", "train_step", "train"):
+        exec(compile(textwrap.dedent(inspect.getsource(getattr(ref_mlp, name))), ref_mlp.__file__, "exec"), ns)
+    return ns
+
+
+def mlp_expectation(spec: dict) -> dict:
+    if spec.get("case") == "final":
+        return {}  # the judge checks the notebook's predict against its own final network
+    rec = probe(_reference_notebook(), spec)
+    if "error" in rec:
+        raise RuntimeError(f"the reference failed on its own spec: {rec['error']}")
+    return kind(spec["check"]).exact(spec, rec)
 
 
 def judge(test, specs, records) -> Result:

@@ -186,4 +186,7 @@ def test_mlp_accuracy_measured_in_the_parent_labels_never_in_the_child(tmp_path)
     load = next(c for c in recs["honest"]["cells"] if c["id"] == "load-data")
     assert load["status"] == "ok" and "no test labels" in load["injected"]
     assert all(c["status"] == "ok" for c in recs["honest"]["cells"])  # matplotlib is a stub
-    assert recs["cheat"]["total"] == 0
+    # learning is judged on the weights the student's own loop trains, not on predict: copying
+    # labels into predict only loses predict's check against the final network
+    points = {t["id"]: t["points"] for t in recs["cheat"]["tests"]}
+    assert points["accuracy"] == 3 and points["predict"] < 2
