@@ -28,7 +28,8 @@ from .backward_judge import judge_backward
 from .backward_loop import make_node, node_classes
 from .base import CaseResult, Result, _fail, _quiet, combine, probe
 from .contract import ALL_CLASSES
-from .mlp import MLP_JUDGES, judge_mlp_learning
+from .mlp import judge_mlp_learning
+from .mlp_net import MLP_UNIT_KINDS
 from .registry import kind
 
 # The component classes each assignment's notebook defines (graphs use only these).
@@ -159,12 +160,12 @@ def judge_case(test: dict, spec: dict, record) -> CaseResult:
         prefix = tuple(order[:graphs.valid_prefix(spec, order)[0]])
         expected = _memo(check, spec, lambda: backward_expectation(spec, list(prefix)), prefix)
         return judge_backward(spec, record, expected)
-    if check == "mlp_learning":
+    if check == "mlp_accuracy":
         _, _, X_eval, y_eval = _digits_task(int(spec["seed"]))
         target = float(_params(test, "hidden").get("target", 0.95))
         return judge_mlp_learning(spec, record, X_eval, y_eval, target)
     k = kind(check)
-    if check in MLP_JUDGES:  # the reference's mlp functions run as notebook cells, not from the package
+    if check in MLP_UNIT_KINDS:  # the reference's mlp functions run as notebook cells, not from the package
         return k.judge(spec, record, _memo(check, spec, lambda: mlp_expectation(spec)))
     if k.exact is None:
         raise ValueError(f"check {check!r} has no trusted expectation")
@@ -183,7 +184,7 @@ def mlp_learning_specs(p: dict) -> list:
     """Training data of the re-drawn task (inputs and labels of its training half only)."""
     seed = int(p.get("seed", 1))
     X_train, y_train, _, _ = _digits_task(seed)
-    return [{"check": "mlp_learning", "X": X_train, "y": y_train, "seed": seed}]
+    return [{"check": "mlp_accuracy", "learning": True, "X": X_train, "y": y_train, "seed": seed}]
 
 
 @functools.lru_cache(maxsize=1)

@@ -47,7 +47,8 @@ def test_dual_tape_function_over_seeds():
 
 
 def all_tests():
-    return [(a, t) for a, ts in suites().items() for t in ts if t["check"] != "mlp_accuracy"]
+    # the mlp kinds need a notebook namespace: tests/grading/test_mlp_seeds.py checks them
+    return [(a, t) for a, ts in suites().items() for t in ts if not t["check"].startswith("mlp_")]
 
 
 @pytest.mark.parametrize("assignment,test", all_tests(), ids=lambda x: x if isinstance(x, str) else x["id"])

@@ -12,6 +12,7 @@ import pytest
 import reference
 from grader.checks import hidden
 from grader.checks import mlp as M
+from grader.checks import mlp_net
 from grader.checks.public import probe
 from reference import mlp as ref_mlp
 
@@ -43,10 +44,10 @@ def trained():
     return ns
 
 
-@pytest.mark.parametrize("check", list(M.MLP_JUDGES))
+@pytest.mark.parametrize("check", list(mlp_net.MLP_UNIT_KINDS))
 def test_reference_passes_every_unit_check_over_50_seeds(trained, check):
     for seed in range(50):
-        public = M.check_mlp(trained, check, seed=seed)
+        public = mlp_net.check_mlp(trained, check, seed=seed)
         assert public.passed, (seed, public.message)
         test = {"id": check, "check": check, "assignment": "mlp_training", "hidden": {"seed": seed}}
         exact = hidden.run_hidden(trained, test)
@@ -83,5 +84,5 @@ def test_weights_trained_on_the_notebooks_digits_do_not_fit_the_redrawn_task():
     ns["train"](model, X, y, 0.5, 20, 32, seed=0)
     _, _, X_ev, y_ev = ref_mlp.load_digits_task(1)
     layers = [[W.value, b.value] for W, b in model.layers]
-    acc = float(np.mean(np.argmax(M.mlp_forward(layers, X_ev, "relu"), axis=-1) == y_ev))
+    acc = float(np.mean(np.argmax(mlp_net.mlp_forward(layers, X_ev, "relu"), axis=-1) == y_ev))
     assert acc < 0.3  # pasted weights are near chance on the grader's task

@@ -1,0 +1,164 @@
+"""Check kinds ``mlp_train_step`` and ``mlp_train``: one ``train_step`` from weights and a
+batch the grader chooses, against one SGD step; and the batches ``train`` hands to
+``train_step`` epoch by epoch, against the order ``np.random.default_rng(seed)`` fixes. Both
+run in a graph of the given components, so a wrong ``build_mlp`` is not charged again.
+"""
+import numpy as np
+
+from .base import CaseResult, Kind, _arr, _fail, _graph_lists, _need, register
+from .mlp_net import (MLP_ATOL, MLP_RTOL, _MlpModel, _mlp_call, _mlp_close, _mlp_error, _mlp_guard,
+                      _mlp_kind_specs, _mlp_net, _mlp_numeric_layers, _mlp_setname, _mlp_shapes,
+                      _mlp_values, check_mlp, mlp_exact, mlp_loss, mlp_numeric_case)
+
+@_mlp_guard
+def _probe_mlp_train_step(ns, spec, rec):
+    step = _need(ns, "train_step")
+    with _graph_lists(ns):
+        _need(ns, "clear_compgraph")()
+        model = _MlpModel(ns, spec["sizes"], spec["activation"], spec["layers"])
+        loss = _mlp_call(rec, "train_step", step, model, np.array(spec["X"]), np.array(spec["y"]), spec["eta"])
+        rec["loss"] = _arr(loss)
+        rec["after"] = _mlp_values(model)
+
+
+@_mlp_guard
+def _probe_mlp_train(ns, spec, rec):
+    train, step = _need(ns, "train"), _need(ns, "train_step")
+    X, y = np.array(spec["X"]), np.array(spec["y"])
+    calls = []
+
+    def recording_step(model, Xb, yb, eta):
+        loss = step(model, Xb, yb, eta)
+        if len(calls) < 1000:
+            calls.append((_arr(np.asarray(Xb)[:, 0]), _arr(yb), _arr(eta), model is this, _arr(loss)))
+        return loss
+
+    with _graph_lists(ns):
+        _need(ns, "clear_compgraph")()
+        this = _MlpModel(ns, spec["sizes"], spec["activation"], spec["layers"])
+        _mlp_setname(ns, "train_step", recording_step)
+        try:
+            history = _mlp_call(rec, "train", train, this, X, y, spec["eta"], spec["epochs"],
+                                batch_size=spec["batch_size"], seed=spec["seed"])
+        finally:
+            _mlp_setname(ns, "train_step", step)
+    rec["batches"] = [c[0] for c in calls]
+    rec["labels"] = [c[1] for c in calls]
+    rec["etas"] = [c[2] for c in calls]
+    rec["same_model"] = [bool(c[3]) for c in calls]
+    rec["losses"] = [c[4] for c in calls]
+    rec["history"] = [[_arr(h.get("epoch")), _arr(h.get("loss"))] if isinstance(h, dict) else [None, None]
+                      for h in list(history)[:1000]]
+
+
+def judge_mlp_train_step(spec, record, expected) -> CaseResult:
+    where = f"train_step on {_mlp_net(spec)}"
+    if "error" in record:
+        return _mlp_error(record, where)
+    shapes = _mlp_shapes([int(s) for s in spec["sizes"]])
+    after, why = _mlp_numeric_layers(record.get("after"), shapes)
+    if why:
+        return _fail("wrong_update", where, f"after the step, {why}.")
+    before = [[np.asarray(W, dtype=float), np.asarray(b, dtype=float)] for W, b in spec["layers"]]
+    want = [[np.asarray(W, dtype=float), np.asarray(b, dtype=float)] for W, b in expected["after"]]
+    flat = lambda ls: np.concatenate([a.ravel() for pair in ls for a in pair])  # noqa: E731
+    got, b0, w1 = flat(after), flat(before), flat(want)
+    rtol, atol = (1e-5, 1e-7) if expected.get("numeric") else (MLP_RTOL, MLP_ATOL)
+    if not _mlp_close(got, w1, rtol, atol):
+        step = b0 - w1  # = eta * gradient
+        if np.array_equal(got, b0):
+            return _fail("no_update", where, "the parameters are unchanged after the step.")
+        if _mlp_close(got, b0 + step, rtol, atol):
+            return _fail("update_sign", where, "each parameter moved by +eta * gradient: the loss rises.")
+        r = float(np.dot(got - b0, step) / np.dot(step, step))
+        if abs(r) > 1e-9 and _mlp_close(got, b0 - r * step, rtol, atol):
+            return _fail("wrong_update", where, f"the step is {r:.4g} times the correct one: SGD(eta) with the "
+                         "eta it was given.")
+        return _fail("wrong_update", where, "the parameters after the step differ from one SGD step on the "
+                     "batch.", {"max_abs_err": float(np.nanmax(np.abs(got - w1)))})
+    loss = record.get("loss")
+    if not isinstance(loss, np.ndarray) or loss.shape != () or not _mlp_close(loss, expected["loss"], rtol, atol):
+        if isinstance(loss, np.ndarray) and loss.shape == () and _mlp_close(
+                loss, mlp_loss(want, spec["X"], spec["y"], spec["activation"]), rtol, atol):
+            return _fail("wrong_update", where, "returned the loss after the update; return the batch's loss "
+                         "Forward() computed, before SGD.")
+        return _fail("wrong_update", where, f"returned {None if loss is None else np.asarray(loss).tolist()}, "
+                     f"expected the batch loss {float(expected['loss']):.6g} as a float.")
+    return CaseResult(True)
+
+
+def judge_mlp_train(spec, record, expected) -> CaseResult:
+    where = f"train(..., epochs={spec['epochs']}, batch_size={spec['batch_size']}, seed=...) on {len(spec['X'])} rows"
+    if "error" in record:
+        return _mlp_error(record, where)
+    X, y = np.asarray(spec["X"]), np.asarray(spec["y"])
+    row_of = {float(v): i for i, v in enumerate(X[:, 0])}
+    want = [[row_of[float(v)] for v in np.asarray(b)] for b in expected["batches"]]
+    batches = record.get("batches")
+    if not isinstance(batches, list) or not batches:
+        return _fail("wrong_batches", where, "train did not call train_step (it must, once per batch).")
+    got = []
+    for k, b in enumerate(batches):
+        if not isinstance(b, np.ndarray) or b.ndim != 1 or any(float(v) not in row_of for v in b):
+            return _fail("wrong_batches", where, f"batch {k + 1} does not consist of rows of X.")
+        got.append([row_of[float(v)] for v in b])
+    labels, etas, same = record.get("labels"), record.get("etas"), record.get("same_model")
+    for k, rows in enumerate(got):
+        lab = labels[k] if isinstance(labels, list) and k < len(labels) else None
+        if not isinstance(lab, np.ndarray) or lab.shape != (len(rows),) or np.any(lab != y[rows]):
+            return _fail("wrong_batches", where, f"batch {k + 1}: the labels are not the labels of its rows.")
+        eta = etas[k] if isinstance(etas, list) and k < len(etas) else None
+        if not isinstance(eta, np.ndarray) or eta.shape != () or float(eta) != float(spec["eta"]):
+            return _fail("wrong_batches", where, f"batch {k + 1} was trained with eta = "
+                         f"{None if eta is None else float(eta)}, not the eta given to train ({spec['eta']}).")
+        if not (isinstance(same, list) and k < len(same) and same[k] is True):
+            return _fail("wrong_batches", where, "train_step was called with another model than the one given.")
+    if got != want:
+        per_epoch = len(want) // spec["epochs"]
+        n = len(X)
+        epochs_got = [sum(got[e * per_epoch:(e + 1) * per_epoch], []) for e in range(spec["epochs"])]
+        sizes_ok = [len(r) for r in got] == [len(r) for r in want]
+        if sizes_ok and all(o == list(range(n)) for o in epochs_got):
+            return _fail("no_shuffle", where, "every epoch visits rows 0, 1, 2, ... in order.")
+        if sizes_ok and all(sorted(o) == list(range(n)) for o in epochs_got) and \
+                all(o == epochs_got[0] for o in epochs_got[1:]):
+            return _fail("order_repeats", where, "each epoch visits the rows in the same order.")
+        if sizes_ok and all(sorted(o) == list(range(n)) for o in epochs_got):
+            return _fail("train_order", where, "each epoch visits every row once, but not in the order "
+                         "np.random.default_rng(seed).permutation gives.")
+        return _fail("wrong_batches", where, f"train_step got {len(got)} batches of sizes "
+                     f"{[len(r) for r in got[:8]]}{'...' if len(got) > 8 else ''}; expected {len(want)} "
+                     f"({spec['epochs']} epochs of {per_epoch}) of sizes {[len(r) for r in want[:8]]}...")
+    history, losses = record.get("history"), record.get("losses")
+    per_epoch = len(want) // spec["epochs"]
+    if not isinstance(history, list) or len(history) != spec["epochs"]:
+        return _fail("wrong_history", where, f"returned a history of {len(history) if isinstance(history, list) else 'no'} "
+                     f"records, expected one per epoch ({spec['epochs']}).")
+    for e, item in enumerate(history, start=1):
+        epoch, loss = item if isinstance(item, list) and len(item) == 2 else (None, None)
+        batch_losses = losses[(e - 1) * per_epoch:e * per_epoch] if isinstance(losses, list) else []
+        mean = float(np.mean([float(v) for v in batch_losses])) if batch_losses and all(
+            isinstance(v, np.ndarray) and v.shape == () for v in batch_losses) else None
+        if not isinstance(epoch, np.ndarray) or epoch.shape != () or float(epoch) != e:
+            return _fail("wrong_history", where, f"record {e} has 'epoch' {None if epoch is None else epoch.tolist()}, "
+                         f"expected {e}.")
+        if mean is None or not isinstance(loss, np.ndarray) or loss.shape != () or not _mlp_close(loss, mean, 1e-9, 1e-12):
+            return _fail("wrong_history", where, f"record {e} has 'loss' {None if loss is None else loss.tolist()}, "
+                         f"expected the mean of that epoch's batch losses ({mean}).")
+    return CaseResult(True)
+
+
+def check_mlp_train_step(ns, seed=0, test_id=None):
+    """One train_step from known weights and a batch, against one SGD step."""
+    return check_mlp(ns, "mlp_train_step", seed, test_id)
+
+
+def check_mlp_train(ns, seed=0, test_id=None):
+    """The batches train hands to train_step, against the order its seed fixes."""
+    return check_mlp(ns, "mlp_train", seed, test_id)
+
+
+register(Kind("mlp_train_step", probe=_probe_mlp_train_step, judge=judge_mlp_train_step, specs=_mlp_kind_specs,
+              numeric_case=mlp_numeric_case, exact=mlp_exact))
+register(Kind("mlp_train", probe=_probe_mlp_train, judge=judge_mlp_train, specs=_mlp_kind_specs,
+              numeric_case=mlp_numeric_case, exact=mlp_exact))

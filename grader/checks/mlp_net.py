@@ -1,0 +1,330 @@
+"""Shared by the mlp_training check kinds (``mlp_units``, ``mlp_loop``, ``mlp``): the network in
+NumPy (the notebook's formulas), the specs, probe helpers that build graphs from the given
+components, the expected records from the formulas (public; ``hidden`` uses the reference's
+own records instead), and the judges' helpers. Registers no kind.
+"""
+import numpy as np
+
+from .base import DIAGNOSES, KINDS, CaseResult, _arr, _err, _fail, _need, _quiet, _seeds, combine, probe
+from .compare import _error_case
+
+MLP_UNIT_KINDS = ("mlp_build", "mlp_predict", "mlp_train_step", "mlp_train")
+MLP_RTOL, MLP_ATOL = 1e-6, 1e-9
+MLP_MAX_LAYERS = 8
+MLP_LIMITS = {"inputs": 64, "classes": 10, "hidden_layers": 4, "width": 256, "epochs": 50}
+
+DIAGNOSES.update({
+    "init_zero": ("the weights start at zero", "Draw each W at random, rng.normal(0.0, np.sqrt(2 / d_in), (d_in, d_out)); only the biases start at zero."),
+    "init_symmetric": ("symmetric initialisation: identical hidden units", "Units that start equal get equal gradients and stay equal: draw every weight independently at random."),
+    "init_scale": ("initial weights not as specified", "W_l ~ Normal(0, sqrt(2 / d_{l-1})) of shape (d_{l-1}, d_l); b_l = zeros (d_l,)."),
+    "init_not_seeded": ("the seed does not fix the network", "Make one generator rng = np.random.default_rng(seed) in build_mlp and draw every weight from it."),
+    "wrong_dtype": ("weights of the wrong dtype", "Create every weight and bias with .astype(dtype) (float64 by default)."),
+    "activation_on_logits": ("a nonlinearity on the logits", "The last layer's Add gives the logits: apply the activation after every layer except the last."),
+    "wrong_activation": ("the wrong nonlinearity", "Use ACTIVATIONS[activation] between the layers."),
+    "wrong_graph": ("the graph computes something else", "Per layer h = Add(VDot(h, W), b), the activation between layers, loss = SoftmaxCrossEntropy(logits, labels)."),
+    "not_from_model": ("predictions do not follow the network's weights", "predict must set X into model.x, run Forward() and take the argmax of model.logits.value."),
+    "update_sign": ("the update climbs the loss: wrong sign", "SGD moves against the gradient: theta <- theta - eta * theta_bar (SGD(eta) after Backward(model.loss))."),
+    "no_update": ("the parameters did not change", "train_step must run Forward(), Backward(model.loss) and SGD(eta) on the batch."),
+    "wrong_update": ("the update is wrong", "One step is Forward(), Backward(model.loss), SGD(eta) on the batch set into model.x and model.labels."),
+    "no_shuffle": ("no shuffling: the rows are visited in their stored order", "Each epoch visits the rows in the order rng.permutation(len(X))."),
+    "order_repeats": ("every epoch visits the rows in the same order", "Make the generator once, before the first epoch, and draw a new permutation from it each epoch."),
+    "train_order": ("the rows are not visited in the order the seed fixes", "Make one rng = np.random.default_rng(seed) before the first epoch; each epoch order = rng.permutation(len(X))."),
+    "wrong_batches": ("the batches are cut differently", "Cut each epoch's order with np.array_split(order, max(1, len(X) // batch_size)) and call train_step on each part in turn."),
+    "wrong_history": ("the history is wrong", "Append {'epoch': e, 'loss': mean of the epoch's batch losses} after each epoch, e counting from 1."),
+    "outside_train_step": ("the network was not trained by train_step", "train must call train_step(model, X[rows], y[rows], eta) on every batch, and nothing else may change the weights."),
+    "not_learning": ("training does not learn", "The training loss should fall: check train_step's update and that train passes eta and the batches."),
+    "too_weak": ("the trained network is not accurate enough", "Train longer or with another learning rate or width (final_settings); your experiments show what works."),
+    "diverged": ("training diverged (NaN or inf weights)", "The learning rate is too large for this network: lower final_settings['eta']."),
+    "bad_settings": ("final_settings is not usable", "Set final_settings as the notebook says: sizes, activation, eta, epochs, batch_size, within the stated limits."),
+})
+
+
+# ----------------------------------------------------------------------------------
+# The network in NumPy: the notebook's formulas
+# ----------------------------------------------------------------------------------
+
+def _mlp_phi(h, activation):
+    return np.maximum(h, 0.0) if activation == "relu" else np.tanh(h)
+
+
+def mlp_forward(layers, X, activation, last=None):
+    """Logits of the MLP with weights ``layers`` = [(W, b), ...]; ``last`` (an activation name
+    or None) is applied to the logits too, to recognise that mistake."""
+    h = np.asarray(X, dtype=float)
+    for i, (W, b) in enumerate(layers):
+        h = h @ W + b
+        if i < len(layers) - 1 and activation:
+            h = _mlp_phi(h, activation)
+    return _mlp_phi(h, last) if last else h
+
+
+def mlp_loss(layers, X, y, activation) -> float:
+    z = mlp_forward(layers, X, activation)
+    return float(np.mean(np.logaddexp.reduce(z, axis=-1) - z[np.arange(len(z)), np.asarray(y, dtype=int)]))
+
+
+def mlp_weights(sizes, seed):
+    """Weights the grader sets into a network: not the He initialisation, so that a network
+    that ignores them is seen; biases non-zero, so that a missing bias is seen."""
+    rng = np.random.default_rng(seed)
+    return [[rng.normal(0.0, 1.5 / np.sqrt(a), (a, b)), rng.normal(0.0, 0.3, b)]
+            for a, b in zip(sizes[:-1], sizes[1:])]
+
+
+def _mlp_rng(check, seed):
+    return np.random.default_rng([sum(map(ord, check)), int(seed)])
+
+
+# ----------------------------------------------------------------------------------
+# Specs (the same builder for visible and hidden tests; the seed differs)
+# ----------------------------------------------------------------------------------
+
+MLP_NETS = (((64, 32, 10), "relu"), ((64, 16, 16, 10), "tanh"), ((64, 10), "relu"))
+MLP_SMALL_NETS = (((6, 5, 4), "relu"), ((6, 5, 5, 4), "tanh"))
+
+
+def mlp_specs(check, seed=0) -> list:
+    rng = _mlp_rng(check, seed)
+    specs = []
+    if check == "mlp_build":
+        for k, (sizes, act) in enumerate(MLP_NETS):
+            specs.append({"check": check, "sizes": list(sizes), "activation": act,
+                          "seed": int(rng.integers(1 << 30)), "layers": mlp_weights(sizes, rng.integers(1 << 30)),
+                          "X": rng.uniform(0.0, 1.0, (12, sizes[0])), "labels": rng.integers(0, sizes[-1], 12),
+                          "float32": k == 0})
+    elif check == "mlp_predict":
+        for sizes, act in MLP_NETS[:2]:
+            specs.append({"check": check, "case": "model", "sizes": list(sizes), "activation": act,
+                          "layers": mlp_weights(sizes, rng.integers(1 << 30)),
+                          "layers2": mlp_weights(sizes, rng.integers(1 << 30)),
+                          "X": rng.uniform(0.0, 1.0, (40, sizes[0])), "y": rng.integers(0, sizes[-1], 40)})
+        specs.append({"check": check, "case": "final", "seed": int(rng.integers(1 << 30)),
+                      "X": rng.uniform(0.0, 1.0, (40, MLP_LIMITS["inputs"]))})
+    elif check == "mlp_train_step":
+        for sizes, act in MLP_SMALL_NETS:
+            specs.append({"check": check, "sizes": list(sizes), "activation": act,
+                          "layers": mlp_weights(sizes, rng.integers(1 << 30)),
+                          "X": rng.normal(0.0, 1.0, (8, sizes[0])), "y": rng.integers(0, sizes[-1], 8),
+                          "eta": float(rng.uniform(0.2, 0.6))})
+    elif check == "mlp_train":
+        sizes, act = MLP_SMALL_NETS[0]
+        n = 23  # not a multiple of the batch size: array_split's uneven batches
+        specs.append({"check": check, "sizes": list(sizes), "activation": act,
+                      "layers": mlp_weights(sizes, rng.integers(1 << 30)),
+                      "X": rng.normal(0.0, 1.0, (n, sizes[0])), "y": rng.integers(0, sizes[-1], n),
+                      "eta": float(rng.uniform(0.05, 0.2)), "epochs": 3, "batch_size": 5,
+                      "seed": int(rng.integers(1 << 30))})
+    else:
+        raise ValueError(f"no specs for {check!r}")
+    return specs
+
+
+# ----------------------------------------------------------------------------------
+# Probes (run in the child, on the student's namespace)
+# ----------------------------------------------------------------------------------
+
+class _MlpStage(Exception):
+    """A contract violation found while probing (not an exception of the student's code)."""
+
+
+def _mlp_pairs(model):
+    layers = list(getattr(model, "layers"))
+    if not 0 < len(layers) <= MLP_MAX_LAYERS or not all(len(pair) == 2 for pair in layers):
+        raise _MlpStage("model.layers must be a list of (W, b) Parameter pairs, first layer first")
+    return layers
+
+
+def _mlp_values(model):
+    return [[_arr(W.value), _arr(b.value)] for W, b in _mlp_pairs(model)]
+
+
+def _mlp_set(pairs, layers):
+    if len(pairs) != len(layers):
+        raise _MlpStage(f"model.layers has {len(pairs)} (W, b) pairs, expected {len(layers)}")
+    for (W, b), (Wv, bv) in zip(pairs, layers):
+        W.value, b.value = np.array(Wv, dtype=np.float64), np.array(bv, dtype=np.float64)
+
+
+def _mlp_call(rec, stage, fn, *args, **kwargs):
+    rec["stage"] = stage
+    return fn(*args, **kwargs)
+
+
+def _mlp_guard(fn):
+    """Run a probe body; an exception becomes an error record naming the call that raised."""
+    def run(ns, spec):
+        rec = {}
+        try:
+            fn(ns, spec, rec)
+        except _MlpStage as e:
+            return {"error": {"type": "contract", "message": str(e)[:300]}, "error_at": rec.get("stage", "")}
+        except (Exception, SystemExit) as e:
+            return {"error": _err(e), "error_at": rec.get("stage", "")}
+        rec.pop("stage", None)
+        return rec
+    run.__name__ = fn.__name__
+    return run
+
+
+class _MlpModel:
+    """The network of a train_step/train case, built from the given components (so that a
+    wrong build_mlp is not charged again here); the same fields as the notebook's MLP."""
+
+    def __init__(self, ns, sizes, activation, layers):
+        Input, Parameter = _need(ns, "Input"), _need(ns, "Parameter")
+        VDot, Add = _need(ns, "VDot"), _need(ns, "Add")
+        phi = _need(ns, "ACTIVATIONS")[activation]
+        self.x, self.labels = Input(), Input()
+        h, self.layers = self.x, []
+        for i, (Wv, bv) in enumerate(layers):
+            W, b = Parameter(np.array(Wv, dtype=np.float64)), Parameter(np.array(bv, dtype=np.float64))
+            self.layers.append((W, b))
+            h = Add(VDot(h, W), b)
+            if i < len(layers) - 1:
+                h = phi(h)
+        self.logits = h
+        self.loss = _need(ns, "SoftmaxCrossEntropy")(h, self.labels)
+
+    def predict(self, X):
+        raise _MlpStage("train must not predict when no validation data is given")
+
+    def accuracy(self, X, y):
+        raise _MlpStage("train must not measure accuracy when no validation data is given")
+
+
+def _mlp_setname(ns, name, value):
+    if isinstance(ns, dict):
+        ns[name] = value
+    else:
+        setattr(ns, name, value)
+
+
+# ----------------------------------------------------------------------------------
+# Expected records from the notebook's formulas (public; hidden uses the reference's)
+# ----------------------------------------------------------------------------------
+
+def _mlp_numeric_grad(layers, X, y, act, h=1e-6):
+    grads = []
+    for W, b in layers:
+        pair = []
+        for a in (W, b):
+            g = np.zeros_like(a)
+            for i in np.ndindex(a.shape):
+                old = a[i]
+                a[i] = old + h
+                up = mlp_loss(layers, X, y, act)
+                a[i] = old - h
+                down = mlp_loss(layers, X, y, act)
+                a[i] = old
+                g[i] = (up - down) / (2 * h)
+            pair.append(g)
+        grads.append(pair)
+    return grads
+
+
+def _mlp_order(n, epochs, batch_size, seed):
+    rng = np.random.default_rng(seed)
+    return [[rows for rows in np.array_split(rng.permutation(n), max(1, n // batch_size))] for _ in range(epochs)]
+
+
+def mlp_expected(spec) -> dict:
+    """The expected record of a spec, from the notebook's formulas (no solution code)."""
+    check = spec["check"]
+    if check == "mlp_build":
+        return {"logits": mlp_forward(spec["layers"], spec["X"], spec["activation"]),
+                "loss": mlp_loss(spec["layers"], spec["X"], spec["labels"], spec["activation"])}
+    if check == "mlp_predict":
+        if spec.get("case") == "final":
+            return {}
+        return {"pred": np.argmax(mlp_forward(spec["layers"], spec["X"], spec["activation"]), axis=-1),
+                "pred2": np.argmax(mlp_forward(spec["layers2"], np.asarray(spec["X"])[:7], spec["activation"]), axis=-1)}
+    if check == "mlp_train_step":
+        layers = [[np.array(W, dtype=float), np.array(b, dtype=float)] for W, b in spec["layers"]]
+        grads = _mlp_numeric_grad(layers, spec["X"], spec["y"], spec["activation"])
+        return {"loss": mlp_loss(layers, spec["X"], spec["y"], spec["activation"]),
+                "after": [[W - spec["eta"] * gW, b - spec["eta"] * gb] for (W, b), (gW, gb) in zip(layers, grads)],
+                "numeric": True}
+    if check == "mlp_train":
+        X = np.asarray(spec["X"])
+        return {"batches": [X[rows, 0] for epoch in _mlp_order(len(X), spec["epochs"], spec["batch_size"], spec["seed"])
+                            for rows in epoch]}
+    raise ValueError(f"no expectation for {check!r}")
+
+
+def mlp_exact(spec, reference_record) -> dict:
+    """The reference's own probe record as the expectation (exact tolerances)."""
+    return dict(reference_record)
+
+
+# ----------------------------------------------------------------------------------
+# Judges
+# ----------------------------------------------------------------------------------
+
+def _mlp_close(got, want, rtol=MLP_RTOL, atol=MLP_ATOL):
+    got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
+    if got.shape != want.shape:
+        return False
+    scale = atol * (1.0 + float(np.max(np.abs(want), initial=0.0)))
+    with np.errstate(all="ignore"):
+        return bool(np.all(np.abs(got - want) <= scale + rtol * np.abs(want)))
+
+
+def _mlp_numeric_layers(layers, shapes):
+    """``layers`` as float arrays of the given (W shape, b shape) pairs, or a reason why not."""
+    if not isinstance(layers, list) or len(layers) != len(shapes):
+        return None, f"{len(layers) if isinstance(layers, list) else 'no'} layers, expected {len(shapes)}"
+    out = []
+    for l, (pair, (ws, bs)) in enumerate(zip(layers, shapes), start=1):
+        if not isinstance(pair, list) or len(pair) != 2:
+            return None, f"layer {l} is not a (W, b) pair"
+        W, b = pair
+        for name, a, shape in ((f"W{l}", W, ws), (f"b{l}", b, bs)):
+            if not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf":
+                return None, f"{name} is not a numeric array"
+            if a.shape != tuple(shape):
+                return None, f"{name} has shape {a.shape}, expected {tuple(shape)}"
+        out.append([np.asarray(W, dtype=float), np.asarray(b, dtype=float)])
+    return out, None
+
+
+def _mlp_shapes(sizes):
+    return [((a, b), (b,)) for a, b in zip(sizes[:-1], sizes[1:])]
+
+
+def _mlp_symmetric(W):
+    """True when two units (columns) of W are identical."""
+    return W.shape[1] > 1 and np.unique(W.T, axis=0).shape[0] < W.shape[1]
+
+
+def _mlp_where(spec):
+    return f"build_mlp({tuple(spec['sizes'])}, {spec['activation']!r})"
+
+
+def _mlp_net(spec):
+    return f"a {'-'.join(map(str, spec['sizes']))} {spec['activation']} network"
+
+
+def _mlp_error(record, where):
+    stage = str(record.get("error_at", ""))
+    err = record.get("error") if isinstance(record.get("error"), dict) else {}
+    if err.get("type") == "contract":
+        return _fail("wrong_graph" if stage != "final_settings" else "bad_settings", where,
+                     str(err.get("message", ""))[:300] + ".")
+    if stage == "final_settings" and err.get("type") not in ("missing",):
+        return _fail("bad_settings", where, str(err.get("message", ""))[:300])
+    return _error_case(record, where + (f", in {stage}" if stage and stage not in where else ""))
+
+
+def mlp_numeric_case(ns, spec) -> CaseResult:
+    """One spec checked against the notebook's formulas (the public expectation)."""
+    return KINDS[spec["check"]].judge(spec, probe(ns, spec), mlp_expected(spec))
+
+
+def check_mlp(ns, check, seed=0, test_id=None):
+    """The public check of one mlp kind on its cases for ``seed``."""
+    with _quiet():
+        return combine(test_id or check, [mlp_numeric_case(ns, s) for s in mlp_specs(check, seed)])
+
+
+def _mlp_kind_specs(test, params, ns=None, classes=None) -> list:
+    return [s for seed in _seeds(params) for s in mlp_specs(test["check"], seed)]
