@@ -25,12 +25,18 @@
 #
 # | task | what | points |
 # |---|---|---|
-# | 1 | `Dual`: arithmetic with plain numbers on either side | 4 |
-# | 2 | `Dual`: `exp`, `log`, `sin`, `cos`, `sigmoid`, `tanh` | 3 |
+# | 1 | `Dual`: arithmetic with plain numbers on either side (8 tests of 0.5: `+`, `-`, reflected `-`, `*`, `/`, reflected `/`, `**`, unary `-`) | 4 |
+# | 2 | `Dual`: `exp`, `log`, `sin`, `cos`, `sigmoid`, `tanh` (one test of 0.5 each) | 3 |
 # | 3 | `derivative(f, x)` | 2 |
 # | 4 | `gradient_fwd(f, xs)` | 3 |
-# | 5 | `Var`: the tape, topological order, `backward()` | 6 |
+# | 5 | `Var`: the operations' local derivatives (14 tests of 0.25, as in tasks 1 and 2) | 3.5 |
+# | 5 | `Var`: `topological_order()` and `backward()` | 2.5 |
 # | 6 | `gradient_rev(f, xs)` | 2 |
+#
+# Every method has its own test, so a mistake in one method costs that method's points only.
+# The tests of tasks 3, 4 and 6 do not use your `Dual` or `Var` operators at all: they call your
+# function with a test function `f` of known derivative that reads its arguments' `val` and
+# `dot` (or `value`) and builds its result with the given constructor.
 #
 # The last section is an experiment (not graded) that times the two modes as the number of
 # inputs grows.
@@ -113,11 +119,11 @@ import matplotlib.pyplot as plt
 # ### Task 1 (4 points) and task 2 (3 points): the class `Dual`
 #
 # The constructor is given: `Dual(val, dot=0.0)` stores two floats in the attributes `val` and
-# `dot` (the value and its derivative). Implement every other method of `Dual` below.
+# `dot` (the value and its derivative). So is `Dual.lift(x)`: it returns `x` itself if it is
+# already a `Dual`, and otherwise the constant `Dual(x, 0.0)`. Every binary operator starts by
+# lifting its other operand, so that `d + 2`, `2 + d`, `d * 0.5`, `1 / d`, ... all work.
+# Implement every other method of `Dual` below.
 #
-# - `Dual.lift(x)` returns `x` itself if it is already a `Dual`, and otherwise the constant
-#   `Dual(x, 0.0)`. Every binary operator starts by lifting its other operand, so that
-#   `d + 2`, `2 + d`, `d * 0.5`, `1 / d`, ... all work.
 # - `+ - * /` in both orders (`__add__`/`__radd__`, `__sub__`/`__rsub__`, `__mul__`/`__rmul__`,
 #   `__truediv__`/`__rtruediv__`), unary `-` (`__neg__`) and `**` with a plain-number
 #   exponent (`__pow__`), following the table above. Each returns a **new** `Dual` and leaves its
@@ -129,7 +135,7 @@ import matplotlib.pyplot as plt
 # The reflected `__radd__` and `__rmul__` may simply be the same functions as `__add__` and
 # `__mul__`, since addition and multiplication commute; the class already says so.
 
-# %% [solution] from=reference.forward_mode:Dual keep=__init__,__repr__
+# %% [solution] from=reference.forward_mode:Dual keep=__init__,__repr__,lift
 
 # %% [markdown] id=try-dual-note
 # A quick look before the tests: with $x = $ `Dual(3.0, 1.0)`, the expression $x^2 + 1$ should
@@ -139,7 +145,42 @@ import matplotlib.pyplot as plt
 x = Dual(3.0, 1.0)
 print(x * x + 1.0, 2 - x, 1 / x, x ** 3)
 
-# %% [test] id=dual_arithmetic
+# %% [markdown] id=dual-tests-note
+# **The tests of task 1**, one per operation. Each uses two dual numbers, `a` with a positive
+# val and `b` with a negative val, both with a nonzero dot (of different sizes, so a dropped
+# term of a rule always shows), a plain number `c` (positive or negative), a fractional
+# exponent `n` and an integer exponent `k` (3 or -3). The visible test draws them with seed 0;
+# grading draws more. Each expression's val and dot are compared with the rule, and afterwards
+# `a` and `b` must still hold their own val and dot (an operator returns a **new** `Dual`):
+#
+# | test | expressions |
+# |---|---|
+# | `dual_add` | `a + b`, `a + c`, `c + a`, `c + b` |
+# | `dual_sub` | `a - b`, `b - a`, `a - c` |
+# | `dual_rsub` | `c - a`, `c - b` |
+# | `dual_mul` | `a * b`, `b * a`, `a * c`, `c * a`, `c * b` |
+# | `dual_div` | `a / b`, `b / a`, `a / c` |
+# | `dual_rdiv` | `c / a`, `c / b` |
+# | `dual_pow` | `a ** n`, `b ** k` (a negative base), `a ** k` |
+# | `dual_neg` | `-a`, `-b` |
+#
+# A failing test names the method at fault (`Dual.__rsub__` for `c - a`) and the numbers.
+
+# %% [test] id=dual_add
+
+# %% [test] id=dual_sub
+
+# %% [test] id=dual_rsub
+
+# %% [test] id=dual_mul
+
+# %% [test] id=dual_div
+
+# %% [test] id=dual_rdiv
+
+# %% [test] id=dual_pow
+
+# %% [test] id=dual_neg
 
 # %% [markdown] id=elementary-functions
 # ### Functions that work on every kind of number
@@ -155,7 +196,23 @@ print(x * x + 1.0, 2 - x, 1 / x, x ** 3)
 # %% [code] id=try-functions
 print(exp(Dual(0.0, 1.0)), sin(Dual(0.0, 1.0)), sigmoid(Dual(0.0, 1.0)), tanh(0.5))
 
-# %% [test] id=dual_functions
+# %% [markdown] id=dual-functions-tests-note
+# **The tests of task 2**, one per method: `g(a)` and `g(b)` for the same kind of `a` (positive
+# val) and `b` (negative val; for `log` a positive one) as above, through the module-level
+# functions. The dot must be $g'(u)\,\dot u$ (the chain rule: do not forget the factor $\dot u$),
+# and the operand must be unchanged.
+
+# %% [test] id=dual_exp
+
+# %% [test] id=dual_log
+
+# %% [test] id=dual_sin
+
+# %% [test] id=dual_cos
+
+# %% [test] id=dual_sigmoid
+
+# %% [test] id=dual_tanh
 
 # %% [markdown] id=derivative-task
 # ### Task 3 (2 points): `derivative(f, x)`
@@ -169,6 +226,11 @@ print(exp(Dual(0.0, 1.0)), sin(Dual(0.0, 1.0)), sigmoid(Dual(0.0, 1.0)), tanh(0.
 #
 # The worked example: `derivative(lambda x: x * x + 1.0, 3.0)` is `6.0`, and
 # `derivative(lambda x: x * (x + 1), 17.0)` is `35.0`.
+#
+# **The test** passes its own `f` of known derivative, which reads the `val` and `dot` of the
+# `Dual` it is given and returns a `Dual` made with the constructor, so it does not depend on
+# your operators: the visible cases are these two functions at 3 and at 17; grading adds others
+# and one `f` that returns a plain number.
 
 # %% [solution] from=reference.forward_mode:derivative
 
@@ -191,6 +253,10 @@ print(derivative(lambda x: x * x + 1.0, 3.0), derivative(lambda x: x * (x + 1), 
 #
 # Example: for $f(a, b) = a\,b + \sin a$ at $(a, b) = (0, 2)$ the gradient is
 # $(b + \cos a,\; a) = (3, 0)$.
+#
+# **The test** works as in task 3 (its own `f` of known gradient, built with the constructor
+# only): the visible cases are $a\,b + \sin a$ at $(0.5, 2)$ and $x\,(x + 1)$ at $[17]$; grading
+# adds functions of three and four inputs and one that returns a plain number.
 
 # %% [solution] from=reference.forward_mode:gradient_fwd
 
@@ -258,13 +324,14 @@ print(gradient_fwd(lambda a, b: a * b + sin(a), [0.0, 2.0]))
 #
 # ### Task 5 (6 points): the class `Var`
 #
-# A `Var` is a scalar that records how it was made. The constructor is given:
+# A `Var` is a scalar that records how it was made. The constructor and `Var.lift` (as for
+# `Dual`: a plain number becomes a parentless `Var`) are given:
 # `Var(value, parents=())` stores `value` as a float, `grad = 0.0`, and `parents`, a tuple of
 # pairs `(operand, local_derivative)`, one per operand, where `local_derivative` is the float
 # $\partial\,\text{self} / \partial\,\text{operand}$ evaluated at the operands' values. A `Var`
 # made by the user (an input or a constant) has no parents. Implement every other method:
 #
-# - `Var.lift(x)`, the operators (`+ - * /` in both orders, unary `-`, `**` with a plain
+# - The operators (`+ - * /` in both orders, unary `-`, `**` with a plain
 #   exponent) and the methods `exp`, `log`, `sin`, `cos`, `sigmoid`, `tanh` each compute the new
 #   value **and** record the local derivatives: for example `a * b` returns
 #   `Var(a.value * b.value, [(a, b.value), (b, a.value)])`. Plain numbers are lifted to parentless
@@ -277,7 +344,7 @@ print(gradient_fwd(lambda a, b: a * b + sin(a), [0.0, 2.0]))
 #   so that a tape with thousands of nodes does not exceed Python's recursion limit.
 # - `backward()` runs the three steps above, with `self` as the output $\ell$.
 
-# %% [solution] from=reference.tape:Var keep=__init__,__repr__
+# %% [solution] from=reference.tape:Var keep=__init__,__repr__,lift
 
 # %% [markdown] id=try-tape-note
 # The worked example on your tape: after `y.backward()`, `x.grad` should be 35 and `u.grad` 17.
@@ -292,7 +359,47 @@ print(y.value, u.grad, x.grad)
 y.backward()
 print(y.value, u.grad, x.grad)
 
-# %% [test] id=tape
+# %% [markdown] id=tape-tests-note
+# **The tests of task 5.** One test per operation (`tape_add`, `tape_sub`, `tape_rsub`,
+# `tape_mul`, `tape_div`, `tape_rdiv`, `tape_pow`, `tape_neg`, `tape_exp`, ..., `tape_tanh`), on
+# the same expressions as the `Dual` tests with `a = Var(...)` of positive value and
+# `b = Var(...)` of negative value: the result's value, and the local derivatives it records in
+# `parents` (the test follows the recorded pairs itself, so these tests do not call your
+# `backward()`), with the operands unchanged. Then `tape_backward`: the test builds two graphs
+# with the given constructor and known local derivatives, in which a value is used by several
+# operations and twice by one operation, and checks `topological_order()` (every node once, after
+# its parents) and every node's grad after `backward()`, after a second `backward()`, and after
+# a `backward()` that starts with every grad set to some other number.
+
+# %% [test] id=tape_add
+
+# %% [test] id=tape_sub
+
+# %% [test] id=tape_rsub
+
+# %% [test] id=tape_mul
+
+# %% [test] id=tape_div
+
+# %% [test] id=tape_rdiv
+
+# %% [test] id=tape_pow
+
+# %% [test] id=tape_neg
+
+# %% [test] id=tape_exp
+
+# %% [test] id=tape_log
+
+# %% [test] id=tape_sin
+
+# %% [test] id=tape_cos
+
+# %% [test] id=tape_sigmoid
+
+# %% [test] id=tape_tanh
+
+# %% [test] id=tape_backward
 
 # %% [markdown] id=gradient-rev-task
 # ### Task 6 (2 points): `gradient_rev(f, xs)`
@@ -300,6 +407,11 @@ print(y.value, u.grad, x.grad)
 # The reverse-mode counterpart of `gradient_fwd`: wrap each input in a `Var`, call `f` **once**
 # on them, call `backward()` on the result, and return the inputs' grads as a NumPy array of
 # length `len(xs)`. If `f` returns a plain number, every derivative is 0.
+#
+# **The test** passes its own `f`: it reads the inputs' `value` and returns a `Var` (made with
+# the constructor) whose `backward()` sets the known gradient on the inputs, so it does not
+# depend on your task 5. Visible cases: $a\,b + \sin a$ at $(0.5, 2)$ and $x\,(x + 1)$ at $[17]$;
+# grading adds others and one `f` that returns a plain number.
 
 # %% [solution] from=reference.tape:gradient_rev
 

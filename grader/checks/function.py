@@ -1,9 +1,17 @@
 """Check kind ``function``: plain functions (logistic_ls_grads, derivative, gradient_fwd,
 gradient_rev, unbroadcast) called with a suite case's keyword arguments.
+
+``derivative``, ``gradient_fwd`` and ``gradient_rev`` are built on ``Dual`` and ``Var``; their
+tests pass a harness stand-in for ``f`` (``f = {value = "lambda ...", grad = ["lambda ...", ...]}``)
+that reads its arguments' ``val``/``dot`` (or ``value``) and returns a result of known value and
+derivative made with the student's own constructor (for ``gradient_rev`` a ``Var`` whose
+``backward()`` sets the known grads on the inputs), so no operator of the student's ``Dual``
+or ``Var`` runs and only the function's own logic is judged. Without ``grad`` the stand-in
+returns a plain number (derivative 0).
 """
 import numpy as np
 
-from .base import CaseResult, Kind, Result, _arr, _err, _fail, _need, _quiet, _seeds, combine, probe, register
+from .base import DIAGNOSES, CaseResult, Kind, Result, _arr, _err, _fail, _need, _quiet, _seeds, combine, probe, register
 from .compare import (ATOL, ATOL_EXACT, RTOL, RTOL_EXACT, _central, _close, _describe, _error_case, _errors,
                       _valid, classify)
 from .elementary import MATH_FUNCTIONS, _env, _lambda, _math_sigmoid
@@ -53,11 +61,68 @@ def _scalar(v):
     return v
 
 
+FUNCTION_DIAGNOSES = {
+    "ad_returned_value": ("returned the value of f, not its derivative",
+                          "The derivative is the output's dot (forward mode), or the inputs' grads after backward() "
+                          "(reverse mode), not its val/value."),
+    "ad_not_seeded": ("the derivative came out as zero",
+                      "Seed the input: Dual(x, 1.0) for derivative, dot 1 for input i only in pass i of "
+                      "gradient_fwd; for gradient_rev call backward() on f's output before reading the grads."),
+    "ad_seeded_together": ("every input was seeded with dot 1 in the same pass",
+                           "One pass per input: in pass i only input i has dot 1, every other input dot 0."),
+    "ad_constant_output": ("a plain-number output was not handled",
+                           "If f returns a plain number (not a Dual/Var), its derivative is 0."),
+    "ad_result_wrong": ("the derivative is wrong",
+                        "Call f on the seeded inputs and read the output's dot (forward mode) or the inputs' grads "
+                        "after backward() (reverse mode); return one float, or an array of len(xs)."),
+    "ad_bad_shape": ("the result has the wrong shape",
+                     "derivative returns one float; gradient_fwd and gradient_rev return a NumPy array of length len(xs)."),
+}
+DIAGNOSES.update(FUNCTION_DIAGNOSES)
+
+AD_FUNCTIONS = ("derivative", "gradient_fwd", "gradient_rev")
+
+
+def _standin(ns, target: str, desc: dict):
+    """The harness's f for an AD function: known value and derivative, built with the student's
+    constructor only (its attributes ``val``/``dot`` or ``value``/``grad``, as given)."""
+    value = _lambda(desc["value"], MATH_FUNCTIONS)
+    grads = [_lambda(g, MATH_FUNCTIONS) for g in desc["grad"]] if "grad" in desc else None
+    if target == "gradient_rev":
+        Var = _need(ns, "Var")
+
+        def backward(self):
+            for v, g in zip(*self.standin_grads):
+                v.grad = g
+
+        Out = type("StandInOutput", (Var,), {"backward": backward})
+
+        def f(*vs):
+            vals = [float(v.value) for v in vs]
+            if grads is None:
+                return value(*vals)
+            out = Out(value(*vals))
+            out.standin_grads = (list(vs), [float(g(*vals)) for g in grads])
+            return out
+        return f
+    Dual = _need(ns, "Dual")
+
+    def f(*ds):
+        vals = [float(d.val) for d in ds]
+        if grads is None:
+            return value(*vals)
+        return Dual(value(*vals), sum(float(g(*vals)) * float(d.dot) for g, d in zip(grads, ds)))
+    return f
+
+
 def _probe_function(ns, spec: dict) -> dict:
     fn = _need(ns, spec["target"])
     kwargs = {}
     for k, v in spec["kwargs"].items():
-        kwargs[k] = _lambda(v, _env(ns)) if isinstance(v, str) and v.lstrip().startswith("lambda") else _plain(v)
+        if isinstance(v, dict) and "value" in v:
+            kwargs[k] = _standin(ns, spec["target"], v)
+        else:
+            kwargs[k] = _lambda(v, _env(ns)) if isinstance(v, str) and v.lstrip().startswith("lambda") else _plain(v)
         if isinstance(kwargs[k], list):
             kwargs[k] = [_plain(x) for x in kwargs[k]]
     try:
@@ -79,12 +144,16 @@ def numeric_function_expectation(spec) -> dict:
         xs = [float(kw["w"]), float(kw["b"])]
         return {"result": {"seq": [np.asarray(f(*xs)), np.asarray(_central(f, xs, 0)), np.asarray(_central(f, xs, 1))]},
                 "rtol": RTOL, "atol": ATOL}
-    if target in ("derivative", "gradient_fwd", "gradient_rev"):
-        f = _lambda(kw["f"], MATH_FUNCTIONS)
-        if target == "derivative":
-            return {"result": {"one": np.asarray(_central(f, [float(kw["x"])], 0))}, "rtol": RTOL, "atol": ATOL}
-        xs = [float(x) for x in kw["xs"]]
-        return {"result": {"one": np.array([_central(f, xs, i) for i in range(len(xs))])}, "rtol": RTOL, "atol": ATOL}
+    if target in AD_FUNCTIONS:
+        xs = [float(kw["x"])] if target == "derivative" else [float(x) for x in kw["xs"]]
+        f = kw["f"]
+        if isinstance(f, dict):  # a stand-in: its stated derivative
+            g = [_lambda(d, MATH_FUNCTIONS)(*xs) for d in f["grad"]] if "grad" in f else [0.0] * len(xs)
+        else:
+            f = _lambda(f, MATH_FUNCTIONS)
+            g = [_central(f, xs, i) for i in range(len(xs))]
+        want = np.asarray(g[0]) if target == "derivative" else np.array(g, dtype=float)
+        return {"result": {"one": want}, "rtol": RTOL, "atol": ATOL}
     if target == "unbroadcast":  # the adjoint of broadcasting, element by element
         g, shape = np.asarray(kw["grad"], dtype=float), tuple(kw["shape"])
         want = np.zeros(shape)
@@ -99,14 +168,82 @@ def numeric_function_expectation(spec) -> dict:
 OUTPUT_NAMES = {"logistic_ls_grads": ("L_reg", "w_bar", "b_bar")}
 
 
+FUNCTION_DIAGNOSES.update({
+    "logistic_loss_wrong": ("L_reg is wrong",
+                            "Compute the forward pass as stated: z = w*x + b, y = sigmoid(z), L = 0.5*(y - t)**2, "
+                            "R = 0.5*w**2, L_reg = L + lam*R."),
+    "logistic_regulariser": ("the regulariser's share of w_bar is missing or wrong",
+                             "w feeds both z and R: w_bar = z_bar * x + R_bar * w, with R_bar = lam."),
+    "logistic_sigmoid_derivative": ("the sigmoid's derivative is missing from z_bar",
+                                    "z_bar = y_bar * sigmoid'(z) = y_bar * y * (1 - y)."),
+})
+DIAGNOSES.update(FUNCTION_DIAGNOSES)
+
+
+def _logistic_cause(kw: dict, k: int, got: float, rtol: float, atol: float) -> str | None:
+    """Which step of the bar-notation derivation a wrong w_bar (k=1) / b_bar (k=2) skipped."""
+    w, b, x, t, lam = (float(kw[n]) for n in ("w", "b", "x", "t", "lam"))
+    y = _math_sigmoid(w * x + b)
+    z_bar, z_bar_plain = (y - t) * y * (1 - y), y - t
+    near = lambda v: abs(got - v) <= atol * (1 + abs(v)) + rtol * abs(v)
+    if k == 1:
+        if any(near(v) for v in (z_bar * x, z_bar * x + w, z_bar * x - lam * w, z_bar * x + 0.5 * lam * w * w)):
+            return "logistic_regulariser"
+        if any(near(v) for v in (z_bar_plain * x + lam * w, z_bar_plain * x)):
+            return "logistic_sigmoid_derivative"
+    if k == 2:
+        if near(z_bar_plain):
+            return "logistic_sigmoid_derivative"
+        if near(z_bar + lam * w):
+            return "logistic_regulariser"
+    return None
+
+
+def _ad_where(spec: dict) -> str:
+    kw, target = spec["kwargs"], spec["target"]
+    f = kw.get("f")
+    at = f"x = {kw['x']}" if target == "derivative" else f"xs = {list(kw.get('xs', []))}"
+    if isinstance(f, dict):
+        shown = f"f = {f['value']}" + (f" (gradient {', '.join(f['grad'])})" if "grad" in f else ", a plain number")
+    else:
+        shown = f"f = {f}"
+    return f"{target} (case {spec.get('case', 0) + 1}: {shown}, at {at})"
+
+
+def _ad_cause(spec: dict, got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> str:
+    """The most specific diagnosis for a wrong derivative/gradient of a stand-in f."""
+    kw, target = spec["kwargs"], spec["target"]
+    f = kw.get("f")
+    close = lambda a, b: bool(np.all(np.abs(a - b) <= atol + rtol * np.abs(b)))
+    if isinstance(f, dict) and "grad" not in f:
+        return "ad_constant_output"
+    if np.any(want != 0) and close(got, np.zeros_like(want)):
+        return "ad_not_seeded"
+    if isinstance(f, dict):
+        xs = [float(kw["x"])] if target == "derivative" else [float(x) for x in kw["xs"]]
+        value = float(_lambda(f["value"], MATH_FUNCTIONS)(*xs))
+        if close(got, np.full_like(want, value)):
+            return "ad_returned_value"
+        if target == "gradient_fwd" and want.size > 1 and close(got, np.full_like(want, want.sum())):
+            return "ad_seeded_together"
+    return "ad_result_wrong"
+
+
 def judge_function(spec, record, expected) -> CaseResult:
     target = spec["target"]
-    where = f"{target} (case {spec.get('case', 0) + 1})"
+    ad = target in AD_FUNCTIONS
+    where = _ad_where(spec) if ad else f"{target} (case {spec.get('case', 0) + 1})"
+    at = {"component": target}
     if not isinstance(record, dict):
         return _fail("protocol_error", where, "the probe record is not a dict.")
     try:
         if "error" in record:
-            return _error_case(record, where)
+            f = spec["kwargs"].get("f")
+            if ad and isinstance(f, dict) and "grad" not in f:
+                err = record.get("error") or {}
+                return _fail("ad_constant_output", where, f"raised {err.get('type')}: {str(err.get('message'))[:200]} "
+                             "when f returned a plain number.", at)
+            return _error_case(record, where, component=target)
         got, want = record.get("result"), expected["result"]
         rtol, atol = expected["rtol"], expected["atol"]
         if not isinstance(got, dict):
@@ -114,7 +251,8 @@ def judge_function(spec, record, expected) -> CaseResult:
         if "seq" in want:
             g = got.get("seq")
             if not isinstance(g, list) or len(g) != len(want["seq"]):
-                return _fail("forward_wrong", where, f"should return {len(want['seq'])} values.")
+                return _fail("logistic_loss_wrong" if target == "logistic_ls_grads" else "exception", where,
+                             f"should return {len(want['seq'])} values.", at)
             pairs = list(zip(g, want["seq"]))
         else:
             g = got.get("one")
@@ -124,20 +262,26 @@ def judge_function(spec, record, expected) -> CaseResult:
             w = np.asarray(w, dtype=float)
             bad = _valid(a)
             if bad:
-                return _fail("exception", where, f"{names[k]} {bad}.")
+                return _fail("exception", where, f"{names[k]} {bad}.", at)
             if a.size == w.size and a.shape != w.shape and w.ndim == 0:
                 a = a.reshape(())
             if a.shape != w.shape:
-                return _fail("grad_shape", where, f"{names[k]} has shape {a.shape}, expected {w.shape}.",
-                             {"expected_shape": list(w.shape), "got_shape": list(a.shape)})
+                return _fail("ad_bad_shape" if ad else "grad_shape", where,
+                             f"{names[k]} has shape {a.shape}, expected {w.shape}.",
+                             {**at, "expected_shape": list(w.shape), "got_shape": list(a.shape)})
             if np.all(np.isfinite(w)) and not np.all(np.isfinite(a)):
-                return _fail("non_finite", where, f"{names[k]} contains NaN or inf.")
+                return _fail("non_finite", where, f"{names[k]} contains NaN or inf.", at)
             tol = atol * (1 + np.max(np.abs(w), initial=0))
             if not _close(a, w, rtol, tol):
-                err = _errors(a, w)
+                err = {**at, **_errors(a, w)}
                 if target == "logistic_ls_grads" and k == 0:
-                    return _fail("forward_wrong", where, f"L_reg wrong: {_describe(err)}.", err)
+                    return _fail("logistic_loss_wrong", where, f"L_reg wrong: {_describe(err)}.", err)
+                if ad:
+                    return _fail(_ad_cause(spec, a.astype(float), w, rtol, tol), where,
+                                 f"expected {np.round(w, 6).tolist()}, got {np.round(a.astype(float), 6).tolist()}.", err)
                 code, what = classify(a.astype(float), w, rtol, tol)
+                if target == "logistic_ls_grads" and a.size == 1:
+                    code = _logistic_cause(spec["kwargs"], k, float(a), rtol, tol) or code
                 return _fail(code, where, f"{names[k]} {what}: {_describe(err)}.", err)
         return CaseResult(True)
     except Exception as e:
