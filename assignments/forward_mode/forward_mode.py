@@ -25,12 +25,12 @@
 #
 # | task | what | points |
 # |---|---|---|
-# | 1 | `Dual`: arithmetic with plain numbers on either side (8 tests of 0.5: `+`, `-`, reflected `-`, `*`, `/`, reflected `/`, `**`, unary `-`) | 4 |
+# | 1 | `Dual`: arithmetic with plain numbers on either side (`+` 0.5, `-` 0.75, `*` 0.75, `/` 1, `**` 0.5, unary `-` 0.5; each test with the reflected twin) | 4 |
 # | 2 | `Dual`: `exp`, `log`, `sin`, `cos`, `sigmoid`, `tanh` (one test of 0.5 each) | 3 |
 # | 3 | `derivative(f, x)` | 2 |
 # | 4 | `gradient_fwd(f, xs)` | 3 |
-# | 5 | `Var`: the operations' local derivatives (14 tests of 0.25, as in tasks 1 and 2) | 3.5 |
-# | 5 | `Var`: `topological_order()` and `backward()` | 2.5 |
+# | 5 | `Var`: the operations' local derivatives (12 tests of 0.25, grouped as in tasks 1 and 2) | 3 |
+# | 5 | `Var`: `topological_order()` and `backward()` | 3 |
 # | 6 | `gradient_rev(f, xs)` | 2 |
 #
 # Every method has its own test, so a mistake in one method costs that method's points only.
@@ -146,7 +146,7 @@ x = Dual(3.0, 1.0)
 print(x * x + 1.0, 2 - x, 1 / x, x ** 3)
 
 # %% [markdown] id=dual-tests-note
-# **The tests of task 1**, one per operation. Each uses two dual numbers, `a` with a positive
+# **The tests of task 1**, one per operation (with its reflected twin). Each uses two dual numbers, `a` with a positive
 # val and `b` with a negative val, both with a nonzero dot (of different sizes, so a dropped
 # term of a rule always shows), a plain number `c` (positive or negative), a fractional
 # exponent `n` and an integer exponent `k` (3 or -3). The visible test draws them with seed 0;
@@ -156,11 +156,9 @@ print(x * x + 1.0, 2 - x, 1 / x, x ** 3)
 # | test | expressions |
 # |---|---|
 # | `dual_add` | `a + b`, `a + c`, `c + a`, `c + b` |
-# | `dual_sub` | `a - b`, `b - a`, `a - c` |
-# | `dual_rsub` | `c - a`, `c - b` |
+# | `dual_sub` | `a - b`, `b - a`, `a - c`, `c - a`, `c - b` |
 # | `dual_mul` | `a * b`, `b * a`, `a * c`, `c * a`, `c * b` |
-# | `dual_div` | `a / b`, `b / a`, `a / c` |
-# | `dual_rdiv` | `c / a`, `c / b` |
+# | `dual_div` | `a / b`, `b / a`, `a / c`, `c / a`, `c / b` |
 # | `dual_pow` | `a ** n`, `b ** k` (a negative base), `a ** k` |
 # | `dual_neg` | `-a`, `-b` |
 #
@@ -170,13 +168,9 @@ print(x * x + 1.0, 2 - x, 1 / x, x ** 3)
 
 # %% [test] id=dual_sub
 
-# %% [test] id=dual_rsub
-
 # %% [test] id=dual_mul
 
 # %% [test] id=dual_div
-
-# %% [test] id=dual_rdiv
 
 # %% [test] id=dual_pow
 
@@ -229,8 +223,8 @@ print(exp(Dual(0.0, 1.0)), sin(Dual(0.0, 1.0)), sigmoid(Dual(0.0, 1.0)), tanh(0.
 #
 # **The test** passes its own `f` of known derivative, which reads the `val` and `dot` of the
 # `Dual` it is given and returns a `Dual` made with the constructor, so it does not depend on
-# your operators: the visible cases are these two functions at 3 and at 17; grading adds others
-# and one `f` that returns a plain number.
+# your operators: the visible cases are these two functions at 3 and at 17, and `lambda x: 4.0`
+# (a plain number) at 2; grading adds other functions. Each case is a fraction of the points.
 
 # %% [solution] from=reference.forward_mode:derivative
 
@@ -255,8 +249,8 @@ print(derivative(lambda x: x * x + 1.0, 3.0), derivative(lambda x: x * (x + 1), 
 # $(b + \cos a,\; a) = (3, 0)$.
 #
 # **The test** works as in task 3 (its own `f` of known gradient, built with the constructor
-# only): the visible cases are $a\,b + \sin a$ at $(0.5, 2)$ and $x\,(x + 1)$ at $[17]$; grading
-# adds functions of three and four inputs and one that returns a plain number.
+# only): the visible cases are $a\,b + \sin a$ at $(0.5, 2)$, $x\,(x + 1)$ at $[17]$ and
+# `lambda a, b: 5.0` (a plain number) at $(1, 2)$; grading adds functions of three and four inputs.
 
 # %% [solution] from=reference.forward_mode:gradient_fwd
 
@@ -360,8 +354,8 @@ y.backward()
 print(y.value, u.grad, x.grad)
 
 # %% [markdown] id=tape-tests-note
-# **The tests of task 5.** One test per operation (`tape_add`, `tape_sub`, `tape_rsub`,
-# `tape_mul`, `tape_div`, `tape_rdiv`, `tape_pow`, `tape_neg`, `tape_exp`, ..., `tape_tanh`), on
+# **The tests of task 5.** One test per operation (`tape_add`, `tape_sub`, `tape_mul`,
+# `tape_div`, `tape_pow`, `tape_neg`, `tape_exp`, ..., `tape_tanh`), on
 # the same expressions as the `Dual` tests with `a = Var(...)` of positive value and
 # `b = Var(...)` of negative value: the result's value, and the local derivatives it records in
 # `parents` (the test follows the recorded pairs itself, so these tests do not call your
@@ -375,13 +369,9 @@ print(y.value, u.grad, x.grad)
 
 # %% [test] id=tape_sub
 
-# %% [test] id=tape_rsub
-
 # %% [test] id=tape_mul
 
 # %% [test] id=tape_div
-
-# %% [test] id=tape_rdiv
 
 # %% [test] id=tape_pow
 
@@ -410,8 +400,8 @@ print(y.value, u.grad, x.grad)
 #
 # **The test** passes its own `f`: it reads the inputs' `value` and returns a `Var` (made with
 # the constructor) whose `backward()` sets the known gradient on the inputs, so it does not
-# depend on your task 5. Visible cases: $a\,b + \sin a$ at $(0.5, 2)$ and $x\,(x + 1)$ at $[17]$;
-# grading adds others and one `f` that returns a plain number.
+# depend on your task 5. Visible cases: $a\,b + \sin a$ at $(0.5, 2)$, $x\,(x + 1)$ at $[17]$ and
+# `lambda a, b: 5.0` (a plain number) at $(1, 2)$; grading adds others.
 
 # %% [solution] from=reference.tape:gradient_rev
 

@@ -8,7 +8,6 @@ was broken (a term of the product rule, the quotient rule, the chain-rule factor
 reflected operator computed the wrong way round).
 """
 import math
-import re
 
 import numpy as np
 
@@ -148,12 +147,18 @@ def _near(x: float, y: float, rtol: float, atol: float) -> bool:
     return math.isfinite(x) and abs(x - y) <= atol * (1 + abs(y)) + rtol * abs(y)
 
 
+def dual_names(text: str) -> list:
+    """The operand names (a, b, c, n, k) an expression's text uses."""
+    words = "".join(ch if ch.isalnum() else " " for ch in text).split()
+    return sorted(set(w for w in words if w in ("a", "b", "c", "n", "k")))
+
+
 def _dual_text(spec: dict, text: str, a: tuple, b: tuple) -> str:
     """``a * b with a = Dual(1.2, 2.1), b = Dual(-0.8, 0.5)``: the expression and its operands."""
     (av, ad), (bv, bd) = a, b
     shown = {"a": f"a = Dual({av:.4g}, {ad:.4g})", "b": f"b = Dual({bv:.4g}, {bd:.4g})",
              "c": f"c = {spec['c']:.4g}", "n": f"n = {spec['n']:g}", "k": f"k = {spec['k']}"}
-    names = sorted(set(re.findall(r"\b[abcnk]\b", text)))
+    names = dual_names(text)
     return f"{text} with " + ", ".join(shown[v] for v in names)
 
 
@@ -209,6 +214,8 @@ def judge_dual(spec, record, expected) -> CaseResult:
                                  f"(a negative base with an integer exponent).", at)
                 return _error_case({"error": err}, where, component=unit)
             before = [list(a), list(b)]
+            if not isinstance(g.get("same"), bool):
+                return _fail("protocol_error", where, "malformed result.", at)
             if g.get("made") != before:
                 return _fail("dual_constructor_changed", where, f"Dual({a[0]!r}, {a[1]!r}) and Dual({b[0]!r}, "
                              f"{b[1]!r}) made {g.get('made')}: the given constructor must store val and dot.", at)

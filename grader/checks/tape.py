@@ -13,13 +13,11 @@ Two kinds of spec, so each unit is judged on its own:
   grad after ``backward()``, again after a second ``backward()``, and after grads were set to
   garbage (zeroing), plus the order ``topological_order()`` returns.
 """
-import re
-
 import numpy as np
 
 from .base import DIAGNOSES, CaseResult, Kind, Result, _err, _fail, _need, _quiet, _seeds, combine, probe, register
 from .compare import ATOL, ATOL_EXACT, H, RTOL, RTOL_EXACT, _error_case
-from .dual import DUAL_OPS, _dual_reversed, _dual_text, _near, dual_expressions, dual_specs
+from .dual import DUAL_OPS, _dual_reversed, _dual_text, _near, dual_expressions, dual_names, dual_specs
 from .elementary import FUNCTION_NAMES, MATH_FUNCTIONS, _env
 
 
@@ -237,6 +235,8 @@ def judge_tape_op(spec, record, expected) -> CaseResult:
             return _fail("protocol_error", where, "malformed result.", at)
         if "error" in g:
             return _error_case({"error": g["error"]}, where, component=unit)
+        if not isinstance(g.get("same"), bool):
+            return _fail("protocol_error", where, "malformed result.", at)
         if g.get("same") is True or g.get("operands") != [[av, 0], [bv, 0]]:
             return _fail("tape_operand_mutated", where, f"after `{text}` the operands (value, number of parents) "
                          f"were {g.get('operands')}, not {[[av, 0], [bv, 0]]} (or the result is an operand itself).", at)
@@ -255,7 +255,7 @@ def judge_tape_op(spec, record, expected) -> CaseResult:
             return _fail("tape_not_recorded", where, "its parents could not be read as pairs (operand, local "
                          "derivative), as the given constructor stores them.", at)
         for name, p, want in zip("ab", parts, w["partials"]):
-            if not re.search(rf"\b{name}\b", text):
+            if name not in dual_names(text):
                 continue
             if not _near(p, want, rtol, atol):
                 if abs(p) <= atol and abs(want) > 10 * atol:

@@ -293,19 +293,19 @@ def _tape_mutant(old, new):
 TAPE_NOT_ZEROED = _tape_mutant("            node.grad = 0.0\n", "            pass\n")
 
 FUNCTION_BUGS = [
-    ("dual", "wrong_gradient", '''
+    ("dual", "product_rule_term", '''
 class Dual(Dual):
     def __mul__(self, other):
         o = Dual.lift(other)
         return Dual(self.val * o.val, self.dot * o.val)
     __rmul__ = __mul__
 '''),
-    ("dual", "sign_error", '''
+    ("dual", "dot_sign_error", '''
 class Dual(Dual):
     def __rsub__(self, other):
         return Dual(other - self.val, self.dot)
 '''),
-    ("tape", "grads_not_zeroed", TAPE_NOT_ZEROED),
+    ("tape", "tape_not_zeroed", TAPE_NOT_ZEROED),
 ]
 
 
@@ -333,7 +333,7 @@ def logistic_ls_grads(w, b, x, t, lam):
     return L_reg, z_bar * x, z_bar          # forgot the regulariser in w_bar
 ''')
     pub = P.check_function(ns, "logistic_ls_grads", seed=0)
-    assert pub.diagnosis == "wrong_gradient" and "w_bar" in pub.message
+    assert pub.diagnosis == "logistic_regulariser" and "w_bar" in pub.message
     ns = student_ns('''
 def derivative(f, x):
     return f(Dual(x, 1.0)).val
