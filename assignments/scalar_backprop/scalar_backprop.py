@@ -293,4 +293,9 @@ L_reg, w_bar, b_bar = logistic_ls_grads(w0, b0, x0, t0, lam0)
 print("w_bar", w_bar, "numeric", (loss_at(w0 + h, b0) - loss_at(w0 - h, b0)) / (2 * h))
 print("b_bar", b_bar, "numeric", (loss_at(w0, b0 + h) - loss_at(w0, b0 - h)) / (2 * h))
 
+# %% [markdown] id=by-hand-test-note
+# **The test** compares `L_reg`, `w_bar` and `b_bar` with the formulas above: visibly for
+# $w = 0.5$, $b = -0.3$, $x = 1.2$, $t = 1$, $\lambda = 0.1$; when graded, for three more
+# examples with $z$ of both signs and targets $t$ strictly between 0 and 1.
+
 # %% [test] id=logistic_ls_grads
