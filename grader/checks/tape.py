@@ -286,6 +286,16 @@ def _tape_order_problem(graph: dict, order) -> str | None:
     return None
 
 
+def _tape_node(graph: dict, i: int) -> str:
+    """A node as the student can picture it: its place in creation order and its parents."""
+    n, ps = len(graph["parents"]), graph["parents"][i]
+    if i == n - 1:
+        return f"the output (node {i})"
+    made = f"made from nodes {sorted({j for j, _ in ps})}" if ps else "an input"
+    uses = sum(j == i for qs in graph["parents"] for j, _ in qs)
+    return f"node {i} ({made}, used {uses} times)"
+
+
 def judge_tape_backward(spec, record, expected) -> CaseResult:
     graph = spec["graph"]
     n = len(graph["parents"])
@@ -311,7 +321,7 @@ def judge_tape_backward(spec, record, expected) -> CaseResult:
     first = runs[0]
     if not close(first, want):
         bad = int(np.argmax(np.abs(first - want)))
-        what = f"node {bad}'s grad: expected {want[bad]:.6g}, got {first[bad]:.6g}."
+        what = f"the grad of {_tape_node(graph, bad)}: expected {want[bad]:.6g}, got {first[bad]:.6g}."
         if close(first, np.zeros(n)):
             code = "tape_backward_noop"
         elif abs(first[-1] - 1.0) > atol:
@@ -326,7 +336,7 @@ def judge_tape_backward(spec, record, expected) -> CaseResult:
     for label, got in (("a second backward()", runs[1]), ("backward() with every grad set to another value first", runs[2])):
         if not close(got, want):
             bad = int(np.argmax(np.abs(got - want)))
-            return _fail("tape_not_zeroed", where, f"after {label}, node {bad}'s grad: expected {want[bad]:.6g}, "
+            return _fail("tape_not_zeroed", where, f"after {label}, the grad of {_tape_node(graph, bad)}: expected {want[bad]:.6g}, "
                          f"got {got[bad]:.6g}.", {**at, "node": bad, "expected": want.tolist(), "got": got.tolist()})
     return CaseResult(True)
 
