@@ -293,7 +293,7 @@ def _tape_node(graph: dict, i: int) -> str:
         return f"the output (node {i})"
     made = f"made from nodes {sorted({j for j, _ in ps})}" if ps else "an input"
     uses = sum(j == i for qs in graph["parents"] for j, _ in qs)
-    return f"node {i} ({made}, used {uses} times)"
+    return f"node {i} ({made}, used {'once' if uses == 1 else f'{uses} times'})"
 
 
 def judge_tape_backward(spec, record, expected) -> CaseResult:
