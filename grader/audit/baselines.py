@@ -18,7 +18,7 @@ import ast
 from grader.authoring.assignment import Assignment
 
 from .namespace import NotebookCell, notebook_cells
-from .units import Unit
+from .units import Unit, find_top
 
 BASELINES = ("stubs", "noop", "forward_only", "backward_noop")
 
@@ -48,8 +48,22 @@ def undone(baseline: str, units: list[Unit]) -> list[Unit]:
     if baseline in ("stubs", "noop"):
         return list(units)
     if baseline == "forward_only":  # every unit but forward methods (values-only duals/tapes too)
-        return [u for u in units if u.method != "forward"]
+        return [u for u in units if u.method != "forward" and not _kept_whole(u)]
     return [u for u in units if u.is_backward]
+
+
+def _kept_whole(u: Unit) -> bool:
+    """A method of a values-only class that the transform leaves as the reference wrote it
+    (``Var.backward``, ``Var.topological_order``: they build no ``Var``), so it is done."""
+    if u.method is None:
+        return False
+    cls = find_top(u.path, u.top, u.cell)
+    if not isinstance(cls, ast.ClassDef) or any(isinstance(f, ast.FunctionDef) and f.name == "forward"
+                                                for f in cls.body):
+        return False
+    fn = next((f for f in cls.body if isinstance(f, ast.FunctionDef) and f.name == u.method), None)
+    return fn is not None and not any(isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                                      and n.func.id == cls.name and len(n.args) > 1 for n in ast.walk(fn))
 
 
 class _ZeroDerivatives(ast.NodeTransformer):

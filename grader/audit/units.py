@@ -4,9 +4,10 @@ A unit is a function, or a method of a class, whose body is a solution in the no
 ``[solution]`` cell's definitions, ``keep=`` methods excepted). Its owner is derived, never
 listed by hand:
 
-1. a cell whose names include a test's ``target``: that test (for ``dual`` tests, the test
-   whose ``ops`` name the method, ``add`` -> ``__add__``, ``exp`` -> ``exp``; a method bound
-   to another name in the class body, ``__radd__ = __add__``, is graded by both names);
+1. a cell whose names include a test's ``target``: that test (for ``dual`` and ``tape`` tests,
+   the test whose ``ops`` name the method, ``add`` -> ``__add__``, ``exp`` -> ``exp``,
+   ``backward`` -> ``Var.backward``; a method bound to another name in the class body,
+   ``__radd__ = __add__``, is graded by both names);
 2. a helper no op names (``Dual.lift``, ``Var.topological_order``): the owner of the
    methods that call it, if they all have the same one;
 3. a cell without a target (the training routines): the next test cell of the template.
@@ -29,7 +30,9 @@ DUAL_OP_METHODS = {
     "add": "__add__", "radd": "__radd__", "sub": "__sub__", "rsub": "__rsub__", "mul": "__mul__",
     "rmul": "__rmul__", "div": "__truediv__", "rdiv": "__rtruediv__", "pow": "__pow__", "neg": "__neg__",
     "exp": "exp", "log": "log", "sin": "sin", "cos": "cos", "sigmoid": "sigmoid", "tanh": "tanh",
+    "backward": "backward",  # tape tests: Var.backward (and the helpers it calls)
 }
+OP_CHECKS = ("dual", "tape")  # kinds whose tests name the methods they grade in ``ops``
 
 
 class UnitError(Exception):
@@ -183,9 +186,9 @@ def graded_units(a: Assignment) -> list[Unit]:
         for method, fn in members:
             if not targets:
                 owners[method] = next_test(d.cell)
-            elif any(t.check == "dual" for t in targets):
+            elif any(t.check in OP_CHECKS for t in targets):
                 names = {method} | {al for al, m in aliases.items() if m == method}
-                claim = [t for t in targets if t.check == "dual" and any(
+                claim = [t for t in targets if t.check in OP_CHECKS and any(
                     DUAL_OP_METHODS.get(op) in names for op in (t.hidden.get("ops") or DUAL_OP_METHODS))]
                 if len(claim) > 1:
                     raise UnitError(f"{a.name}: {d.name}.{method} is graded by several tests: "
