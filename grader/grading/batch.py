@@ -20,7 +20,7 @@ from pathlib import Path
 from grader.files import file_stem
 from grader.runner import ChildPool, available_isolation
 
-from . import feedback, gradebook
+from . import autograded, feedback, gradebook, late
 from .context import Checks, Context, load_context
 from .discover import Submission, discover, identity
 from .execute import (AST_LOCK, REVIEW, Options, child_checks_source, mlp_data, preload_modules,
@@ -163,9 +163,14 @@ def grade(req: Request) -> dict:
             with concurrent.futures.ThreadPoolExecutor(req.workers) as ex:
                 list(ex.map(work, todo))
     students = {s.student for s in subs}
+    late_note = late.for_batch(req.course, ctx.name, store, students, req.path) if req.nbgrader else None
     records = sorted((r for r in store.all() if r.get("student") in students), key=lambda r: r["student"])
-    return _outputs(req, ctx, records, isolation, len(todo) - len(grader_errors), reused, grader_errors,
-                    time.monotonic() - t0)
+    summary = _outputs(req, ctx, records, isolation, len(todo) - len(grader_errors), reused, grader_errors,
+                       time.monotonic() - t0)
+    if req.nbgrader:  # formgrader's files, once the grades are in gradebook.db
+        summary.setdefault("outputs", {})["late"] = late_note
+        autograded.for_batch(req.course, ctx.name, subs, summary, req.out_dir, req.path)
+    return summary
 
 
 def _import_quietly(name: str) -> None:
