@@ -120,6 +120,7 @@ def grade(req: Request) -> dict:
     t0 = time.monotonic()
     ctx = load_context(req.assignment, req.course, req.checks)
     subs = discover(req.path, req.assignment)
+    late.stamp(subs, req.path)  # nbgrader's timestamp.txt: the submission time in every record
     store = Store(req.out_dir)
     store.stale_temp_files()
     todo, reused = [], 0
@@ -163,7 +164,7 @@ def grade(req: Request) -> dict:
             with concurrent.futures.ThreadPoolExecutor(req.workers) as ex:
                 list(ex.map(work, todo))
     students = {s.student for s in subs}
-    late_note = late.for_batch(req.course, ctx.name, store, students, req.path) if req.nbgrader else None
+    late_note = late.for_batch(req.course, ctx.name, store, students) if req.nbgrader else None
     records = sorted((r for r in store.all() if r.get("student") in students), key=lambda r: r["student"])
     summary = _outputs(req, ctx, records, isolation, len(todo) - len(grader_errors), reused, grader_errors,
                        time.monotonic() - t0)

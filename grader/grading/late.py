@@ -11,8 +11,10 @@ from the course's ``nbgrader_config.py`` (``LateSubmissionPlugin.penalty_method`
 the number autograde would store: ``SubmittedNotebook.late_submission_penalty``, computed from
 the notebook's score (manual grades included).
 
-Each record gets ``submitted_at`` (ISO 8601, UTC), ``seconds_late`` and ``late_penalty``
-(points, 0 when on time or the policy is ``none``). ``total`` is left as graded: the penalty
+A record's ``submitted_at`` is the LMS's upload time or, in an nbgrader tree, the
+``timestamp.txt``'s (ISO 8601 UTC, set at discovery by ``stamp``); ``apply`` adds
+``seconds_late``, ``late_penalty`` (points, 0 when on time or the policy is ``none``),
+``late_policy`` and ``duedate`` (the student's, extension included). ``total`` is left as graded: the penalty
 is shown beside it and subtracted by whoever reports a final grade (nbgrader's feedback,
 ``backprop export grades``).
 """
@@ -42,19 +44,35 @@ def timestamp_file(record: dict, root: Path | None = None) -> Path | None:
     return None
 
 
-def submission_time(record: dict, root: Path | None = None) -> datetime.datetime | None:
-    """When the record's notebook was handed in, naive UTC as nbgrader stores it
-    (``nbgrader.utils.parse_utc``: a time without a zone is read as UTC)."""
+def read_timestamp(path: Path) -> str | None:
+    """A ``timestamp.txt`` as ISO 8601 UTC (None when empty or unreadable: nbgrader warns and
+    treats it as no time)."""
     from nbgrader.utils import parse_utc
 
-    path = timestamp_file(record, root)
-    text = path.read_text(encoding="utf-8").strip() if path else ""
-    if not text:
-        text = record.get("submitted_at") or ""
-    if not text:
-        return None
     try:
-        return parse_utc(text)
+        when = parse_utc(Path(path).read_text(encoding="utf-8").strip() or None)
+    except (OSError, ValueError, OverflowError):
+        return None
+    return when.replace(tzinfo=datetime.timezone.utc).isoformat(timespec="seconds") if when else None
+
+
+def stamp(subs: list, root: Path) -> None:
+    """Each discovered submission without the LMS's upload time gets its ``timestamp.txt``'s
+    (nbgrader's submitted/ tree), before grading: the time is part of who-and-when, so a
+    changed time is a changed submission."""
+    for sub in subs:
+        if sub.submitted_at is None:
+            path = timestamp_file({"source": sub.source}, root)
+            sub.submitted_at = read_timestamp(path) if path else None
+
+
+def submission_time(record: dict) -> datetime.datetime | None:
+    """When the record's notebook was handed in (its ``submitted_at``), naive UTC as nbgrader
+    stores it (``nbgrader.utils.parse_utc``: a time without a zone is read as UTC)."""
+    from nbgrader.utils import parse_utc
+
+    try:
+        return parse_utc(record.get("submitted_at") or None)
     except (ValueError, OverflowError):
         return None  # an unreadable time is no time: never late rather than a guess
 
@@ -101,8 +119,7 @@ def notebook_score(nb, record: dict) -> float:
                else auto.get(g.name, float(g.auto_score or 0.0)) for g in nb.grades)
 
 
-def apply(db_url: str, course: Path, assignment: str, records: list[dict], notebook: str | None = None,
-          root: Path | None = None) -> str:
+def apply(db_url: str, course: Path, assignment: str, records: list[dict], notebook: str | None = None) -> str:
     """Times, due dates, extensions and the late policy for ``records``, each updated in place;
     the submissions are created in gradebook.db when new (the automatic scores follow in
     ``gradebook``'s sync, which keeps these columns). Returns a note for the summary."""
@@ -124,7 +141,7 @@ def apply(db_url: str, course: Path, assignment: str, records: list[dict], noteb
                 return f"late policy: assignment {assignment!r} not in {db_url}; no times recorded"
             for rec in records:
                 student = rec["student"]
-                when = submission_time(rec, root)
+                when = submission_time(rec)
                 gb.update_or_create_student(student)
                 # as autograde: the time when one is known, else the database's stays
                 sub = gb.update_or_create_submission(assignment, student, **({"timestamp": when} if when else {}))
@@ -140,8 +157,6 @@ def apply(db_url: str, course: Path, assignment: str, records: list[dict], noteb
                         penalised += penalty > 0
                 nb.late_submission_penalty = penalty
                 gb.db.commit()
-                if when is not None:
-                    rec["submitted_at"] = when.replace(tzinfo=datetime.timezone.utc).isoformat(timespec="seconds")
                 rec["seconds_late"] = round(seconds, 3)
                 rec["late_penalty"] = round(float(penalty or 0.0), 4)
                 rec["late_policy"] = name
@@ -176,7 +191,7 @@ def duration(seconds: float) -> str:
     return " ".join(parts)
 
 
-def for_batch(course: Path, assignment: str, store, students: set[str], root: Path) -> str | None:
+def for_batch(course: Path, assignment: str, store, students: set[str]) -> str | None:
     """``backprop grade``'s step before its outputs: times and penalties into the records of
     ``students`` (saved) and gradebook.db. None when the course has no gradebook.db."""
     db = Path(course).resolve() / "gradebook.db"
@@ -184,7 +199,7 @@ def for_batch(course: Path, assignment: str, store, students: set[str], root: Pa
         return None
     records = [r for r in store.all() if r.get("student") in students]
     try:
-        note = apply(f"sqlite:///{db}", course, assignment, records, root=root)
+        note = apply(f"sqlite:///{db}", course, assignment, records)
     except Exception as e:  # noqa: BLE001 - grades are still written; say the late policy was not
         return f"late policy NOT applied ({type(e).__name__}: {e})"
     for rec in records:
