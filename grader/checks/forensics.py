@@ -1,0 +1,252 @@
+"""Evidence of numerical differentiation, gathered in the grading child while a probe runs.
+
+A backward written from the notes never runs the forward computation again: it reads
+``self.value`` and the operands' values. Finite differences, higher-order stencils and
+the complex step all evaluate the forward computation at shifted inputs. So while a probe
+runs, ``forensics_probe`` counts, by construction:
+
+- calls of ``forward`` (on any instance of any class of the student's namespace that
+  defines one) made while a component's ``backward`` runs, per outermost backward class;
+- ``forward`` calls made inside ``Backward`` outside every component's backward (more
+  than one forward pass means the loop differentiates numerically);
+- calls of the student's own module-level functions during a backward with an argument
+  near, but not equal to, a value of the spec (a helper evaluated at ``x ± h``), or
+  complex (``x + ih``); a helper called on the values themselves (``sigmoid(x)``) is not;
+- for ``derivative``/``gradient_fwd``/``gradient_rev``: the calls of ``f`` with plain or
+  complex numbers only (the contract is one pass with ``Dual``/``Var`` arguments).
+
+The counts go into the record (``record["forensics"]``) as data; the parent judges them
+(``grader/grading/forensics.py``). Only the grading child loads this module (the bundle
+``backprop generate`` ships to students does not contain it). Every change to the
+student's classes and namespace is undone when the probe returns.
+"""
+import numpy as np
+
+from .base import _get, probe
+
+FORENSIC_FUNCTIONS = ("derivative", "gradient_fwd", "gradient_rev")
+FORENSIC_SKIP = {"Forward", "Backward", "SGD", "clear_compgraph", "probe", "report"} | set(FORENSIC_FUNCTIONS)
+
+
+class _ForensicState:
+    def __init__(self, spec):
+        self.backward_depth = 0
+        self.forward_depth = 0
+        self.loop_depth = 0
+        self.current = None            # the class name of the outermost backward running
+        self.backward_forward = {}     # class -> forward calls inside its backward
+        self.loop_forward = 0          # most forward calls in one Backward call, outside component backwards
+        self.loop_calls = 0
+        self.loop_components = 0
+        self.perturbed = {}            # "Class.backward -> helper" -> calls at shifted inputs
+        self.complex = {}              # where -> complex values seen
+        self.f_calls = {}              # derivative etc. -> {"plain", "traced", "complex"}
+        self.refs = []
+        for key in ("operands", "prior"):
+            self.refs += [np.asarray(a) for a in spec.get(key) or [] if isinstance(a, np.ndarray)]
+        values = spec.get("values")
+        if isinstance(values, dict):
+            self.refs += [np.asarray(a) for a in values.values() if isinstance(a, np.ndarray)]
+        self.refs = [r for r in self.refs if r.dtype.kind == "f" and 0 < r.size <= 100_000]
+
+    def bump(self, table, key, n=1):
+        table[key] = table.get(key, 0) + n
+
+    def evidence(self) -> dict:
+        return {"backward_forward": dict(self.backward_forward), "loop_forward": self.loop_forward,
+                "loop_components": self.loop_components, "perturbed": dict(self.perturbed),
+                "complex": dict(self.complex), "f_calls": {k: dict(v) for k, v in self.f_calls.items()}}
+
+
+def _is_complex(x) -> bool:
+    if isinstance(x, complex):
+        return True
+    if isinstance(x, np.ndarray) or isinstance(x, np.generic):
+        return x.dtype.kind == "c"
+    if isinstance(x, (list, tuple)):
+        return any(_is_complex(v) for v in x[:64])
+    return isinstance(getattr(x, "value", None), np.ndarray) and x.value.dtype.kind == "c"
+
+
+def _near_ref(x, refs) -> bool:
+    """x is a shifted copy of a spec value: same shape, not equal, close (|x - r| small)."""
+    if isinstance(x, (list, tuple)):
+        return any(_near_ref(v, refs) for v in x[:16])
+    x = getattr(x, "value", x)
+    if not isinstance(x, (np.ndarray, float, np.floating)):
+        return False
+    a = np.asarray(x)
+    if a.dtype.kind != "f" or a.size == 0:
+        return False
+    for r in refs:
+        if r.shape != a.shape:
+            continue
+        d = np.abs(a - r)
+        worst = float(np.max(d))
+        if 0 < worst <= 1e-3 * (1 + float(np.max(np.abs(r)))):
+            return True
+    return False
+
+
+def _wrap_forward(st, cls, orig):
+    def forward(self, *args, **kwargs):
+        if st.forward_depth == 0:
+            if st.backward_depth:
+                st.bump(st.backward_forward, st.current)
+            elif st.loop_depth:
+                st.loop_calls += 1
+        st.forward_depth += 1
+        try:
+            out = orig(self, *args, **kwargs)
+        finally:
+            st.forward_depth -= 1
+        if (st.backward_depth or st.loop_depth) and _is_complex(getattr(self, "value", None)):
+            st.bump(st.complex, f"{st.current or 'Backward'} (a forward value)")
+        return out
+    forward.__wrapped__ = orig
+    return forward
+
+
+def _wrap_backward(st, cls, orig):
+    def backward(self, *args, **kwargs):
+        outer = st.backward_depth == 0
+        if outer:
+            st.current = type(self).__name__
+        st.backward_depth += 1
+        try:
+            return orig(self, *args, **kwargs)
+        finally:
+            st.backward_depth -= 1
+            if outer:
+                st.current = None
+    backward.__wrapped__ = orig
+    return backward
+
+
+def _wrap_loop(st, ns, orig):
+    def Backward(*args, **kwargs):
+        """Counts per call: one forward pass inside Backward (a student re-running Forward()
+        first) is no differentiation; the most forward calls of any one call are kept."""
+        outer = st.loop_depth == 0
+        if outer:
+            st.loop_calls = 0
+        st.loop_depth += 1
+        comps = _get(ns, "components")
+        if outer and isinstance(comps, list):
+            st.loop_components = max(st.loop_components, len(comps))
+        try:
+            return orig(*args, **kwargs)
+        finally:
+            st.loop_depth -= 1
+            if outer:
+                st.loop_forward = max(st.loop_forward, st.loop_calls)
+    return Backward
+
+
+def _wrap_helper(st, name, orig):
+    def helper(*args, **kwargs):
+        if st.backward_depth or st.loop_depth:
+            values = list(args) + list(kwargs.values())
+            where = f"{st.current or 'Backward'} -> {name}"
+            if any(_is_complex(v) for v in values):
+                st.bump(st.complex, where)
+            elif any(_near_ref(v, st.refs) for v in values):
+                st.bump(st.perturbed, where)
+        return orig(*args, **kwargs)
+    return helper
+
+
+def _wrap_differentiator(st, ns, name, orig):
+    traced = tuple(c for c in (_get(ns, "Dual"), _get(ns, "Var")) if isinstance(c, type))
+
+    def kind_of(values) -> str:
+        flat = []
+        for v in values:
+            flat += list(v[:64]) if isinstance(v, (list, tuple)) else [v]
+        if any(_is_complex(v) for v in flat):
+            return "complex"
+        return "traced" if any(isinstance(v, traced) for v in flat) else "plain"
+
+    def differentiator(*args, **kwargs):
+        args = list(args)
+        f = kwargs.get("f", args[0] if args else None)
+        if callable(f):
+            counts = st.f_calls.setdefault(name, {})
+
+            def counted(*a, **k):
+                st.bump(counts, kind_of(list(a) + list(k.values())))
+                return f(*a, **k)
+            if "f" in kwargs:
+                kwargs["f"] = counted
+            else:
+                args[0] = counted
+        return orig(*args, **kwargs)
+    return differentiator
+
+
+def _set(ns, name, value) -> None:
+    if isinstance(ns, dict):
+        ns[name] = value
+    else:
+        setattr(ns, name, value)
+
+
+def _install_forensics(ns, st, undo: list) -> None:
+    """Wrap what the probe can reach; ``undo`` gets what to restore (applied in reverse)."""
+    items = list(ns.items()) if isinstance(ns, dict) else list(vars(ns).items())
+    module_globals = ns if isinstance(ns, dict) else vars(ns)
+    seen = set()
+    for name, obj in items:
+        if isinstance(obj, type):
+            for cls in obj.__mro__:
+                if cls in seen or cls is object:
+                    continue
+                seen.add(cls)
+                for method, wrap in (("forward", _wrap_forward), ("backward", _wrap_backward)):
+                    f = cls.__dict__.get(method)
+                    if callable(f) and not isinstance(f, (staticmethod, classmethod, type)):
+                        try:
+                            setattr(cls, method, wrap(st, cls, f))
+                        except (TypeError, AttributeError):
+                            continue  # a built-in type: no student code to watch
+                        undo.append((cls, method, f))
+        elif callable(obj) and getattr(obj, "__globals__", None) is module_globals:
+            if name == "Backward":
+                undo.append((ns, name, obj))
+                _set(ns, name, _wrap_loop(st, ns, obj))
+            elif name in FORENSIC_FUNCTIONS:
+                undo.append((ns, name, obj))
+                _set(ns, name, _wrap_differentiator(st, ns, name, obj))
+            elif name not in FORENSIC_SKIP and not name.startswith("__"):
+                undo.append((ns, name, obj))
+                _set(ns, name, _wrap_helper(st, name, obj))
+
+
+def _undo_forensics(ns, undo) -> None:
+    for owner, name, value in reversed(undo):
+        try:
+            if owner is ns:
+                _set(ns, name, value)
+            else:
+                setattr(owner, name, value)
+        except Exception:
+            pass
+
+
+def forensics_probe(ns, spec):
+    """``probe`` with the evidence of numerical differentiation in ``record["forensics"]``."""
+    st = _ForensicState(spec if isinstance(spec, dict) else {})
+    undo = []
+    try:
+        _install_forensics(ns, st, undo)
+    except Exception:
+        _undo_forensics(ns, undo)
+        undo = None
+    try:
+        rec = probe(ns, spec)
+    finally:
+        if undo is not None:
+            _undo_forensics(ns, undo)
+    if isinstance(rec, dict) and undo is not None:
+        rec["forensics"] = st.evidence()
+    return rec
