@@ -99,21 +99,21 @@ class Exp(CompNode):
         self.x.grad += self.grad * d
 '''
 FRESH_COMPONENT = '''
-class Square(CompNode):
+class Log(CompNode):
     def __init__(self, x):
         super().__init__()
         self.x = x
 
     def forward(self):
-        self.value = self.x.value ** 2
+        self.value = np.log(self.x.value)
 
     def backward(self):
-        """A fresh Square on a shifted Input, for each direction."""
+        """A fresh Log on a shifted Input, for each direction."""
         x, h = self.x.value, 1e-6
         up, dn = Input(), Input()
         up.set(x + h)
         dn.set(x - h)
-        a, b = Square(up), Square(dn)
+        a, b = Log(up), Log(dn)
         a.forward()
         b.forward()
         self.x.grad += self.grad * (a.value - b.value) / (2 * h)
@@ -188,12 +188,13 @@ def Backward(loss):
             c.forward()
             a.grad = a.grad + g
 '''
-NUMERIC_DERIVATIVE = '''
+NUMERIC_DERIVATIVES = {
+    "derivative": '''
 def derivative(f, x):
     h = 1e-6
     return (f(x + h) - f(x - h)) / (2 * h)
-
-
+''',
+    "gradient_fwd": '''
 def gradient_fwd(f, xs):
     h, g = 1e-6, []
     for i in range(len(xs)):
@@ -201,11 +202,15 @@ def gradient_fwd(f, xs):
         dn = [x - h if j == i else x for j, x in enumerate(xs)]
         g.append((f(*up) - f(*dn)) / (2 * h))
     return np.array(g)
-
-
+''',
+    "gradient_rev": '''
 def gradient_rev(f, xs):
-    return gradient_fwd(f, xs)
-'''
+    """A complex step per input, no tape."""
+    h = 1e-20
+    return np.array([np.imag(f(*[x + 1j * h if j == i else x for j, x in enumerate(xs)])) / h
+                     for i in range(len(xs))])
+''',
+}
 
 
 def _redefine(nb: dict, name: str, code: str) -> dict:
@@ -235,12 +240,10 @@ def tensor(course, submitted_nb, tmp_path_factory):
            "central_differences": _redefine(submitted_nb, "Sigmoid", CENTRAL),
            "five_point_stencil": _redefine(submitted_nb, "Tanh", STENCIL),
            "complex_step": _redefine(submitted_nb, "Exp", COMPLEX_STEP),
-           "fresh_component": _redefine(submitted_nb, "Square", FRESH_COMPONENT) if any(
-               "Square" in sample._defined(sample._src(c)) for c in submitted_nb["cells"]) else None,
+           "fresh_component": _redefine(submitted_nb, "Log", FRESH_COMPONENT),
            "shifted_helper": _redefine(submitted_nb, "Sigmoid", SHIFTED_HELPER),
            "helper_on_value": _redefine(submitted_nb, "Sigmoid", HELPER_ON_VALUE)}
-    return _batch(course, "tensor_edf", {k: v for k, v in nbs.items() if v is not None},
-                  tmp_path_factory.mktemp("numdiff_tensor"))
+    return _batch(course, "tensor_edf", nbs, tmp_path_factory.mktemp("numdiff_tensor"))
 
 
 @pytest.fixture(scope="module")
@@ -250,10 +253,12 @@ def others(tmp_path_factory):
     course = tmp_path_factory.mktemp("numdiff_course") / "course"
     generate(["scalar_backprop", "forward_mode"], course)
     out = {}
-    for assignment, attacks in (("scalar_backprop", {"numeric_loop": ("Backward", NUMERIC_LOOP)}),
-                                ("forward_mode", {"numeric_derivative": ("derivative", NUMERIC_DERIVATIVE)})):
+    for assignment, attack in (("scalar_backprop", {"Backward": NUMERIC_LOOP}), ("forward_mode", NUMERIC_DERIVATIVES)):
         honest = sample.as_submitted(sample.source_notebook(course, assignment))
-        nbs = {"honest": honest, **{k: _redefine(honest, name, code) for k, (name, code) in attacks.items()}}
+        numeric = honest
+        for name, code in attack.items():
+            numeric = _redefine(numeric, name, code)
+        nbs = {"honest": honest, "numeric": numeric}
         out[assignment] = _batch(course, assignment, nbs, tmp_path_factory.mktemp(f"numdiff_{assignment}"))
     return out
 
@@ -267,13 +272,11 @@ def _held(rec: dict, test_id: str) -> dict:
     ("central_differences", "sigmoid", "Sigmoid.backward calls forward (numerical differentiation?)"),
     ("five_point_stencil", "tanh", "Tanh.backward calls forward (numerical differentiation?)"),
     ("complex_step", "exp", "Exp.backward calls forward (numerical differentiation?)"),
-    ("fresh_component", "square", "Square.backward calls forward (numerical differentiation?)"),
+    ("fresh_component", "log", "Log.backward calls forward (numerical differentiation?)"),
     ("shifted_helper", "sigmoid", "Sigmoid.backward evaluates sigmoid at shifted inputs"),
 ])
 def test_numeric_backward_is_flagged_and_its_points_held(tensor, name, test_id, reason):
     _, records, _ = tensor
-    if name not in records:
-        pytest.skip(f"{name}: the notebook has no such class")
     rec = records[name]
     assert rec["status"] == "graded"
     flags = _review(rec)
@@ -281,8 +284,10 @@ def test_numeric_backward_is_flagged_and_its_points_held(tensor, name, test_id, 
     t = _held(rec, test_id)
     assert t["points"] == 0 and t["result"]["diagnosis"] == "needs_review", t
     assert t["result"]["details"]["judged"]["passed"]  # accurate enough: only the evidence catches it
+    # the other tests keep their points, unless they ran the same backward (the loop test)
     others = [t for t in rec["tests"] if t["id"] != test_id]
-    assert all(t["points"] == t["max_points"] for t in others), [(t["id"], t["points"]) for t in others]
+    assert all(t["points"] == t["max_points"] or t["result"]["diagnosis"] == "needs_review" for t in others), \
+        [(t["id"], t["points"]) for t in others]
 
 
 def test_the_flag_carries_the_precision_fingerprint(tensor):
@@ -317,7 +322,7 @@ def test_flags_reach_the_gradebook_the_report_and_the_summary_but_not_the_studen
 def test_numeric_backward_loop_is_flagged(others):
     _, records, _ = others["scalar_backprop"]
     assert not _review(records["honest"]) and records["honest"]["total"] == records["honest"]["max"]
-    flags = _review(records["numeric_loop"])
+    flags = _review(records["numeric"])
     assert any("Backward calls forward (numerical differentiation?)" in f for f in flags), flags
 
 
@@ -325,10 +330,11 @@ def test_numeric_derivatives_are_flagged_and_held(others):
     _, records, _ = others["forward_mode"]
     honest = records["honest"]
     assert not _review(honest) and honest["total"] == honest["max"], honest["flags"]
-    rec = records["numeric_derivative"]
+    rec = records["numeric"]
     flags = _review(rec)
-    for name in ("derivative", "gradient_fwd", "gradient_rev"):
-        assert any(f"{name} calls f" in f and "instead of Dual/Var" in f for f in flags), flags
+    for name, how in (("derivative", "instead of Dual/Var"), ("gradient_fwd", "instead of Dual/Var"),
+                      ("gradient_rev", "with complex numbers (complex-step")):
+        assert any(f"{name} calls f" in f and how in f for f in flags), flags
         t = _held(rec, name)
         assert t["points"] == 0 and t["result"]["diagnosis"] == "needs_review", t
 
