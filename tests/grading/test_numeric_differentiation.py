@@ -132,6 +132,21 @@ class Sigmoid(CompNode):
         x, h = self.x.value, 1e-6
         self.x.grad += self.grad * (sigmoid(x + h) - sigmoid(x - h)) / (2 * h)
 '''
+INLINE_DIFFERENCES = '''
+class Sigmoid(CompNode):
+    def __init__(self, x):
+        super().__init__()
+        self.x = x
+
+    def forward(self):
+        self.value = sigmoid(self.x.value)
+
+    def backward(self):
+        """The formula differenced inline: no forward call, no helper call."""
+        x, h = self.x.value, 1e-5
+        d = (1 / (1 + np.exp(-(x + h))) - 1 / (1 + np.exp(-(x - h)))) / (2 * h)
+        self.x.grad += self.grad * d
+'''
 # correct and analytic, and calls what forward calls: the helper on the value, super().backward()
 HELPER_ON_VALUE = '''
 class Sigmoid(CompNode):
@@ -242,7 +257,8 @@ def tensor(course, submitted_nb, tmp_path_factory):
            "complex_step": _redefine(submitted_nb, "Exp", COMPLEX_STEP),
            "fresh_component": _redefine(submitted_nb, "Log", FRESH_COMPONENT),
            "shifted_helper": _redefine(submitted_nb, "Sigmoid", SHIFTED_HELPER),
-           "helper_on_value": _redefine(submitted_nb, "Sigmoid", HELPER_ON_VALUE)}
+           "helper_on_value": _redefine(submitted_nb, "Sigmoid", HELPER_ON_VALUE),
+           "inline_differences": _redefine(submitted_nb, "Sigmoid", INLINE_DIFFERENCES)}
     return _batch(course, "tensor_edf", nbs, tmp_path_factory.mktemp("numdiff_tensor"))
 
 
@@ -296,6 +312,17 @@ def test_the_flag_carries_the_precision_fingerprint(tensor):
     assert "typical of finite differences" in central, central
     complex_step = next(f for f in _review(records["complex_step"]) if "Exp.backward" in f)
     assert "typical of analytic code" in complex_step, complex_step  # the fingerprint cannot see it
+
+
+def test_the_fingerprint_alone_flags_but_keeps_the_points(tensor):
+    """Differences of the formula written inline leave no evidence by construction: the
+    precision fingerprint is the only signal, so the test is flagged, its points kept."""
+    _, records, _ = tensor
+    rec = records["inline_differences"]
+    flags = _review(rec)
+    assert any("Sigmoid: gradients only as precise as finite differences" in f and "points kept" in f
+               for f in flags), flags
+    assert rec["total"] == rec["max"]
 
 
 @pytest.mark.parametrize("name", ["honest", "helper_on_value"])
@@ -372,11 +399,14 @@ def test_the_reference_leaves_no_evidence(assignment):
 
 @pytest.mark.parametrize("variant", sample.corpus("correct"), ids=lambda p: p.stem)
 def test_correct_variants_leave_no_evidence(variant):
+    """On the hidden seeds and ten more: neither evidence nor a finite-difference fingerprint."""
     ns, _ = load_variant(variant)
     targets = set(sample._defined(variant.read_text()))
     for test in _tests("tensor_edf"):
         if test.get("target") in targets or (test["check"] == "backward_loop" and targets & {"Backward"}):
             assert _examine(ns, test) == [], test["id"]
+            more = dict(test, hidden=dict(test["hidden"], seeds=list(range(10))))
+            assert _examine(ns, more) == [], test["id"]
 
 
 def test_the_instrumentation_is_undone():
