@@ -41,13 +41,8 @@ class _ForensicState:
         self.perturbed = {}            # "Class.backward -> helper" -> calls at shifted inputs
         self.complex = {}              # where -> complex values seen
         self.f_calls = {}              # derivative etc. -> {"plain", "traced", "complex"}
-        self.refs = []
-        for key in ("operands", "prior"):
-            self.refs += [np.asarray(a) for a in spec.get(key) or [] if isinstance(a, np.ndarray)]
-        values = spec.get("values")
-        if isinstance(values, dict):
-            self.refs += [np.asarray(a) for a in values.values() if isinstance(a, np.ndarray)]
-        self.refs = [r for r in self.refs if r.dtype.kind == "f" and 0 < r.size <= 100_000]
+        self.refs = []                 # the running backward's operand values
+        self.shifts = {}               # (helper site, operand index) -> distinct shifts seen
 
     def bump(self, table, key, n=1):
         table[key] = table.get(key, 0) + n
@@ -68,25 +63,46 @@ def _is_complex(x) -> bool:
     return isinstance(getattr(x, "value", None), np.ndarray) and x.value.dtype.kind == "c"
 
 
-def _near_ref(x, refs) -> bool:
-    """x is a shifted copy of a spec value: same shape, off by more than rounding and at most
-    a finite-difference step."""
+def _near_refs(x, refs) -> list:
+    """[(ref index, shift)] for the spec values x is a copy of (shift 0.0: x is the value
+    itself) or a shifted copy of: same shape, off by more than rounding and at most a
+    finite-difference step (shift: the signed largest difference)."""
     if isinstance(x, (list, tuple)):
-        return any(_near_ref(v, refs) for v in x[:16])
+        return [hit for v in x[:16] for hit in _near_refs(v, refs)]
     if not isinstance(x, (np.ndarray, float, np.floating)):  # a node passed whole is no shifted input
-        return False
+        return []
     a = np.asarray(x)
     if a.dtype.kind != "f" or a.size == 0:
-        return False
-    for r in refs:
+        return []
+    hits = []
+    if any(r.shape == a.shape and np.array_equal(r, a) for r in refs):
+        return [(i, 0.0) for i, r in enumerate(refs) if r.shape == a.shape and np.array_equal(r, a)]
+    for i, r in enumerate(refs):
         if r.shape != a.shape:
             continue
-        d = np.abs(a - r)
-        worst = float(np.max(d))
+        d = a - r
+        k = int(np.argmax(np.abs(d)))
+        worst = abs(float(d.flat[k]))
         scale = 1 + float(np.max(np.abs(r)))
-        if 1e-10 * scale < worst <= 1e-2 * scale:  # above rounding (values computed twice), a step h
-            return True
-    return False
+        if worst == 0:
+            hits.append((i, 0.0))
+        elif 1e-10 * scale < worst <= 1e-2 * scale:  # above rounding (values computed twice), a step h
+            hits.append((i, float(d.flat[k])))
+    return hits
+
+
+def _operand_values(node) -> list:
+    """The float values of a component's operands as its backward starts: a helper called
+    at a shifted copy of one of them is evaluating a difference quotient."""
+    out = []
+    try:
+        for v in list(vars(node).values())[:16]:
+            a = getattr(v, "value", None)
+            if v is not node and isinstance(a, np.ndarray) and a.dtype.kind == "f" and 0 < a.size <= 100_000:
+                out.append(a.copy())
+    except TypeError:
+        pass
+    return out
 
 
 def _wrap_forward(st, cls, orig):
@@ -113,6 +129,8 @@ def _wrap_backward(st, cls, orig):
         outer = st.backward_depth == 0
         if outer:
             st.current = type(self).__name__
+            st.refs = _operand_values(self)
+            st.shifts = {}
         st.backward_depth += 1
         try:
             return orig(self, *args, **kwargs)
@@ -151,8 +169,16 @@ def _wrap_helper(st, name, orig):
             where = f"{st.current or 'Backward'} -> {name}"
             if any(_is_complex(v) for v in values):
                 st.bump(st.complex, where)
-            elif any(_near_ref(v, st.refs) for v in values):
-                st.bump(st.perturbed, where)
+            elif st.backward_depth:
+                # a difference quotient: the helper at two points around one value (x ± h, or
+                # x and x + h); one near-coincidence alone is not evidence
+                for i, shift in _near_refs(values, st.refs):
+                    seen = st.shifts.setdefault((where, i), set())
+                    if seen is not None:
+                        seen.add(round(shift, 14))
+                        if len(seen) >= 2 and any(seen - {0.0}):
+                            st.bump(st.perturbed, where)
+                            st.shifts[(where, i)] = None
         return orig(*args, **kwargs)
     return helper
 
