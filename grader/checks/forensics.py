@@ -9,9 +9,9 @@ runs, ``forensics_probe`` counts, by construction:
   defines one) made while a component's ``backward`` runs, per outermost backward class;
 - ``forward`` calls made inside ``Backward`` outside every component's backward (more
   than one forward pass means the loop differentiates numerically);
-- calls of the student's own module-level functions during a backward with an argument
-  near, but not equal to, a value of the spec (a helper evaluated at ``x ± h``), or
-  complex (``x + ih``); a helper called on the values themselves (``sigmoid(x)``) is not;
+- calls of the student's own module-level functions during a component's backward at two
+  points around one of its operands' values (``x ± h``, or ``x`` and ``x + h``: a difference
+  quotient), or with complex numbers (``x + ih``); ``sigmoid(self.x.value)`` is neither;
 - for ``derivative``/``gradient_fwd``/``gradient_rev``: the calls of ``f`` with plain or
   complex numbers only (the contract is one pass with ``Dual``/``Var`` arguments).
 
