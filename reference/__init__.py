@@ -11,6 +11,7 @@ from .operations import (Add, Exp, Log, Mean, MSE, Mul, ReLU, Sigmoid, SoftmaxCr
 from .forward_mode import Dual, cos, derivative, exp, gradient_fwd, log, sigmoid, sin, tanh
 from .tape import Var, gradient_rev
 from .by_hand import logistic_ls_grads
+from .conv import Conv2D, Flatten, MaxPool2D
 
 __all__ = [
     "components", "params", "inputs", "clear_compgraph", "Input", "Parameter", "CompNode",
@@ -19,4 +20,5 @@ __all__ = [
     "SoftmaxCrossEntropy", "MSE",
     "Dual", "exp", "log", "sin", "cos", "sigmoid", "tanh", "derivative", "gradient_fwd",
     "Var", "gradient_rev", "logistic_ls_grads",
+    "Conv2D", "MaxPool2D", "Flatten",
 ]
