@@ -12,12 +12,14 @@ from .base import CaseResult, Kind, Result, _arr, _err, _need, _quiet, _seeds, c
 from .compare import ATOL, H, RTOL, RTOL_EXACT, exact_atol
 from .component_judge import judge_component
 from .contract import DEFAULT_REGIONS, DOMAINS, FORMULAS
+from .conv_contract import sample_distinct
 
 
 DEFAULT_SHAPES = {
     "Add": [[(4, 3), (4, 3)], [(4, 3), (3,)]], "Mul": [[(4, 3), (4, 3)], [(4, 3), (3,)]],
     "VDot": [[(4, 3), (3, 5)], [(3,), (3, 5)], [(4, 4), (4, 4)]],
     "SoftmaxCrossEntropy": [[(4, 3), (4,)]], "MSE": [[(4, 3), (4, 3)]],
+    "Conv2D": [[(2, 3, 5, 5), (4, 3, 3, 3), (4,)]], "MaxPool2D": [[(2, 3, 4, 4)]], "Flatten": [[(2, 3, 4)]],
 }
 
 
@@ -42,9 +44,13 @@ def _sample(name: str, shape, rng: np.random.Generator, domain: str | None = Non
 
     A class with several regions gets every region in the array, balanced, in random
     positions; ``offset`` (a 0-d or tiny operand judged once per region) puts element j
-    in region ``offset + j``. ``domain`` overrides: "positive", "nonzero", "real".
+    in region ``offset + j``. ``domain`` overrides: "positive", "nonzero", "real", or
+    "distinct" (entries pairwise apart, no tie in a pooling window: MaxPool2D's declared domain).
     """
     shape = tuple(shape)
+    domain = domain or (DOMAINS.get(name) or {}).get("domain")
+    if domain == "distinct":  # a max's kink is a tie, not a value: entries pairwise apart
+        return sample_distinct(shape, rng, scale)
     if domain == "positive":
         return rng.uniform(0.5, 2.0, size=shape) * scale
     if domain == "nonzero":
@@ -109,47 +115,60 @@ def _stability_parts(name: str, case: list[tuple]) -> list[list[np.ndarray]]:
     return [[np.full(shape, v)] for v in (1000.0, -1000.0)]
 
 
+def _kwargs_of(kwargs, i: int) -> dict:
+    """Case ``i``'s constructor keyword arguments: one table for all cases, or one per case."""
+    if isinstance(kwargs, list):
+        return dict(kwargs[i]) if i < len(kwargs) else {}
+    return dict(kwargs or {})
+
+
 def _part(name: str, case: list[tuple], rng: np.random.Generator, i: int, labels: list, scale: float,
-          domain, offset=None, regime=None) -> dict:
-    """One instance of a case: operands, upstream, prior grads, projection directions."""
+          domain, kw=None, offset=None, regime=None) -> dict:
+    """One instance of a case: operands, upstream, prior grads, projection directions
+    (``kw``: the constructor's keyword arguments, which also set the output shape)."""
+    kw = dict(kw or {})
     ops = [_sample(name, s, rng, domain, scale, offset) for s in case]
     if name == "SoftmaxCrossEntropy" and 0 not in labels and scale == 1.0:
         ops[0] = rng.normal(0.0, 2.0, size=case[0])
     for k in labels:
         ops[k] = rng.integers(0, case[0][-1], size=case[k]).astype(np.int64)
     with _quiet():
-        out_shape = np.shape(FORMULAS[name](*ops)) if name in FORMULAS else np.shape(ops[0])
+        out_shape = np.shape(FORMULAS[name](*ops, **kw)) if name in FORMULAS else np.shape(ops[0])
     spec = {"check": "component", "target": name, "case": i, "operands": ops, "labels": labels,
             "upstream": _upstream(out_shape, rng), "prior": [_signed(np.shape(o), rng) for o in ops],
             "u": [rng.normal(size=np.shape(o)) for o in ops]}
+    if kw:
+        spec["kwargs"] = kw
     if regime:
         spec["regime"] = regime
     return spec
 
 
 def _case_parts(name: str, case: list[tuple], rng: np.random.Generator, i: int, labels: list, scale: float,
-                domain) -> list[dict]:
+                domain, kw=None) -> list[dict]:
     """The instances one case is judged on: one, or one per region when an operand is too
     small to hold every region of the class (a 0-d ReLU input is either side of the kink)."""
     regions = regions_of(name) if domain is None else []
     small = [k for k, s in enumerate(case) if k not in labels and int(np.prod(s)) < len(regions)]
     if not small:
-        return [_part(name, case, rng, i, labels, scale, domain)]
-    return [_part(name, case, rng, i, labels, scale, domain, offset=r, regime=regions[r])
+        return [_part(name, case, rng, i, labels, scale, domain, kw)]
+    return [_part(name, case, rng, i, labels, scale, domain, kw, offset=r, regime=regions[r])
             for r in range(len(regions))]
 
 
-def component_specs(name, shapes=None, seed=0, scales=None, domain=None, labels=None) -> list:
+def component_specs(name, shapes=None, seed=0, scales=None, domain=None, labels=None, kwargs=None) -> list:
     """Specs for one component class: one per case (``shapes``), seeded.
 
     ``scales`` (one per case) multiplies the operand values (1000 probes stability),
-    ``domain`` ("real", "positive", "nonzero") overrides the class's declared regions,
+    ``domain`` ("real", "positive", "nonzero", "distinct") overrides the class's declared regions,
     ``labels`` lists the operands that are integer class labels. A case whose operand is too
     small to hold every region is a group of instances (``parts``), one per region.
     Sigmoid, Tanh, Log and SoftmaxCrossEntropy get a large-input case unless a scale >= 100
     is given: its forward runs on inputs in the thousands with floating-point errors raised
     (an overflow is a failure), grouped with an ordinary instance so that it judges the
     backward too and gives a backward bug nothing.
+    ``kwargs``: the constructor's keyword arguments (``Conv2D``'s stride, padding), one table
+    for every case or a list of one table per case; stored in each instance as ``kwargs``.
     """
     rng = np.random.default_rng(seed)
     cases = _normalise_cases(name, shapes)
@@ -158,14 +177,14 @@ def component_specs(name, shapes=None, seed=0, scales=None, domain=None, labels=
     specs = []
     for i, case in enumerate(cases):
         scale = float(scales[i]) if i < len(scales) else 1.0
-        parts = _case_parts(name, case, rng, i, labels, scale, domain)
+        parts = _case_parts(name, case, rng, i, labels, scale, domain, _kwargs_of(kwargs, i))
         specs.append(parts[0] if len(parts) == 1 else {"check": "component", "target": name, "case": i,
                                                         "parts": parts})
     if name in STABILITY and max(scales, default=1.0) < 100 and cases:
         i = len(specs)
         stable = [{"check": "component", "target": name, "case": i, "labels": labels, "regime": "large inputs",
                    "operands": ops, "forward_only": True, "strict": True} for ops in _stability_parts(name, cases[0])]
-        parts = stable + _case_parts(name, cases[0], rng, i, labels, 1.0, domain)
+        parts = stable + _case_parts(name, cases[0], rng, i, labels, 1.0, domain, _kwargs_of(kwargs, 0))
         specs.append({"check": "component", "target": name, "case": i, "parts": parts})
     return specs
 
@@ -214,7 +233,7 @@ def _probe_one_component(ns, spec: dict) -> dict:
         ops = [np.array(a) for a in spec["operands"]]
         leaves = [_Leaf(a.copy()) for a in ops]
         stage = "construct"
-        c = cls(*leaves)
+        c = cls(*leaves, **dict(spec.get("kwargs") or {}))
         stage = "forward"
         if spec.get("strict"):  # the stability case: an overflow or a 0/0 is an error, not a warning
             with np.errstate(over="raise", invalid="raise", divide="raise"):
@@ -255,7 +274,8 @@ def numeric_component_expectation(spec, full=False, counter=None) -> dict:
     """Expected record from central differences of the stated forward formula."""
     name = spec["target"]
     labels = list(spec.get("labels") or [])
-    f = FORMULAS[name]
+    kw = dict(spec.get("kwargs") or {})
+    f = (lambda *a: FORMULAS[name](*a, **kw)) if kw else FORMULAS[name]
     ops = [np.asarray(o) for o in spec["operands"]]
     with _quiet():
         value = np.asarray(f(*ops))
@@ -302,9 +322,9 @@ def numeric_component_expectation(spec, full=False, counter=None) -> dict:
 
 
 def check_component(ns, name, shapes=None, seed=0, scales=None, domain=None, labels=None,
-                    test_id=None) -> Result:
+                    test_id=None, kwargs=None) -> Result:
     """Numeric check of one component class: ``check_component(ns, "Sigmoid", shapes=[(4, 3)], seed=0)``."""
-    specs = component_specs(name, shapes, seed, scales, domain, labels)
+    specs = component_specs(name, shapes, seed, scales, domain, labels, kwargs)
     cases = [numeric_component_case(ns, s) for s in specs]
     return combine(test_id or name, cases)
 
@@ -331,7 +351,7 @@ def component_suite_specs(test: dict, params: dict, ns=None, classes=None) -> li
     """The specs of a suite test: one set of cases per seed."""
     return [s for seed in _seeds(params)
             for s in component_specs(test.get("target"), params.get("shapes"), seed, params.get("scales"),
-                                     params.get("domain"), params.get("labels"))]
+                                     params.get("domain"), params.get("labels"), params.get("kwargs"))]
 
 
 def component_exact(spec: dict, rec: dict) -> dict:

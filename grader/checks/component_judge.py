@@ -15,6 +15,7 @@ from .base import CaseResult, _fail
 from .compare import (FORWARD_ATOL, FORWARD_RTOL, RTOL_EXACT, _close, _describe, _error_case, _errors, _valid,
                       broadcasts_to, classify)
 from .contract import OPERANDS
+from .conv_diagnose import conv_refine
 
 
 def _shapes_text(spec: dict) -> str:
@@ -74,7 +75,7 @@ def judge_component(spec: dict, record, expected: dict) -> CaseResult:
     try:
         c = _ComponentCase(spec, record, expected, name, names, where,
                            [np.asarray(o) for o in spec["operands"]], list(spec.get("labels") or []))
-        return _judge_component(c)
+        return conv_refine(spec, record, expected, _judge_component(c))
     except Exception as e:  # a malformed record must fail, never crash the grader
         return _fail("protocol_error", where, f"the probe record could not be judged ({type(e).__name__}).")
 

@@ -4,6 +4,8 @@ these formulas, never from solution code.
 """
 import numpy as np
 
+from .conv_contract import CONV_FORMULAS, CONV_OPERANDS
+
 
 OPERANDS = {
     "Add": ("a", "b"), "Mul": ("a", "b"), "Square": ("x",), "Exp": ("x",), "Log": ("x",),
@@ -33,6 +35,10 @@ FORMULAS = {  # the forward values stated in DESIGN.md
 }
 
 
+OPERANDS.update(CONV_OPERANDS)
+FORMULAS.update(CONV_FORMULAS)
+
+
 ALL_CLASSES = tuple(OPERANDS)
 
 
@@ -43,7 +49,8 @@ ALL_CLASSES = tuple(OPERANDS)
 # Every case holds every region: an array case spreads its elements over the regions
 # (balanced, in random positions); an operand with fewer elements than regions (0-d) is
 # judged on one instance per region, and the case passes only if all of them do.
-# Classes absent here (no branch) draw each element from a random one of DEFAULT_REGIONS.
+# Classes absent here (no branch: Conv2D and Flatten among them) draw each element from a
+# random one of DEFAULT_REGIONS.
 DOMAINS = {
     # both sides of the kink, near it and far from it (a kink misplaced at +-1 shows too)
     "ReLU": {"kinks": (0.0,), "regions": {"x < -1": (-2.5, -1.1), "-1 < x < 0": (-0.9, -0.1),
@@ -53,6 +60,9 @@ DOMAINS = {
     "Tanh": {"kinks": (), "regions": {"lower tail": (-3.0, -1.5), "middle, x < 0": (-1.0, -0.25),
                                       "middle, x > 0": (0.25, 1.0), "upper tail": (1.5, 3.0)}},
     "Log": {"kinks": (0.0,), "regions": {"x > 0": (0.3, 3.0)}},
+    # a max's kink is a tie between two entries of a window, not a value: the entries are
+    # drawn pairwise apart (``conv_contract.sample_distinct``) instead of from regions
+    "MaxPool2D": {"kinks": (), "domain": "distinct"},
 }
 
 

@@ -169,8 +169,30 @@ def _g_random(rng: np.random.Generator, classes: Sequence[str], n: int) -> dict:
     return _graph(nodes, {k: vals[k] for k in vals if k in ("x0", "x1", "w", "bias")}, last)
 
 
+def _g_cnn(rng, classes):
+    """Conv2D -> ReLU -> MaxPool2D -> Flatten -> VDot -> Add -> SoftmaxCrossEntropy (default
+    stride, padding and pool size), with pre-activations away from the ReLU kink and every
+    pooling window's maximum positive and clear of its runner-up."""
+    _needs(classes, "Conv2D", "ReLU", "MaxPool2D", "Flatten", "VDot", "Add", "SoftmaxCrossEntropy")
+    N, C, F, S, K = 2, 2, 3, 6, 3
+    for _ in range(1000):
+        vals = {"x": rng.normal(size=(N, C, S, S)), "labels": rng.integers(0, 3, size=N).astype(np.int64),
+                "K": rng.normal(0, 0.5, size=(F, C, K, K)), "c": rng.uniform(0.5, 1.5, size=F),
+                "W": rng.normal(0, 0.5, size=(F * 4, 3)), "b": rng.normal(0, 0.5, size=3)}
+        pre = FORMULAS["Conv2D"](vals["x"], vals["K"], vals["c"])
+        win = np.sort(np.maximum(pre, 0).reshape(N, F, 2, 2, 2, 2).transpose(0, 1, 2, 4, 3, 5).reshape(N, F, 4, 4), -1)
+        if np.min(np.abs(pre)) > 0.05 and np.min(win[..., -1]) > 0.05 and np.min(win[..., -1] - win[..., -2]) > 0.05:
+            break
+    nodes = [_node("x", "Input"), _node("labels", "Input"), _node("K", "Parameter"), _node("c", "Parameter"),
+             _node("W", "Parameter"), _node("b", "Parameter"),
+             _node("conv", "Conv2D", "x", "K", "c"), _node("r", "ReLU", "conv"), _node("pool", "MaxPool2D", "r"),
+             _node("flat", "Flatten", "pool"), _node("h", "VDot", "flat", "W"), _node("logits", "Add", "h", "b"),
+             _node("loss", "SoftmaxCrossEntropy", "logits", "labels")]
+    return _graph(nodes, vals, "loss")
+
+
 GRAPHS = {"x_times_x_plus_1": _g_x_times_x_plus_1, "relu_affine": _g_relu_affine, "mlp2": _g_mlp2,
-          "shared_subexpr": _g_shared_subexpr}
+          "shared_subexpr": _g_shared_subexpr, "cnn": _g_cnn}
 
 
 def build_graph(graph, seed=0, classes=None) -> dict:
