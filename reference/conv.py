@@ -49,6 +49,7 @@ class Conv2D(CompNode):
         self.stride, self.padding = stride, padding
 
     def _padded(self) -> np.ndarray:
+        """x.value with ``padding`` rows and columns of zeros on each side."""
         p = self.padding
         return np.pad(self.x.value, ((0, 0), (0, 0), (p, p), (p, p)))
 

@@ -28,7 +28,7 @@ from .backward_judge import judge_backward
 from .backward_loop import make_node, node_classes
 from .base import CaseResult, Result, _fail, _quiet, combine, probe
 from .contract import ALL_CLASSES
-from .mlp import judge_mlp_learning
+from .mlp import judge_mlp_accuracy, judge_mlp_learning
 from .mlp_net import MLP_UNIT_KINDS
 from .registry import kind
 
@@ -54,6 +54,9 @@ def build_specs(test: dict, which: str = "hidden") -> list:
     p = _params(test, which)
     check = test["check"]
     if check == "mlp_accuracy":
+        if p.get("measure") == "predict":  # conv_edf: the notebook's own trained model on X_test
+            return [{"check": "mlp_accuracy", "target": test.get("target") or "predict",
+                     "X": ref_mlp.load_digits_split(0)[2]}]
         return mlp_learning_specs(p)
     k = kind(check)
     if k.specs is None:
@@ -161,8 +164,10 @@ def judge_case(test: dict, spec: dict, record) -> CaseResult:
         expected = _memo(check, spec, lambda: backward_expectation(spec, list(prefix)), prefix)
         return judge_backward(spec, record, expected)
     if check == "mlp_accuracy":
-        _, _, X_eval, y_eval = _digits_task(int(spec["seed"]))
         target = float(_params(test, "hidden").get("target", 0.95))
+        if not spec.get("learning"):  # measure = "predict": y_test of split 0 stays in the parent
+            return judge_mlp_accuracy(spec, record, ref_mlp.load_digits_split(0)[3], target)
+        _, _, X_eval, y_eval = _digits_task(int(spec["seed"]))
         return judge_mlp_learning(spec, record, X_eval, y_eval, target)
     k = kind(check)
     if check in MLP_UNIT_KINDS:  # the reference's mlp functions run as notebook cells, not from the package

@@ -1,0 +1,258 @@
+# %% [markdown] id=intro
+# # Convolution in EDF
+#
+# A multilayer perceptron treats an image as a list of 64 unrelated numbers: shuffle the
+# pixels the same way in every image and it learns just as well. It does not know that
+# neighbouring pixels belong together, or that a stroke means the same thing wherever it
+# appears. A *convolutional* layer builds both facts in: it looks at small windows of the
+# image, and it uses the same few weights (a *kernel*) at every position.
+#
+# In this assignment you write the three components a small convolutional network needs,
+# `Conv2D`, `MaxPool2D` and `Flatten`, as EDF components like the ones of the tensor
+# assignment, and then train a convolutional network on the handwritten digits.
+#
+# **What you implement** (each has an autograded test right after it):
+#
+# | task | what | points |
+# |---|---|---|
+# | 1 | `Conv2D`: forward and backward, with stride, padding and bias | 8 |
+# | 2 | `MaxPool2D` | 4 |
+# | 3 | `Flatten` | 1 |
+# | 4 | everything together: backpropagation through a small convolutional network | 3 |
+# | 5 | train the network on the digits: at least 95% test accuracy | 6 |
+#
+# Replace each `raise NotImplementedError()` with your code. Do not rename the classes or
+# functions, and do not edit the locked cells: the grader uses them as they are. The visible
+# part of a test runs when you run its cell; more cases are checked when your notebook is
+# graded.
+
+# %% [given] id=imports
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import matplotlib.pyplot as plt
+from numpy.lib.stride_tricks import sliding_window_view
+
+# %% [markdown] id=framework-note
+# ## The EDF framework and components (given)
+#
+# The core and the components are the solutions of the tensor assignment. As always,
+# `forward()` sets `self.value` from the operands' values, and `backward()` adds
+# `self.grad` (the upstream gradient $\bar v = \partial \ell / \partial v$, an array of the
+# value's shape) contracted with the local Jacobian into each operand's `grad`, with `+=`.
+
+# %% [given] id=edf-core from=reference.core#graph_lists reference.core:clear_compgraph,as_float_array,zeros_like_grad,unbroadcast,Input,Parameter,CompNode,Forward,Backward,SGD
+
+# %% [given] id=edf-components from=reference.operations:Add,ReLU,VDot,SoftmaxCrossEntropy
+
+# %% [markdown] id=images
+# ## Images as tensors
+#
+# A minibatch of images is a 4-d array of shape `(N, C, H, W)`: $N$ examples, $C$ *channels*
+# (1 for a grey-scale image, 3 for colour, and after a convolutional layer one channel per
+# filter), $H$ rows and $W$ columns. Entry $x[n, c, r, q]$ is pixel $(r, q)$ of channel $c$ of
+# example $n$.
+#
+# ## Task 1 (8 points): `Conv2D`
+#
+# `Conv2D(x, W, b, stride=1, padding=0)` has $F$ filters. Its weights `W` have shape
+# `(F, C, KH, KW)`: filter $f$ is a small `(C, KH, KW)` block that spans all input channels,
+# and `b` of shape `(F,)` holds one bias per filter. The layer slides every filter over the
+# image and, at each position, takes the sum of the filter times the window of the image
+# under it:
+#
+# $$v[n, f, i, j] = b[f] + \sum_{c=0}^{C-1} \sum_{k=0}^{KH-1} \sum_{l=0}^{KW-1}
+#     W[f, c, k, l]\; x[n, c,\, i s + k,\, j s + l] .$$
+#
+# - The **stride** $s$ is the step between window positions: with $s = 2$ only every second
+#   position is used and the output is about half as large.
+# - The **padding** $p$ surrounds the image with $p$ rows and columns of zeros on each side
+#   before sliding, so that windows can be centred on the border pixels too. The formula
+#   above indexes this padded image (of shape `(N, C, H + 2p, W + 2p)`).
+# - The number of window positions along the rows is
+#   $OH = \lfloor (H + 2p - KH) / s \rfloor + 1$, and likewise $OW$ along the columns: the
+#   last window must fit entirely into the padded image. The value has shape `(N, F, OH, OW)`.
+#
+# Strictly speaking this is a *cross-correlation*: a convolution in the mathematical sense
+# flips the kernel ($W[f, c, KH-1-k, KW-1-l]$). Every deep-learning framework computes the
+# cross-correlation and calls it convolution, since a learned kernel can just as well be
+# learned flipped. Do **not** flip `W`.
+#
+# **Backward.** Contract $\bar v$ (shape `(N, F, OH, OW)`) with the Jacobian, as for every
+# component. Each output entry depends on the bias of its filter with derivative 1, on each
+# weight $W[f, c, k, l]$ through the pixel under it, and on each pixel of its window through
+# the weight over it. So:
+#
+# $$\bar b[f] \mathrel{+}= \sum_{n, i, j} \bar v[n, f, i, j], \qquad
+#   \bar W[f, c, k, l] \mathrel{+}= \sum_{n, i, j} \bar v[n, f, i, j]\; x[n, c,\, i s + k,\, j s + l],$$
+#
+# $$\bar x[n, c,\, i s + k,\, j s + l] \mathrel{+}= \sum_{f} \bar v[n, f, i, j]\; W[f, c, k, l]
+#   \quad \text{for every } i, j, k, l .$$
+#
+# The bias and the weights are shared by every position and every example, so, as for the
+# bias of a linear layer, their gradients **sum** over the batch and over all positions. In
+# $\bar x$ one pixel belongs to several (overlapping) windows and collects a contribution
+# from each. $\bar x$ is computed on the *padded* image; the padding is not an operand, so
+# its gradient is dropped: cut the padded gradient back to rows and columns $p, \ldots, p + H - 1$.
+#
+# **Vectorise.** Loops over $n, f, i, j$ in Python take seconds per minibatch. The standard
+# trick, *im2col*, collects every window of the padded image at once and turns the layer
+# into one big matrix product. NumPy gives the windows without copying; the given helper
+# `windows` (below) does it:
+#
+# ```python
+# cols = windows(xp, KH, KW, s)   # sliding_window_view(xp, (KH, KW), axis=(2, 3))[:, :, ::s, ::s]
+# ```
+#
+# of shape `(N, C, OH, OW, KH, KW)`: `cols[n, c, i, j]` is the `(KH, KW)` window whose top-left corner is at row $i s$, column
+# $j s$ of the padded image `xp` (`np.pad`). The sum over $c, k, l$ is then a single
+# `np.tensordot(cols, W, axes=([1, 4, 5], [1, 2, 3]))` (or `np.einsum`), which returns the
+# axes `(N, OH, OW, F)`: transpose them to `(N, F, OH, OW)`. In backward, $\bar W$ is the
+# same kind of contraction of $\bar v$ with `cols` over $n, i, j$. For $\bar x$, compute
+# `g_cols` $= \sum_f \bar v[n, f, i, j]\, W[f, c, k, l]$ with one `tensordot`, then add it
+# into a zero array of the padded shape; a loop over the $KH \times KW$ kernel offsets
+# $(k, l)$ is fine (9 iterations for a 3x3 kernel), where offset $(k, l)$ adds to the pixels
+# `[k : k + s(OH-1) + 1 : s, l : l + s(OW-1) + 1 : s]`. Never modify `x.value` itself.
+
+# %% [given] id=conv-helpers from=reference.conv:output_size,windows
+
+# %% [solution] from=reference.conv:Conv2D keep=__init__
+
+# %% [code] id=try-conv
+# Tiny example: a 1x1x4x4 image and one 2x2 filter that looks for "right minus left".
+clear_compgraph()
+x = Input(np.arange(16.0).reshape(1, 1, 4, 4))
+K = Parameter(np.array([[[[-1.0, 1.0], [-1.0, 1.0]]]]))
+c = Parameter(np.zeros(1))
+conv = Conv2D(x, K, c)
+Forward()
+print(conv.value[0, 0])   # every window: (right column - left column) summed = 2
+
+# %% [test] id=conv2d
+
+# %% [markdown] id=pool-task
+# ## Task 2 (4 points): `MaxPool2D`
+#
+# `MaxPool2D(x, size=2, stride=2)` reduces each channel separately: its value is the maximum
+# of every `(size, size)` window, with window positions `stride` apart (no padding):
+#
+# $$v[n, c, i, j] = \max_{0 \le k, l < \text{size}} x[n, c,\, i s + k,\, j s + l],$$
+#
+# of shape `(N, C, OH, OW)` with $OH = \lfloor (H - \text{size}) / s \rfloor + 1$. With the
+# defaults it halves the height and width, keeping the strongest response of each 2x2 block.
+#
+# **Backward.** The maximum of a window depends only on the entry that attains it: nudging
+# that entry moves the maximum by the same amount (derivative 1), nudging any other entry
+# changes nothing (derivative 0). So $\bar v[n, c, i, j]$ goes, whole, to the position of the
+# window's maximum, the *argmax*, and the other entries of the window get nothing from it. Not
+# to all of them, and not an average: that would be the gradient of a sum or a mean, not of a
+# max. When windows overlap (`stride < size`), an entry that is the maximum of several
+# windows receives all their contributions. (At a tie the maximum is not differentiable; the
+# tests avoid ties.)
+#
+# Vectorised: reshape the windows to `(N, C, OH, OW, size * size)`, take `argmax` over the
+# last axis in forward and keep it, and in backward turn each argmax into the row and column
+# of the input it came from. `np.add.at` or `np.bincount` (with `weights`) add the upstream
+# values into those positions, overlaps included.
+
+# %% [solution] from=reference.conv:MaxPool2D keep=__init__
+
+# %% [test] id=maxpool2d
+
+# %% [markdown] id=flatten-task
+# ## Task 3 (1 point): `Flatten`
+#
+# Between the convolutional part and a linear layer, each example's feature maps are laid out
+# as one row: `(N, C, H, W)` becomes `(N, C * H * W)`. Nothing is computed, so $\bar x$ is
+# $\bar v$ with $x$'s shape.
+
+# %% [solution] from=reference.conv:Flatten keep=__init__
+
+# %% [test] id=flatten
+
+# %% [markdown] id=together
+# ## Task 4 (3 points): all together
+#
+# The last test builds a small convolutional network from your components,
+#
+# `Conv2D` → `ReLU` → `MaxPool2D` → `Flatten` → `Add(VDot(·, W), b)` → `SoftmaxCrossEntropy`,
+#
+# runs `Backward` and checks the loop invariant after every reverse step: once the components
+# in a suffix of `components` have run `backward()`, every node's `grad` must be the
+# derivative of the loss of the program made of those components only. A failure names the
+# first component whose `backward()` broke it.
+
+# %% [test] id=backward_cnn
+
+# %% [markdown] id=data
+# ## Task 5 (6 points): a convolutional network on the digits
+#
+# The digits are scikit-learn's copy of the UCI handwritten digits (1797 grey-scale images of
+# $8 \times 8$ pixels), scaled to $[0, 1]$, shuffled with a fixed seed, with 360 held out as a
+# test set. They come as rows of 64 pixels; `as_images` turns rows into one-channel images of
+# shape `(N, 1, 8, 8)`. Keep the `load-data` cell as it is and do not load the data anywhere
+# else: when grading, this cell is the one that supplies the data.
+
+# %% [given] id=load-data from=reference.mlp:load_digits_split
+X_train, y_train, X_test, y_test = load_digits_split(seed=0)
+print(X_train.shape, y_train.shape, X_test.shape, y_test.shape)
+
+# %% [given] id=network from=reference.cnn:as_images,CNN,build_cnn
+
+# %% [markdown] id=network-note
+# `build_cnn(filters, seed)` above builds the network of task 4 at full size: 16 filters of
+# $3 \times 3$ with padding 1 keep the $8 \times 8$ size, the max-pool halves it to
+# $4 \times 4$, and a linear layer maps the $16 \cdot 4 \cdot 4 = 256$ features to the 10
+# logits. `CNN.predict` runs it in batches.
+#
+# Write one epoch of minibatch SGD: visit the training examples in the order of a fresh random
+# permutation (`rng.permutation`), cut it into consecutive batches of about `batch_size`
+# (`np.array_split`), and for each batch set the inputs, run `Forward()`, `Backward` and
+# `SGD(eta)`. Return the mean of the batch losses.
+
+# %% [solution] from=reference.cnn:train_cnn_epoch
+
+# %% [code] id=experiment-train
+images_train, images_test = as_images(X_train), as_images(X_test)
+X_tr, y_tr, X_val, y_val = images_train[:-300], y_train[:-300], images_train[-300:], y_train[-300:]
+fig, ax = plt.subplots(figsize=(6, 4))
+for eta in [0.05, 0.2]:
+    model = build_cnn(filters=8, seed=0)
+    rng = np.random.default_rng(1)
+    start = time.perf_counter()
+    accuracies = []
+    for epoch in range(5):
+        train_cnn_epoch(model, X_tr, y_tr, eta, 32, rng)
+        accuracies.append(model.accuracy(X_val, y_val))
+    print(f"eta = {eta}: validation accuracy {accuracies[-1]:.3f} in {time.perf_counter() - start:.1f} s")
+    ax.plot(range(1, 6), accuracies, "o-", label=f"eta = {eta}")
+ax.set(xlabel="epoch", ylabel="validation accuracy", title="A small CNN on the digits")
+ax.legend()
+plt.show()
+
+# %% [markdown] id=final-model-task
+# Now train your final network on the **whole** training set and define `predict(X)`, which
+# takes rows of 64 pixels (like `X_test`) and returns the predicted digits as an integer array
+# of shape `(len(X),)`. The test measures it on the test set and requires at least 0.95; the
+# grader measures it again on held-out digits. The reference network (16 filters, `eta = 0.2`,
+# 15 epochs of batches of 32) reaches about 0.98 in a few seconds. Do not build another graph
+# after this cell.
+
+# %% [solution] id=final-model-solution
+### BEGIN SOLUTION
+final_model = build_cnn(filters=16, seed=0)
+final_rng = np.random.default_rng(1)
+for epoch in range(15):
+    final_loss = train_cnn_epoch(final_model, images_train, y_train, 0.2, 32, final_rng)
+print("final training loss", final_loss)
+### END SOLUTION
+
+# %% [solution] id=predict-solution
+def predict(X):
+    """The trained network's predicted digit (an int in 0..9) for each row of 64 pixels of X."""
+    ### BEGIN SOLUTION
+    return final_model.predict(as_images(X))
+    ### END SOLUTION
+
+# %% [test] id=accuracy
