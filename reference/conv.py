@@ -1,10 +1,11 @@
 """Convolution as EDF components: ``Conv2D``, ``MaxPool2D``, ``Flatten``.
 
 Images are batches of shape ``(N, C, H, W)``: N examples, C channels, H rows, W columns.
-Each component is vectorised NumPy: a strided view (``sliding_window_view``) gives every
-window of the input at once, and one ``tensordot`` contracts all of them with the kernel
-(im2col). The only Python loop is over the KH * KW kernel offsets in ``Conv2D.backward``
-(9 iterations for a 3x3 kernel), never over pixels.
+Each component is vectorised NumPy. ``Conv2D`` copies every window of the padded input into
+the columns of one matrix (im2col) and multiplies it with the kernel as one matrix product;
+the only Python loops are over the KH * KW kernel offsets in ``im2col`` and its adjoint
+``col2im`` (9 iterations for a 3x3 kernel), never over pixels. ``MaxPool2D`` takes the
+windows as a strided view (``sliding_window_view``).
 
 Output size along one axis, for input size n, kernel size k, stride s and padding p:
 ``(n + 2p - k) // s + 1`` (``output_size``).
@@ -29,18 +30,49 @@ def windows(x: np.ndarray, kh: int, kw: int, stride: int) -> np.ndarray:
     return sliding_window_view(x, (kh, kw), axis=(2, 3))[:, :, ::stride, ::stride]
 
 
+def im2col(xp: np.ndarray, kh: int, kw: int, stride: int) -> np.ndarray:
+    """The windows of the padded image ``xp`` (N, C, H, W) as the columns of one matrix.
+
+    Row ``(c, k, l)`` and column ``(n, i, j)`` hold ``xp[n, c, i*s + k, j*s + l]``: shape
+    (C * kh * kw, N * OH * OW). One strided copy per kernel offset (k, l), kh * kw in all.
+    """
+    N, C, H, W = xp.shape
+    oh, ow = output_size(H, kh, stride), output_size(W, kw, stride)
+    cols = np.empty((C, kh, kw, N, oh, ow), dtype=xp.dtype)
+    by_channel = xp.transpose(1, 0, 2, 3)
+    for k in range(kh):
+        for l in range(kw):
+            cols[:, k, l] = by_channel[:, :, k:k + stride * (oh - 1) + 1:stride, l:l + stride * (ow - 1) + 1:stride]
+    return cols.reshape(C * kh * kw, N * oh * ow)
+
+
+def col2im(g_cols: np.ndarray, shape: tuple, kh: int, kw: int, stride: int) -> np.ndarray:
+    """The adjoint of ``im2col``: adds every column entry back onto the pixel it was copied
+    from (a pixel in several windows collects all of them), giving an array of ``shape``."""
+    N, C, H, W = shape
+    oh, ow = output_size(H, kh, stride), output_size(W, kw, stride)
+    g_cols = g_cols.reshape(C, kh, kw, N, oh, ow)
+    g = np.zeros((C, N, H, W), dtype=g_cols.dtype)
+    for k in range(kh):
+        for l in range(kw):
+            g[:, :, k:k + stride * (oh - 1) + 1:stride, l:l + stride * (ow - 1) + 1:stride] += g_cols[:, k, l]
+    return g.transpose(1, 0, 2, 3)
+
+
 class Conv2D(CompNode):
     """2-D convolution layer as in every deep-learning framework: a cross-correlation.
 
     x (N, C, H, W), W (F, C, KH, KW), b (F,); with x zero-padded by ``padding`` on each side,
     v[n, f, i, j] = b[f] + sum_{c, k, l} W[f, c, k, l] * x[n, c, i*s + k, j*s + l],
     the kernel slid over the image *without* flipping it (a true convolution would flip it).
+    With the windows as columns (``im2col``) this is one matrix product, W (F, C*KH*KW)
+    times cols (C*KH*KW, N*OH*OW).
 
     Backward, contracting with v_bar (N, F, OH, OW):
     b_bar[f] = sum_{n, i, j} v_bar[n, f, i, j] (the bias is shared by every position),
     W_bar[f, c, k, l] = sum_{n, i, j} v_bar[n, f, i, j] * x[n, c, i*s + k, j*s + l],
     x_bar[n, c, i*s + k, j*s + l] += sum_f v_bar[n, f, i, j] * W[f, c, k, l]
-    (computed on the padded image; the padding's grad is dropped).
+    (computed on the padded image by ``col2im``; the padding's grad is dropped).
     """
 
     def __init__(self, x, W, b, stride: int = 1, padding: int = 0):
@@ -55,28 +87,23 @@ class Conv2D(CompNode):
 
     def forward(self):
         F, C, KH, KW = self.W.value.shape
-        cols = windows(self._padded(), KH, KW, self.stride)  # (N, C, OH, OW, KH, KW)
-        out = np.tensordot(cols, self.W.value, axes=([1, 4, 5], [1, 2, 3]))  # (N, OH, OW, F)
-        self.value = out.transpose(0, 3, 1, 2) + self.b.value[:, None, None]
+        N, _, H, W = self.x.value.shape
+        s, p = self.stride, self.padding
+        oh, ow = output_size(H, KH, s, p), output_size(W, KW, s, p)
+        self.cols = im2col(self._padded(), KH, KW, s)  # kept for backward
+        out = self.W.value.reshape(F, -1) @ self.cols  # (F, N * OH * OW)
+        self.value = out.reshape(F, N, oh, ow).transpose(1, 0, 2, 3) + self.b.value[:, None, None]
 
     def backward(self):
         F, C, KH, KW = self.W.value.shape
+        N, _, H, W = self.x.value.shape
         s, p = self.stride, self.padding
-        xp = self._padded()
-        cols = windows(xp, KH, KW, s)
-        g = self.grad  # (N, F, OH, OW)
-        OH, OW = g.shape[2:]
-        self.b.grad += g.sum(axis=(0, 2, 3))
-        self.W.grad += np.tensordot(g, cols, axes=([0, 2, 3], [0, 2, 3]))  # (F, C, KH, KW)
-        g_cols = np.tensordot(g, self.W.value, axes=([1], [0]))  # (N, OH, OW, C, KH, KW)
-        g_xp = np.zeros(xp.shape, dtype=np.result_type(g_cols, float))
-        # kernel offset (k, l) touches pixel (i*s + k, j*s + l): one strided add per offset
-        for k in range(KH):
-            for l in range(KW):
-                g_xp[:, :, k:k + s * (OH - 1) + 1:s, l:l + s * (OW - 1) + 1:s] += \
-                    g_cols[:, :, :, :, k, l].transpose(0, 3, 1, 2)
-        H, W = self.x.value.shape[2:]
-        self.x.grad += g_xp[:, :, p:p + H, p:p + W]
+        g = self.grad.transpose(1, 0, 2, 3).reshape(F, -1)  # (F, N * OH * OW)
+        self.b.grad += g.sum(axis=1)
+        self.W.grad += (g @ self.cols.T).reshape(self.W.value.shape)
+        g_cols = self.W.value.reshape(F, -1).T @ g
+        g_padded = col2im(g_cols, (N, C, H + 2 * p, W + 2 * p), KH, KW, s)
+        self.x.grad += g_padded[:, :, p:p + H, p:p + W]
 
 
 class MaxPool2D(CompNode):

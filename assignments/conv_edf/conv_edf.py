@@ -97,27 +97,25 @@ from numpy.lib.stride_tricks import sliding_window_view
 # its gradient is dropped: cut the padded gradient back to rows and columns $p, \ldots, p + H - 1$.
 #
 # **Vectorise.** Loops over $n, f, i, j$ in Python take seconds per minibatch. The standard
-# trick, *im2col*, collects every window of the padded image at once and turns the layer
-# into one big matrix product. NumPy gives the windows without copying; the given helper
-# `windows` (below) does it:
+# trick, *im2col*, copies every window of the padded image into the columns of one matrix
+# `cols` of shape `(C * KH * KW, N * OH * OW)`: row $(c, k, l)$, column $(n, i, j)$ holds
+# $x[n, c, i s + k, j s + l]$. The whole layer is then one matrix product,
+# `W.reshape(F, -1) @ cols` of shape `(F, N * OH * OW)`, reshaped to `(F, N, OH, OW)` and
+# transposed to `(N, F, OH, OW)`. Backward is two more products with $\bar v$ laid out as
+# `(F, N * OH * OW)`: $\bar W$ is $\bar v$ times `cols` transposed, and the columns' gradient
+# `W.reshape(F, -1).T @` $\bar v$ goes back onto the pixels with `col2im`, the adjoint of
+# `im2col`, which **adds** each column entry to the pixel it was copied from.
 #
-# ```python
-# cols = windows(xp, KH, KW, s)   # sliding_window_view(xp, (KH, KW), axis=(2, 3))[:, :, ::s, ::s]
-# ```
-#
-# of shape `(N, C, OH, OW, KH, KW)`: `cols[n, c, i, j]` is the `(KH, KW)` window whose top-left corner is at row $i s$, column
-# $j s$ of the padded image `xp` (`np.pad`). The sum over $c, k, l$ is then a single
-# `np.tensordot(cols, W, axes=([1, 4, 5], [1, 2, 3]))` (or `np.einsum`), which returns the
-# axes `(N, OH, OW, F)`: transpose them to `(N, F, OH, OW)`. In backward, $\bar W$ is the
-# same kind of contraction of $\bar v$ with `cols` over $n, i, j$. For $\bar x$, compute
-# `g_cols` $= \sum_f \bar v[n, f, i, j]\, W[f, c, k, l]$ with one `tensordot`, then add it
-# into a zero array of the padded shape; a loop over the $KH \times KW$ kernel offsets
-# $(k, l)$ is fine (9 iterations for a 3x3 kernel), where offset $(k, l)$ adds to the pixels
-# `[k : k + s(OH-1) + 1 : s, l : l + s(OW-1) + 1 : s]`. Never modify `x.value` itself.
+# Write the two helpers and then `Conv2D`. In both helpers a loop over the $KH \times KW$
+# kernel offsets $(k, l)$ is fine (9 iterations for a 3x3 kernel): offset $(k, l)$ meets the
+# rows `k : k + s*(OH-1) + 1 : s` and columns `l : l + s*(OW-1) + 1 : s` of the padded image,
+# one strided slice per offset. The given `output_size(n, k, stride, padding)` computes
+# $OH$ and $OW$. Keep `cols` from `forward()` in an attribute for `backward()`, and never
+# modify `x.value` itself.
 
 # %% [given] id=conv-helpers from=reference.conv:output_size,windows
 
-# %% [solution] from=reference.conv:Conv2D keep=__init__
+# %% [solution] id=conv2d-solution from=reference.conv:im2col,col2im,Conv2D keep=__init__,_padded
 
 # %% [code] id=try-conv
 # Tiny example: a 1x1x4x4 image and one 2x2 filter that looks for "right minus left".
@@ -151,9 +149,10 @@ print(conv.value[0, 0])   # every window: (right column - left column) summed = 
 # windows receives all their contributions. (At a tie the maximum is not differentiable; the
 # tests avoid ties.)
 #
-# Vectorised: reshape the windows to `(N, C, OH, OW, size * size)`, take `argmax` over the
-# last axis in forward and keep it, and in backward turn each argmax into the row and column
-# of the input it came from. `np.add.at` or `np.bincount` (with `weights`) add the upstream
+# Vectorised: the given `windows(x, size, size, stride)` is a view (no copy) of every window,
+# of shape `(N, C, OH, OW, size, size)`. Reshape it to `(N, C, OH, OW, size * size)`, take
+# `argmax` over the last axis in forward and keep it, and in backward turn each argmax into
+# the row and column of the input it came from. `np.add.at` or `np.bincount` (with `weights`) add the upstream
 # values into those positions, overlaps included.
 
 # %% [solution] from=reference.conv:MaxPool2D keep=__init__
