@@ -243,7 +243,7 @@ plt.show()
 final_model = build_cnn(filters=16, seed=0)
 final_rng = np.random.default_rng(1)
 for epoch in range(15):
-    final_loss = train_cnn_epoch(final_model, images_train, y_train, 0.2, 32, final_rng)
+    final_loss = train_cnn_epoch(final_model, as_images(X_train), y_train, 0.2, 32, final_rng)
 print("final training loss", final_loss)
 ### END SOLUTION
 
