@@ -9,7 +9,6 @@ tests use. Grading a submission never raises for anything the submission does.
 from __future__ import annotations
 
 import concurrent.futures
-import statistics
 import sys
 import threading
 import time
@@ -17,22 +16,17 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.files import file_stem
 from grader.runner import ChildPool, available_isolation
 
-from . import autograded, feedback, gradebook, late
+from . import autograded, gradebook, late
+from .gradebook import ISOLATION_WARNING, format_summary  # noqa: F401 - the CLI and the demo print it
 from .context import Checks, Context, load_context
 from .discover import Submission, discover, identity
 from .execute import (AST_LOCK, REVIEW, Options, child_checks_source, mlp_data, preload_modules,
                       run_submission, runner_result)
 from .notebook import NotebookError, match, parse
 from .scan import scan
-from .store import Store, write_text_atomic
-
-ISOLATION_WARNING = ("WARNING: bubblewrap (bwrap) is not in use: submissions ran with rlimits ONLY. "
-                     "Student code could read files the grading user can read (reference, other "
-                     "submissions) and open network connections. Install bubblewrap for full isolation.")
-
+from .store import Store
 
 @dataclass
 class Request:
@@ -46,6 +40,7 @@ class Request:
     isolation: str | None = None          # None: the best available
     checks: Checks | None = None          # None: grader.checks
     nbgrader: bool = True                 # write into <course>/gradebook.db
+    keep_others: bool = False             # keep (and report) records of students not in this input
     reports: bool = True                  # feedback HTML + class report (grader.reports)
     progress: object = None               # callable(done, total, record) or None
 
@@ -135,6 +130,7 @@ def grade(req: Request) -> dict:
     grader_errors: list[str] = []
     done = [reused]
     lock = threading.Lock()
+    stop = threading.Event()  # Ctrl-C or a failed write: finish nothing more, save nothing half-done
     if req.progress:
         req.progress(reused, len(subs), None)
     if req.nbgrader and todo:
@@ -149,24 +145,33 @@ def grade(req: Request) -> dict:
             preload_modules(pool, ctx)
 
             def work(sub: Submission):
+                if stop.is_set():
+                    return
                 try:
                     rec = grade_one(pool, ctx, sub, req.options, data)
                 except Exception:  # noqa: BLE001 - a grader bug: report it, keep grading others
                     with lock:
                         grader_errors.append(f"{sub.student}: {traceback.format_exc(limit=5)}")
                     return
+                if stop.is_set():
+                    return  # its child may have been killed by the interrupt: not a verdict
                 store.save(rec)
                 with lock:
                     done[0] += 1
                     if req.progress:
                         req.progress(done[0], len(subs), rec)
 
-            with concurrent.futures.ThreadPoolExecutor(req.workers) as ex:
+            ex = concurrent.futures.ThreadPoolExecutor(req.workers)
+            try:
                 list(ex.map(work, todo))
+            except BaseException:
+                stop.set()
+                ex.shutdown(wait=False, cancel_futures=True)
+                raise
+            ex.shutdown()
     students = {s.student for s in subs}
     late_note = late.for_batch(req.course, ctx.name, store, students) if req.nbgrader else None
-    records = sorted((r for r in store.all() if r.get("student") in students), key=lambda r: r["student"])
-    summary = _outputs(req, ctx, records, isolation, len(todo) - len(grader_errors), reused, grader_errors,
+    summary = _outputs(req, ctx, students, isolation, len(todo) - len(grader_errors), reused, grader_errors,
                        time.monotonic() - t0)
     if req.nbgrader:  # formgrader's files, once the grades are in gradebook.db
         summary.setdefault("outputs", {})["late"] = late_note
@@ -181,125 +186,19 @@ def _import_quietly(name: str) -> None:
         pass
 
 
-def _outputs(req: Request, ctx: Context, records: list[dict], isolation: str, graded_now: int, reused: int,
+def _outputs(req: Request, ctx: Context, students: set[str], isolation: str, graded_now: int, reused: int,
              grader_errors: list[str], seconds: float) -> dict:
-    out = req.out_dir
-    gradebook.write_csv(out / "gradebook.csv", records, ctx.tests)
-    gradebook.write_results(out / "results.json", records)
-    for rec in records:
-        write_text_atomic(out / "feedback" / f"{file_stem(rec['student'])}.md", feedback.render(rec))
-    nb_note = None
-    if req.nbgrader:
-        db = Path(req.course).resolve() / "gradebook.db"
-        if db.is_file():
-            try:
-                nb_note = gradebook.write_nbgrader(f"sqlite:///{db}", ctx.name, records)
-            except Exception as e:  # noqa: BLE001 - the CSV/JSON are written; say so loudly
-                nb_note = f"nbgrader gradebook {db}: NOT written ({type(e).__name__}: {e})"
-        else:
-            nb_note = f"no nbgrader gradebook at {db} (run `backprop generate`); grades not written there"
-    report_note = None
-    if req.reports:
-        try:
-            from grader.reports.cli import write_reports
-
-            report_note = str(write_reports(out, quiet=True)["report"])
-        except Exception as e:  # noqa: BLE001 - the grades are written; the report is a view of them
-            report_note = f"class report NOT written ({type(e).__name__}: {e}); retry with `backprop report`"
-    summary = summarise(ctx, records, isolation, graded_now, reused, grader_errors, seconds)
-    summary["outputs"] = {"gradebook_csv": str(out / "gradebook.csv"), "results_json": str(out / "results.json"),
-                          "feedback": str(out / "feedback"), "submissions": str(out / "submissions"),
-                          "nbgrader": nb_note, "report": report_note}
-    from .store import write_json_atomic
-
-    write_json_atomic(out / "summary.json", summary)
-    return summary
-
-
-def summarise(ctx: Context, records: list[dict], isolation: str, graded_now: int, reused: int,
-              grader_errors: list[str], seconds: float) -> dict:
-    totals = [r["total"] for r in records]
-    by_test = []
-    for t in ctx.tests:
-        entries = [e for r in records for e in r["tests"] if e["id"] == t["id"]]
-        failed = [e for e in entries if not e["result"]["passed"]]
-        codes: dict[str, int] = {}
-        for e in failed:
-            code = e["result"].get("diagnosis") or "failed"
-            codes[code] = codes.get(code, 0) + 1
-        by_test.append({"id": t["id"], "max_points": float(t["points"]), "failed": len(failed),
-                        "mean_points": round(statistics.fmean(e["points"] for e in entries), 3) if entries else 0.0,
-                        "diagnoses": dict(sorted(codes.items(), key=lambda kv: -kv[1]))})
-    problems = [{"student": r["student"], "status": r["status"],
-                 "why": r.get("error") or "; ".join(e["result"]["message"][:120] for e in r["tests"]
-                                                    if e["result"].get("diagnosis") in
-                                                    ("timeout", "crashed", "protocol_error", "output_limit"))[:300]}
-                for r in records if r["status"] != "graded"]
-    return {
-        "assignment": ctx.name, "isolation": isolation,
-        "isolation_warning": None if isolation == "bwrap" else ISOLATION_WARNING,
-        "submissions": len(records), "graded_now": graded_now, "reused": reused,
-        "max_points": ctx.max_points,
-        "mean": round(statistics.fmean(totals), 3) if totals else None,
-        "median": round(statistics.median(totals), 3) if totals else None,
-        "tests": by_test, "problems": problems,
-        "flagged": sorted(r["student"] for r in records
-                          if any(f.startswith(("suspicious", REVIEW)) for f in r.get("flags", []))),
-        # the TA's list: what the scan and the harness saw, per student (the student sees none of it)
-        "review": {r["student"]: review_reasons(r) for r in records if review_reasons(r)},
-        "grader_errors": grader_errors, "seconds": round(seconds, 2),
-    }
+    """Every output, from the records of ``students`` (``gradebook.write_outputs``)."""
+    run = {"isolation": isolation, "isolation_warning": None if isolation == "bwrap" else ISOLATION_WARNING,
+           "graded_now": graded_now, "reused": reused, "grader_errors": grader_errors, "seconds": round(seconds, 2)}
+    return gradebook.write_outputs(req.out_dir, ctx.name, ctx.tests, students=students, keep_others=req.keep_others,
+                                   course=req.course if req.nbgrader else None, reports=req.reports, run=run,
+                                   max_points=ctx.max_points)
 
 
 def review_reasons(rec: dict) -> list[str]:
     """Why a record needs a TA's review ("needs review: ..." flags, without the prefix)."""
     return [f[len(REVIEW):] for f in rec.get("flags", []) if isinstance(f, str) and f.startswith(REVIEW)]
-
-
-def format_summary(s: dict) -> str:
-    lines = []
-    if s["isolation_warning"]:
-        lines += ["!" * 78, s["isolation_warning"], "!" * 78]
-    lines.append(f"backprop grade {s['assignment']}: {s['submissions']} submission(s), {s['graded_now']} graded now, "
-                 f"{s['reused']} unchanged (kept), isolation: {s['isolation']}, {s['seconds']:.1f} s")
-    if s["mean"] is not None:
-        lines.append(f"score: mean {s['mean']:g} / {s['max_points']:g}, median {s['median']:g}")
-    from grader.reports.terminal import table
-
-    lines.append("")
-    lines.append(table([[t["id"], t["failed"], f"{t['mean_points']:.2f}", f"{t['max_points']:g}",
-                         ", ".join(f"{k} {v}" for k, v in list(t["diagnoses"].items())[:3])] for t in s["tests"]],
-                       ["test", "failed", "mean", "max", "most common diagnoses"], align="lrrrl"))
-    if s["problems"]:
-        lines += ["", f"submissions with errors ({len(s['problems'])}):"]
-        for p in s["problems"]:
-            lines.append(f"  {p['student']}  [{p['status']}]  {p['why'][:110]}")
-    review = s.get("review") or {}
-    if review:
-        lines += ["", f"needs review by a TA ({len(review)}): their points are held or may be forged "
-                      "(reasons in the gradebook's review column and the class report)"]
-        for student, reasons in list(review.items())[:20]:
-            lines.append(f"  {student}  {reasons[0][:100]}" + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""))
-        if len(review) > 20:
-            lines.append(f"  ... and {len(review) - 20} more")
-    others = [f for f in s["flagged"] if f not in review]
-    if others:
-        lines += ["", f"flagged as suspicious (see flags in their records): {', '.join(others[:20])}"
-                  + (" ..." if len(others) > 20 else "")]
-    if s["grader_errors"]:
-        lines += ["", f"GRADER ERRORS ({len(s['grader_errors'])}): these submissions were not graded; rerun to retry"]
-        lines += ["  " + e.strip().splitlines()[0] + " | " + e.strip().splitlines()[-1] for e in s["grader_errors"]]
-    o = s.get("outputs", {})
-    if o:
-        lines += ["", f"gradebook: {o['gradebook_csv']}", f"results:   {o['results_json']}",
-                  f"feedback:  {o['feedback']}/<student>.md" + (" and .html" if o.get("report") else "")]
-        if o.get("report"):
-            lines.append(f"report:    {o['report']}")
-        if o.get("nbgrader"):
-            lines.append(o["nbgrader"])
-    if s["isolation_warning"]:
-        lines += ["!" * 78, s["isolation_warning"], "!" * 78]
-    return "\n".join(lines)
 
 
 def progress_printer(stream=sys.stderr):

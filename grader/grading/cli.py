@@ -1,5 +1,10 @@
 """``backprop grade PATH --assignment A [--course DIR] [--workers N] [--out DIR] [--force]
-[--quiet] [--json]`` (and ``backprop demo``)."""
+[--keep-others] [--quiet] [--json]`` (and ``backprop demo``).
+
+Ctrl-C stops the batch at once (exit 130) with what is saved; a file that cannot be written
+(disk full, no permission) is one line naming it. Either way the records already saved
+stay valid and the same command resumes.
+"""
 from __future__ import annotations
 
 import json
@@ -37,6 +42,9 @@ def register(subparsers) -> None:
     p.add_argument("--no-nbgrader", action="store_true", help="do not write into <course>/gradebook.db")
     p.add_argument("--no-report", action="store_true",
                    help="skip the feedback HTML and class report (`backprop report` writes them later)")
+    p.add_argument("--keep-others", action="store_true",
+                   help="keep the records of students not in PATH in the output folder (default: they are "
+                        "moved to <out>/submissions/.stale/<time>/ so every output describes this input)")
     p.set_defaults(func=run)
 
     d = subparsers.add_parser("demo", help="generate the course, build a sample class of tensor_edf "
@@ -52,18 +60,40 @@ def options_from(args) -> Options:
 
 
 def run(args) -> int:
+    from grader.files import WriteError
+
     from .batch import Request, format_summary, grade, progress_printer
+    from .store import Store
+
+    printer = None if (args.quiet or args.json) else progress_printer()
+    seen = {"done": 0, "total": None}
+
+    def progress(done: int, total: int, rec) -> None:
+        seen["done"], seen["total"] = done, total
+        if printer:
+            printer(done, total, rec)
 
     req = Request(path=args.path, assignment=args.assignment, course=args.course, out=args.out,
                   workers=max(1, args.workers), force=args.force, options=options_from(args),
                   isolation="rlimits-only" if args.rlimits_only else None,
-                  nbgrader=not args.no_nbgrader, reports=not args.no_report,
-                  progress=None if (args.quiet or args.json) else progress_printer())
+                  nbgrader=not args.no_nbgrader, reports=not args.no_report, keep_others=args.keep_others,
+                  progress=progress)
     try:
+        Store(req.out_dir).check_writable()
         summary = grade(req)
     except (ContextError, DiscoveryError, IsolationError) as e:
         print(f"backprop grade: error: {e}", file=sys.stderr)
         return 2
+    except WriteError as e:
+        print(f"backprop grade: {e}; {seen['done']} of {seen['total'] or '?'} submissions are saved, "
+              "rerun the same command to resume once it can be written", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        total = seen["total"]
+        print("\nbackprop grade: interrupted: " + (f"{seen['done']} of {total} saved" if total is not None else
+                                                  "before any submission was graded")
+              + "; rerun the same command to continue", file=sys.stderr)
+        return 130
     if args.json:
         print(json.dumps(summary, indent=1, sort_keys=True))
     elif not args.quiet:

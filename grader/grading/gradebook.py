@@ -1,58 +1,84 @@
-"""Step 8, gradebook: ``gradebook.csv``, ``results.json`` and the course's nbgrader database.
+"""Step 8, outputs: ``gradebook.csv``, ``results.json``, ``summary.json``, the course's nbgrader
+database, the Markdown feedback and (through ``grader.reports``) the HTML feedback and class
+report: all rebuilt from the per-submission records at the end of every batch (and by
+``backprop report``), so they are identical whether a batch ran in one go or was killed and
+resumed, and they agree with each other on every number.
 
-All three are rebuilt from the per-submission records at the end of every batch, so they
-are identical whether a batch ran in one go or was killed and resumed.
+One source of truth: the records, with the TA's manual grades read from gradebook.db
+(``sync_nbgrader``), passed through ``grader.reports.records.finalise`` (one rounding rule,
+one meaning of passed / partial / failed, one list of reasons a TA should look). Every
+writer below reads only finalised records.
 """
 from __future__ import annotations
 
 import csv
 import io
+import json
+import warnings
 from pathlib import Path
 
-from .store import write_json_atomic, write_text_atomic
+from grader.reports.records import csv_cell, finalise, fmt_percent, fmt_points, points, safe_name
+
+from .store import Store, write_json_atomic, write_text_atomic
+
+__all__ = ["fmt_points", "write_csv", "write_results", "sync_nbgrader", "remove_from_nbgrader", "write_outputs",
+           "summarise", "format_summary", "ISOLATION_WARNING"]
+
+ISOLATION_WARNING = ("WARNING: bubblewrap (bwrap) is not in use: submissions ran with rlimits ONLY. "
+                     "Student code could read files the grading user can read (reference, other "
+                     "submissions) and open network connections. Install bubblewrap for full isolation.")
 
 
-def fmt_points(x: float) -> str:
-    return f"{x:.4f}".rstrip("0").rstrip(".") if x != int(x) else str(int(x))
+# -- the files -----------------------------------------------------------------------------
 
-
-def write_csv(path: Path, records: list[dict], tests: list[dict]) -> None:
+def write_csv(path: Path, records: list[dict], tests: list) -> None:
+    """One row per student: points per test, total, max, percent, status, and ``flags``: every
+    reason a TA should look (the same list as the class report's and summary.json's)."""
+    records = [finalise(r) for r in records]
+    ids = [t["id"] if isinstance(t, dict) else str(t) for t in tests]
+    names = any(r.get("name") for r in records)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["student"] + [t["id"] for t in tests] + ["total", "max", "review"])
+    w.writerow(["student"] + (["name"] if names else []) + ids
+               + ["total", "max", "percent", "status", "flags", "review"])
     for rec in records:
-        by_id = {t["id"]: t["points"] for t in rec["tests"]}
-        w.writerow([rec["student"]] + [fmt_points(by_id.get(t["id"], 0.0)) for t in tests]
-                   + [fmt_points(rec["total"]), fmt_points(rec["max"]), _review_cell(rec)])
+        by_id = {str(t["id"]): t["points"] for t in rec["tests"]}
+        w.writerow([csv_cell(rec["student"])] + ([csv_cell(rec.get("name") or "")] if names else [])
+                   + [fmt_points(by_id[i]) if i in by_id else "" for i in ids]
+                   + [fmt_points(rec["total"]), fmt_points(rec["max"]), f"{rec['percent']:.1f}", rec["status"],
+                      csv_cell(" | ".join(rec["attention"])), csv_cell("; ".join(_review(rec)))])
     write_text_atomic(path, buf.getvalue())
 
 
-def _review_cell(rec: dict) -> str:
-    """Why the record needs a TA's review ("" when it does not); never a spreadsheet formula."""
+def _review(rec: dict) -> list[str]:
+    """Why the record's points wait for a TA ("needs review: ..." flags of the harness and scan)."""
     from .batch import review_reasons
 
-    text = "; ".join(review_reasons(rec))
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return review_reasons(rec)
 
 
 def write_results(path: Path, records: list[dict]) -> None:
-    write_json_atomic(path, sorted(records, key=lambda r: r["student"]))
+    write_json_atomic(path, sorted((finalise(r) for r in records), key=lambda r: r["student"]))
 
 
-def write_nbgrader(db_url: str, assignment: str, records: list[dict], notebook: str | None = None) -> str:
-    """Student, submission and auto score per grade cell into nbgrader's gradebook.
+# -- nbgrader's gradebook --------------------------------------------------------------------
 
-    Returns a one-line note for the summary. The assignment and its grade cells must
-    already be in the database (``backprop generate`` runs nbgrader's generate_assignment).
+def sync_nbgrader(db_url: str, assignment: str, records: list[dict], notebook: str | None = None) -> str:
+    """Auto scores of every record into nbgrader's gradebook, and the TA's manual scores back
+    into each record's ``manual`` (``{test id: {score, auto_at_adjustment, auto_now, stale}}``).
+
+    A manual score (formgrader, or ``Grade.manual_score``) overrides the automatic one in every
+    output. When a regrade changes the automatic score the TA adjusted, the override is kept
+    but marked stale (``needs_manual_grade`` in the database, a flag in every output) until
+    the TA saves a grade for that cell again. Returns a one-line note for the summary. The
+    assignment and its grade cells must already be in the database (``backprop generate``).
     """
     from nbgrader.api import Gradebook, MissingEntry
 
     from grader.authoring.course import scripts_on_path
 
-    import warnings
-
     notebook = notebook or assignment
-    written = 0
+    written = adjusted = stale = 0
     with scripts_on_path(), warnings.catch_warnings(), Gradebook(db_url) as gb:
         warnings.simplefilter("ignore")  # SQLAlchemy chatter inside nbgrader's add_submission
         if db_url.startswith("sqlite:"):
@@ -71,11 +97,219 @@ def write_nbgrader(db_url: str, assignment: str, records: list[dict], notebook: 
                 gb.find_submission(assignment, student)
             except MissingEntry:
                 gb.add_submission(assignment, student)
-            points = {t["grade_id"]: float(t["points"]) for t in rec["tests"]}
+            tests = {t["grade_id"]: t for t in rec["tests"]}
+            before = rec.get("manual") or {}
+            manual = {}
             # one query for the notebook's grades instead of one find_grade per cell
             for grade in gb.find_submission_notebook(notebook, assignment, student).grades:
-                if grade.name in points:
-                    grade.auto_score = points[grade.name]
+                t = tests.get(grade.name)
+                if t is None:
+                    continue
+                tid = str(t["id"])
+                auto = points(t.get("auto_points", t["points"]))
+                if grade.manual_score is not None:
+                    prev = before.get(tid) or {}
+                    acknowledged = prev.get("stale") and not grade.needs_manual_grade  # the TA saved it again
+                    if prev and points(prev.get("score")) == points(grade.manual_score) and not acknowledged:
+                        baseline = prev.get("auto_at_adjustment")
+                    else:  # a new adjustment, made against the automatic score in the database
+                        baseline = auto if grade.auto_score is None else grade.auto_score
+                    m = {"score": points(grade.manual_score), "auto_at_adjustment": points(baseline),
+                         "auto_now": auto}
+                    m["stale"] = m["auto_at_adjustment"] != auto
+                    manual[tid] = m
+                    adjusted += 1
+                    stale += m["stale"]
+                    grade.needs_manual_grade = m["stale"]
+                else:
+                    grade.needs_manual_grade = False
+                grade.auto_score = auto
+            if manual:
+                rec["manual"] = manual
+            else:
+                rec.pop("manual", None)
             written += 1
         gb.db.commit()
-    return f"nbgrader gradebook {db_url}: auto scores written for {written} student(s)"
+    note = f"nbgrader gradebook {db_url}: auto scores written for {written} student(s)"
+    if adjusted:
+        note += f"; {adjusted} manual grade(s) read" + (f", {stale} STALE (see flags)" if stale else "")
+    return note
+
+
+def remove_from_nbgrader(db_url: str, assignment: str, students: list[str]) -> int:
+    """Remove these students' submissions of ``assignment`` (their records were moved aside)."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    from grader.authoring.course import scripts_on_path
+
+    removed = 0
+    with scripts_on_path(), warnings.catch_warnings(), Gradebook(db_url) as gb:
+        warnings.simplefilter("ignore")
+        for student in students:
+            try:
+                gb.remove_submission(assignment, student)
+                removed += 1
+            except MissingEntry:
+                continue
+    return removed
+
+
+def nbgrader_db(course) -> Path:
+    """The course's gradebook: ``<course>/gradebook.db`` (nbgrader's default, relative to the course)."""
+    return Path(course).resolve() / "gradebook.db"
+
+
+# -- every output, from one set of records ---------------------------------------------------
+
+def write_outputs(out: Path, assignment: str, tests: list, *, students: set[str] | None = None,
+                  keep_others: bool = False, course: Path | None = None, reports: bool = True,
+                  run: dict | None = None, max_points: float | None = None) -> dict:
+    """Write every output of the grading folder ``out`` from its records; return the summary.
+
+    ``students``: the class just graded; records of anyone else are moved aside (unless
+    ``keep_others``) so that gradebook.csv, the report and gradebook.db describe one class.
+    ``course``: sync with ``<course>/gradebook.db`` (None: leave nbgrader alone).
+    ``run``: the batch's own facts (isolation, counts, errors, seconds) for summary.json.
+    """
+    out = Path(out)
+    store = Store(out)
+    run = dict(run or {})
+    messages = []
+    db = nbgrader_db(course) if course is not None else None
+    if students is not None and not keep_others:
+        dest, moved = store.move_aside(students)
+        if moved:
+            msg = (f"moved the records of {len(moved)} student(s) not in this input to {dest} "
+                   f"({', '.join(moved[:5])}{' ...' if len(moved) > 5 else ''}); pass --keep-others to keep them")
+            if db is not None and db.is_file():
+                try:
+                    n = remove_from_nbgrader(f"sqlite:///{db}", assignment, moved)
+                    msg += f"; removed {n} of their submission(s) from gradebook.db"
+                except Exception as e:  # noqa: BLE001 - the files are right; say the database is not
+                    msg += f"; gradebook.db NOT updated ({type(e).__name__}: {e})"
+            messages.append(msg)
+    records = sorted(store.all(), key=lambda r: str(r.get("student")))
+
+    nb_note = None
+    if db is not None:
+        if db.is_file():
+            try:
+                before = [json.dumps(r.get("manual"), sort_keys=True) for r in records]
+                nb_note = sync_nbgrader(f"sqlite:///{db}", assignment, records)
+                for rec, b in zip(records, before):  # the manual grades read are part of the record now
+                    if json.dumps(rec.get("manual"), sort_keys=True) != b:
+                        store.save(rec)
+            except Exception as e:  # noqa: BLE001 - the CSV/JSON are still written; say so loudly
+                nb_note = f"nbgrader gradebook {db}: NOT written ({type(e).__name__}: {e})"
+        else:
+            nb_note = f"no nbgrader gradebook at {db} (run `backprop generate`); grades not written there"
+
+    final = [finalise(r) for r in records]
+    write_csv(out / "gradebook.csv", final, tests)
+    write_results(out / "results.json", final)
+    from .feedback import render
+
+    for rec in final:
+        write_text_atomic(out / "feedback" / f"{safe_name(rec['student'])}.md", render(rec))
+    report_note = None
+    if reports:
+        try:
+            from grader.reports.cli import write_reports
+
+            report_note = str(write_reports(out, quiet=True, records=final)["report"])
+        except Exception as e:  # noqa: BLE001 - the grades are written; the report is a view of them
+            report_note = f"class report NOT written ({type(e).__name__}: {e}); retry with `backprop report`"
+    summary = summarise(final, tests, run, assignment=assignment, max_points=max_points)
+    summary["messages"] = messages + list(run.get("messages") or [])
+    summary["outputs"] = {"gradebook_csv": str(out / "gradebook.csv"), "results_json": str(out / "results.json"),
+                          "feedback": str(out / "feedback"), "submissions": str(out / "submissions"),
+                          "nbgrader": nb_note, "report": report_note}
+    write_json_atomic(out / "summary.json", summary)
+    return summary
+
+
+def summarise(records: list[dict], tests: list, run: dict | None = None, *, assignment: str | None = None,
+              max_points: float | None = None) -> dict:
+    """summary.json: the class report's numbers (``grader.reports.class_report.summarise``,
+    same records, same rounding) plus the batch's own facts."""
+    from grader.reports.class_report import summarise as class_summary
+
+    run = dict(run or {})
+    s = class_summary(records)
+    ids = [t["id"] if isinstance(t, dict) else str(t) for t in tests]
+    by_id = {t["id"]: t for t in s["tests"]}
+    maxes = {t["id"]: points(t["points"]) for t in tests if isinstance(t, dict) and "points" in t}
+    isolation = run.get("isolation")
+    return {
+        "assignment": assignment or s["assignment"], "isolation": isolation,
+        "isolation_warning": run.get("isolation_warning", None if isolation in (None, "bwrap") else ISOLATION_WARNING),
+        "submissions": s["submissions"], "graded_now": run.get("graded_now", 0), "reused": run.get("reused", 0),
+        "max_points": points(max_points) if max_points is not None else s["max_points"],
+        "mean": s["mean"], "median": s["median"], "mean_percent": s["mean_percent"],
+        "median_percent": s["median_percent"], "full_marks": s["full_marks"],
+        "tests": [{"id": i, "max_points": maxes.get(i, (by_id.get(i) or {}).get("max_points")),
+                   **{k: (by_id.get(i) or {}).get(k, 0) for k in ("passed", "partial", "failed")},
+                   "mean_points": (by_id.get(i) or {}).get("mean_points", 0.0),
+                   "diagnoses": (by_id.get(i) or {}).get("diagnoses", {})} for i in ids],
+        "problems": [{"student": x["student"], "status": x["status"], "why": x["reasons"][0][:300]}
+                     for x in s["students"] if x["status"] != "graded"],
+        "flagged": [{"student": a["student"], "status": a["status"], "reasons": a["reasons"]} for a in s["attention"]],
+        "manual_grades": s["manual_grades"],
+        # the TA's review list: what the scan and the harness saw, per student (the student sees none of it)
+        "review": {r["student"]: _review(r) for r in records if _review(r)},
+        "grader_errors": list(run.get("grader_errors") or []), "seconds": run.get("seconds", 0.0),
+    }
+
+
+def format_summary(s: dict) -> str:
+    """The terminal summary of ``backprop grade``: the same numbers as every file."""
+    from grader.reports.terminal import table
+
+    lines = []
+    if s.get("isolation_warning"):
+        lines += ["!" * 78, s["isolation_warning"], "!" * 78]
+    lines.append(f"backprop grade {s['assignment']}: {s['submissions']} submission(s), {s['graded_now']} graded now, "
+                 f"{s['reused']} unchanged (kept), isolation: {s['isolation']}, {s['seconds']:.1f} s")
+    for m in s.get("messages") or []:
+        lines.append(m)
+    if s["mean"] is not None:
+        lines.append(f"score: mean {fmt_points(s['mean'])} / {fmt_points(s['max_points'])} "
+                     f"({fmt_percent(s['mean_percent'])}), median {fmt_points(s['median'])} "
+                     f"({fmt_percent(s['median_percent'])}), {s['full_marks']} with full marks")
+    lines.append("")
+    lines.append(table([[t["id"], t["passed"], t["partial"], t["failed"], fmt_points(t["mean_points"]),
+                         fmt_points(t["max_points"]),
+                         ", ".join(f"{k} {v}" for k, v in list(t["diagnoses"].items())[:3])] for t in s["tests"]],
+                       ["test", "passed", "partial", "failed", "mean", "max", "most common diagnoses"],
+                       align="lrrrrrl"))
+    lines.append("(passed: full marks; partial: some points; failed: no points)")
+    review = s.get("review") or {}
+    if review:
+        lines += ["", f"needs review by a TA ({len(review)}): their points are held or may be forged "
+                      "(reasons in the gradebook's review column and the class report)"]
+        for student, reasons in list(review.items())[:20]:
+            lines.append(f"  {student}  {reasons[0][:100]}" + (f" (+{len(reasons) - 1} more)" if len(reasons) > 1 else ""))
+        if len(review) > 20:
+            lines.append(f"  ... and {len(review) - 20} more")
+    if s["flagged"]:
+        lines += ["", f"needs a TA's look ({len(s['flagged'])}):"]
+        for f in s["flagged"][:40]:
+            lines.append(f"  {f['student']}  [{f['status']}]  {f['reasons'][0][:110]}"
+                         + (f"  (+{len(f['reasons']) - 1} more)" if len(f["reasons"]) > 1 else ""))
+        if len(s["flagged"]) > 40:
+            lines.append(f"  ... and {len(s['flagged']) - 40} more (summary.json, gradebook.csv column flags)")
+    if s["grader_errors"]:
+        lines += ["", f"GRADER ERRORS ({len(s['grader_errors'])}): these submissions were not graded; rerun to retry"]
+        lines += ["  " + e.strip().splitlines()[0] + " | " + e.strip().splitlines()[-1] for e in s["grader_errors"]]
+    o = s.get("outputs", {})
+    if o:
+        lines += ["", f"gradebook: {o['gradebook_csv']}", f"results:   {o['results_json']}",
+                  f"feedback:  {o['feedback']}/<student>.md" + (" and .html" if o.get("report") else "")]
+        if o.get("report"):
+            lines.append(f"report:    {o['report']}")
+        if o.get("nbgrader"):
+            lines.append(o["nbgrader"])
+    if s.get("isolation_warning"):
+        lines += ["!" * 78, s["isolation_warning"], "!" * 78]
+    return "\n".join(lines)
+

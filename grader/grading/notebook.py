@@ -54,6 +54,9 @@ class Plan:
 
 def parse(data: bytes) -> list[StudentCell]:
     """Notebook JSON -> its cells. Raises ``NotebookError`` with a student-readable reason."""
+    if not data.strip():
+        raise NotebookError("empty file: the notebook has no content (0 bytes or only blank space); "
+                            "save it in Jupyter and submit it again")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:

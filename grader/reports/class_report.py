@@ -8,6 +8,7 @@ beside it: ``index.html``, ``score_distribution.png``, ``pass_rate.png``,
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
 import statistics
@@ -22,8 +23,9 @@ from matplotlib.figure import Figure
 from grader.files import write_atomic
 
 from .diagnoses import RUNNER_CODES, describe
-from .html import badge, code_spans, esc, fmt_points, page
-from .records import load_records, max_points, needs_attention, safe_name, test_order, test_state
+from .html import badge, code_spans, esc, page
+from .records import (csv_cell, finalise, flag_text, fmt_percent, fmt_points, load_records, max_points,
+                      needs_attention, percent, points, safe_name, test_order)
 
 GREEN, AMBER, RED, GREY = "#43a047", "#fb8c00", "#e53935", "#b0bec5"
 
@@ -40,17 +42,20 @@ def component_of(test: dict) -> str:
 
 
 def summarise(records: list[dict]) -> dict:
-    """Everything the report shows, as JSON-able data (also ``backprop report --json``)."""
+    """Everything the report shows, as JSON-able data (also ``backprop report --json`` and
+    the class part of ``summary.json``). Records are ``finalise``d first: the same points,
+    states and reasons as every other output."""
+    records = [finalise(r) for r in records]
     tests = test_order(records)
     maxp = max_points(records)
     students = []
     per_test = {t: Counter() for t in tests}
-    points = defaultdict(list)
+    points_of = defaultdict(list)
     diag = defaultdict(set)            # (diagnosis, component) -> students (one may fail several tests)
     top = {t: Counter() for t in tests}
+    codes_of = {t: Counter() for t in tests}
+    manual = 0
     for r in records:
-        total = float(r.get("total") or 0)
-        mx = float(r.get("max") or sum(maxp.values()) or 0)
         by_id = {str(t.get("id")): t for t in r.get("tests") or []}
         failed = []
         for tid in tests:
@@ -58,44 +63,53 @@ def summarise(records: list[dict]) -> dict:
             if t is None:
                 per_test[tid]["missing"] += 1
                 continue
-            state = test_state(t)
-            per_test[tid][state] += 1
-            points[tid].append(float(t.get("points") or 0))
+            st = t["state"]
+            per_test[tid][st] += 1
+            points_of[tid].append(t["points"])
+            manual += "manual_points" in t
             code = (t.get("result") or {}).get("diagnosis")
-            if state != "passed":
+            if st != "passed":
                 failed.append(tid)
+                codes_of[tid][code or "failed"] += 1
                 if code and code not in RUNNER_CODES:
                     top[tid][code] += 1
                     diag[(code, component_of(t))].add(str(r.get("student")))
-        students.append({"student": str(r.get("student")), "total": total, "max": mx,
-                         "percent": 100 * total / mx if mx else 0.0, "status": r.get("status", "graded"),
-                         "failed": failed, "attention": needs_attention(r), "error": r.get("error"),
-                         "flags": list(r.get("flags") or []), "notes": list(r.get("notes") or []),
+        students.append({"student": str(r.get("student")), "name": r.get("name"), "total": r["total"],
+                         "max": r["max"], "percent": r["percent"], "status": r.get("status", "graded"),
+                         "failed": failed, "attention": needs_attention(r), "reasons": r["attention"],
+                         "error": r.get("error"), "flags": [flag_text(f) for f in r.get("flags") or []],
+                         "notes": list(r.get("notes") or []),
                          "cell_errors": [c for c in r.get("cells") or [] if c.get("status", "ok") != "ok"],
                          "seconds": r.get("seconds"), "isolation": r.get("isolation"),
-                         "pass": {tid: (None if tid not in by_id else int(test_state(by_id[tid]) == "passed"))
+                         "pass": {tid: (None if tid not in by_id else int(by_id[tid]["state"] == "passed"))
                                   for tid in tests}})
-    pct = [s["percent"] for s in students]
+    totals = [s["total"] for s in students]
     n = len(records)
+    mx = Counter(s["max"] for s in students).most_common(1)[0][0] if students else points(sum(maxp.values()))
+    mean = points(statistics.fmean(totals)) if totals else None
+    median = points(statistics.median(totals)) if totals else None
     return {
         "assignment": next((str(r.get("assignment")) for r in records if r.get("assignment")), "?"),
-        "submissions": n,
-        "mean_percent": statistics.fmean(pct) if pct else 0.0,
-        "median_percent": statistics.median(pct) if pct else 0.0,
+        "submissions": n, "max_points": mx,
+        "mean": mean, "median": median,
+        "mean_percent": percent(mean, mx) if totals else 0.0,
+        "median_percent": percent(median, mx) if totals else 0.0,
         "full_marks": sum(1 for s in students if s["max"] and s["total"] >= s["max"]),
+        "manual_grades": manual,
         "status": dict(Counter(s["status"] for s in students)),
         "not_isolated": sorted(s["student"] for s in students if s["isolation"] not in (None, "bwrap")),
         "tests": [{"id": t, "max_points": maxp.get(t), "passed": per_test[t]["passed"],
                    "partial": per_test[t]["partial"], "failed": per_test[t]["failed"],
                    "missing": per_test[t]["missing"],
                    "pass_rate": per_test[t]["passed"] / n if n else 0.0,
-                   "mean_points": statistics.fmean(points[t]) if points[t] else 0.0,
+                   "mean_points": points(statistics.fmean(points_of[t])) if points_of[t] else 0.0,
+                   "diagnoses": dict(sorted(codes_of[t].items(), key=lambda kv: (-kv[1], kv[0]))),
                    "top_diagnosis": top[t].most_common(1)[0][0] if top[t] else None} for t in tests],
         "misconceptions": sorted(({"diagnosis": d, "component": c, "count": len(v), "students": sorted(v)}
                                   for (d, c), v in diag.items()), key=lambda m: (-m["count"], m["diagnosis"], m["component"])),
-        "attention": [{k: s[k] for k in ("student", "status", "attention", "error", "flags", "notes", "cell_errors",
-                                                 "seconds")}
-                      for s in students if s["attention"]],
+        "attention": [{k: s[k] for k in ("student", "status", "attention", "reasons", "error", "flags", "notes",
+                                         "cell_errors", "seconds")}
+                      for s in students if s["reasons"]],
         "students": students,
     }
 
@@ -126,8 +140,8 @@ def fig_score_distribution(summary: dict, path: Path) -> None:
     ax.hist(pct, bins=bins, color="#5c8dd6", edgecolor="white")
     if pct:
         ax.axvline(summary["mean_percent"], color="#263238", lw=1.5, ls="--",
-                   label=f"mean {summary['mean_percent']:.0f}%")
-        ax.axvline(summary["median_percent"], color=AMBER, lw=1.5, label=f"median {summary['median_percent']:.0f}%")
+                   label=f"mean {fmt_points(summary['mean'])} pts ({fmt_percent(summary['mean_percent'])})")
+        ax.axvline(summary["median_percent"], color=AMBER, lw=1.5, label=f"median {fmt_points(summary['median'])} pts ({fmt_percent(summary['median_percent'])})")
         ax.legend(frameon=False, fontsize=9, loc="upper left")
     ax.set_xlim(0, 100)
     ax.set_xlabel("score (% of points)", fontsize=10)
@@ -210,11 +224,18 @@ def report_html(summary: dict, feedback_rel: str = "../feedback", gradebook_rel:
     n = s["submissions"]
     body = [f'<header class="card"><div><h1>{esc(s["assignment"])}: class report</h1>'
             f'<div class="muted">{n} submissions · generated {datetime.now():%Y-%m-%d %H:%M}</div></div></header>']
-    stats = [(str(n), "submissions"), (f"{s['mean_percent']:.0f}%", "mean score"),
-             (f"{s['median_percent']:.0f}%", "median score"), (str(s["full_marks"]), "full marks"),
+    mx = fmt_points(s["max_points"])
+    stats = [(str(n), "submissions"),
+             (f"{fmt_points(s['mean'])} / {mx}" if s["mean"] is not None else "—",
+              f"mean points ({fmt_percent(s['mean_percent'])})", "mean"),
+             (f"{fmt_points(s['median'])} / {mx}" if s["median"] is not None else "—",
+              f"median points ({fmt_percent(s['median_percent'])})", "median"),
+             (str(s["full_marks"]), "full marks"),
              (str(len(s["attention"])), "need a TA's look")]
-    body.append('<div class="stats">' + "".join(f'<div class="stat"><div class="v">{esc(v)}</div>'
-                                                 f'<div class="k">{esc(k)}</div></div>' for v, k in stats) + "</div>")
+    stats = [x if len(x) == 3 else (*x, x[1].split()[0]) for x in stats]
+    body.append('<div class="stats">' + "".join(f'<div class="stat" data-stat="{esc(key)}"><div class="v">{esc(v)}</div>'
+                                                 f'<div class="k">{esc(k)}</div></div>' for v, k, key in stats)
+                + "</div>")
     if s["not_isolated"]:
         body.append(f'<section class="card banner warn"><b>Isolation:</b> {len(s["not_isolated"])} submission(s) '
                     "were graded without bubblewrap (rlimits only).</section>")
@@ -224,15 +245,17 @@ def report_html(summary: dict, feedback_rel: str = "../feedback", gradebook_rel:
                 '<figure class="card"><img src="pass_rate.png" alt="pass rate per test" id="fig-pass"></figure></div>')
 
     rows = "".join(
-        f"<tr><td><code>{esc(t['id'])}</code></td><td class=\"num\">{fmt_points(t['max_points'])}</td>"
-        f"<td class=\"num\">{100 * t['pass_rate']:.0f}%</td><td class=\"num\">{t['partial']}</td>"
-        f"<td class=\"num\">{t['failed']}</td><td class=\"num\">{t['mean_points']:.2f}</td>"
+        f"<tr data-test=\"{esc(t['id'])}\"><td><code>{esc(t['id'])}</code></td>"
+        f"<td class=\"num\">{fmt_points(t['max_points'])}</td>"
+        f"<td class=\"num\">{t['passed']} ({fmt_percent(100 * t['pass_rate'])})</td><td class=\"num\">{t['partial']}</td>"
+        f"<td class=\"num\">{t['failed']}</td><td class=\"num\">{fmt_points(t['mean_points'])}</td>"
         f"<td>{code_spans(esc(describe(t['top_diagnosis'])[0])) if t['top_diagnosis'] else ''}</td></tr>"
         for t in s["tests"])
     tests_section = ('<section class="card" id="tests"><h2>Tests</h2><table><thead><tr><th>test</th>'
                 '<th class="num">points</th><th class="num">passed</th><th class="num">partial</th>'
                 '<th class="num">failed</th><th class="num">mean points</th><th>most common cause</th></tr></thead>'
-                f"<tbody>{rows}</tbody></table></section>")
+                f"<tbody>{rows}</tbody></table><p class=\"muted\">passed: full marks; partial: some points; "
+                "failed: no points.</p></section>")
 
     mis_rows = "".join(
         f"<tr><td><b>{code_spans(esc(describe(m['diagnosis'])[0]))}</b><div class=\"muted\"><code>{esc(m['diagnosis'])}</code>"
@@ -249,24 +272,25 @@ def report_html(summary: dict, feedback_rel: str = "../feedback", gradebook_rel:
 
     att = []
     for a in s["attention"]:
-        detail = ([esc(a["error"], 300)] if a.get("error") else []) + [esc(f, 300) for f in a["flags"]]
-        detail += [esc(x, 300) for x in a["notes"]]
+        detail = [esc(x, 300) for x in a["reasons"]] + [esc(x, 300) for x in a["notes"]]
         detail += [f"cell <code>{esc(c.get('id'))}</code>: {esc(c.get('status'))}"
                    + (f" — {esc(c.get('error'), 200)}" if c.get("error") else "") for c in a["cell_errors"]]
         secs = f"{a['seconds']:.1f} s" if isinstance(a.get("seconds"), (int, float)) else ""
-        att.append(f"<tr><td>{_link(a['student'], feedback_rel)}</td><td>{esc(a['status'])}</td>"
+        att.append(f"<tr data-student=\"{esc(a['student'])}\"><td>{_link(a['student'], feedback_rel)}</td><td>{esc(a['status'])}</td>"
                    f"<td>{', '.join(esc(x) for x in a['attention'])}</td>"
                    f"<td><ul style=\"margin:0;padding-left:18px\">{''.join(f'<li>{d}</li>' for d in detail)}</ul></td>"
                    f"<td class=\"num\">{secs}</td></tr>")
-    body.append('<section class="card" id="attention"><h2>For the TA: errors, timeouts, flags</h2>'
+    body.append('<section class="card" id="attention"><h2>Needs a TA\'s look: errors, timeouts, flags</h2>'
                 + ('<table><thead><tr><th>student</th><th>status</th><th>why</th><th>details</th>'
                    f'<th class="num">time</th></tr></thead><tbody>{"".join(att)}</tbody></table>'
                    if att else "<p>Nothing unusual: every submission ran to the end without flags.</p>")
                 + "</section>")
 
     st_rows = "".join(
-        f"<tr><td>{_link(x['student'], feedback_rel)}</td><td class=\"num\">{fmt_points(x['total'])} / "
-        f"{fmt_points(x['max'])}</td><td class=\"num\">{x['percent']:.0f}%</td>"
+        f"<tr data-student=\"{esc(x['student'])}\"><td>{_link(x['student'], feedback_rel)}"
+        + (f" <span class=\"muted\">{esc(x['name'], 80)}</span>" if x.get("name") else "")
+        + f"</td><td class=\"num\">{fmt_points(x['total'])} / "
+        f"{fmt_points(x['max'])}</td><td class=\"num\">{fmt_percent(x['percent'])}</td>"
         f"<td>{badge('passed') if x['status'] == 'graded' and not x['failed'] else esc(x['status'])}</td>"
         f"<td>{', '.join(esc(t) for t in x['failed'])}</td></tr>" for x in s["students"])
     body.append(tests_section)
@@ -281,19 +305,16 @@ def report_html(summary: dict, feedback_rel: str = "../feedback", gradebook_rel:
     return page(f"{s['assignment']}: class report", "".join(body))
 
 
-def _csv_cell(text: str) -> str:
-    """Student names are student-controlled: keep spreadsheets from reading them as formulas."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def write_pass_matrix(summary: dict, path: Path) -> None:
+    """1 passed (full marks), 0 not, empty without a result; points and percent as gradebook.csv."""
     tests = [t["id"] for t in summary["tests"]]
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        w.writerow(["student", *tests, "total", "max", "status"])
-        for s in summary["students"]:
-            w.writerow([_csv_cell(s["student"]), *["" if s["pass"][t] is None else s["pass"][t] for t in tests],
-                        fmt_points(s["total"]), fmt_points(s["max"]), s["status"]])
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["student", *tests, "total", "max", "percent", "status"])
+    for s in summary["students"]:
+        w.writerow([csv_cell(s["student"]), *["" if s["pass"][t] is None else s["pass"][t] for t in tests],
+                    fmt_points(s["total"]), fmt_points(s["max"]), f"{s['percent']:.1f}", s["status"]])
+    write_atomic(path, buf.getvalue())
 
 
 def write_class_report(grades_dir, out_dir=None, records: list[dict] | None = None) -> Path:
@@ -314,5 +335,5 @@ def write_class_report(grades_dir, out_dir=None, records: list[dict] | None = No
     gradebook = grades_dir / "gradebook.csv"
     gradebook_rel = os.path.relpath(gradebook, report) if gradebook.is_file() else None
     index = report / "index.html"
-    write_atomic(index, report_html(summary, "../feedback", gradebook_rel), mode=0o644)
+    write_atomic(index, report_html(summary, "../feedback", gradebook_rel))
     return index

@@ -1,7 +1,9 @@
-"""``backprop report``: feedback pages and the class report from a grading output folder.
+"""``backprop report``: every output of a grading folder rebuilt without regrading.
 
-Reads only what ``backprop grade`` wrote (``<course>/grades/<A>/`` or ``--out``); never
-re-runs anything, so it is cheap to re-run after editing the report code or a record.
+Reads what ``backprop grade`` wrote (``<course>/grades/<A>/`` or ``--out``) and the TA's
+manual grades in the course's gradebook.db, and writes gradebook.csv, results.json,
+summary.json, the feedback pages and the class report again from them; never re-runs a
+notebook, so it is cheap to re-run after a TA adjusts grades in formgrader.
 """
 from __future__ import annotations
 
@@ -9,46 +11,83 @@ import json
 import sys
 from pathlib import Path
 
+from grader.files import WriteError
+
 from .class_report import summarise, write_class_report
 from .feedback import feedback_path, write_feedback_html
-from .records import load_records
+from .records import finalise, fmt_percent, fmt_points, load_records, test_order
 from .terminal import progress, style, table
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("report", help="per-student feedback HTML and the class report from grading output",
+    p = subparsers.add_parser("report", help="rebuild every output (gradebook, feedback, class report) from "
+                                             "grading output and the TA's manual grades",
                               description=__doc__.split("\n\n")[0])
     p.add_argument("--assignment", "-a", required=True)
-    p.add_argument("--course", type=Path, default=Path("course"), help="nbgrader course directory (default: course/)")
+    p.add_argument("--course", type=Path, default=None,
+                   help="nbgrader course directory; its gradebook.db supplies manual grades (default: course/)")
     p.add_argument("--out", type=Path, default=None,
                    help="grading output folder, read and written (default: <course>/grades/<A>/)")
+    p.add_argument("--no-nbgrader", action="store_true", help="do not read or write <course>/gradebook.db")
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     p.set_defaults(func=run)
 
 
-def write_reports(grades_dir, quiet: bool = True) -> dict:
+def write_reports(grades_dir, quiet: bool = True, records: list[dict] | None = None) -> dict:
     """Feedback pages for every record plus the class report; returns the paths written.
 
-    The one call ``backprop grade`` needs at its end (``write_class_report`` alone skips
-    the feedback pages).
+    ``records``: the finalised records ``backprop grade`` just wrote every other output from
+    (default: read from ``grades_dir``).
     """
     grades_dir = Path(grades_dir)
     skipped: list[str] = []
-    records = load_records(grades_dir, skipped)
+    if records is None:
+        records = load_records(grades_dir, skipped)
+    records = [finalise(r) for r in records]
     for r in progress(records, len(records), "feedback", quiet=quiet, note=lambda r: str(r.get("student"))[:20]):
         write_feedback_html(r, feedback_path(grades_dir, r.get("student", "?")))
     index = write_class_report(grades_dir, records=records)
     return {"records": records, "skipped": skipped, "report": index, "feedback": grades_dir / "feedback"}
 
 
+def _rebuild(grades: Path, assignment: str, course: Path | None) -> dict:
+    """Every output of ``grades`` again, from its records and the course's gradebook.db:
+    what ``backprop grade`` writes at its end, without grading anything."""
+    from grader.grading.gradebook import write_outputs
+
+    records = load_records(grades)
+    if not (grades / "submissions").is_dir():  # only results.json: nothing to rebuild the gradebook from
+        return {}
+    previous = {}
+    try:
+        previous = json.loads((grades / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        pass
+    run = {k: previous[k] for k in ("isolation", "isolation_warning", "graded_now", "reused", "grader_errors",
+                                    "seconds") if k in previous}
+    ids = test_order(records)
+    return write_outputs(grades, assignment, ids, course=course, reports=False, run=run,
+                         max_points=previous.get("max_points"))
+
+
 def run(args) -> int:
-    grades = args.out or args.course / "grades" / args.assignment
+    course = args.course or Path("course")
+    grades = args.out or course / "grades" / args.assignment
     if not grades.is_dir():
         print(f"backprop report: no grading output at {grades} (run `backprop grade` first, or pass --out)",
               file=sys.stderr)
         return 2
-    out = write_reports(grades, quiet=args.quiet or args.json)
+    # manual grades come from the course's database: the named course, or course/ holding grades/
+    use_db = not args.no_nbgrader and (args.course is not None or args.out is None) \
+        and (course / "gradebook.db").is_file()
+    try:
+        rebuilt = _rebuild(grades, args.assignment, course if use_db else None)
+        out = write_reports(grades, quiet=args.quiet or args.json)
+    except WriteError as e:
+        print(f"backprop report: {e}; nothing else was changed, rerun `backprop report` when it can be written",
+              file=sys.stderr)
+        return 1
     for s in out["skipped"]:
         print(f"backprop report: skipped unreadable record {s}", file=sys.stderr)
     if not out["records"]:
@@ -64,12 +103,18 @@ def run(args) -> int:
         return 0
     if args.quiet:
         return 0
+    mx = fmt_points(summary["max_points"])
     print(style(f"{summary['assignment']}: {summary['submissions']} submissions, mean "
-                f"{summary['mean_percent']:.0f}%, median {summary['median_percent']:.0f}%, "
+                f"{fmt_points(summary['mean'])} / {mx} ({fmt_percent(summary['mean_percent'])}), median "
+                f"{fmt_points(summary['median'])} / {mx} ({fmt_percent(summary['median_percent'])}), "
                 f"{summary['full_marks']} with full marks", "bold"))
+    if rebuilt.get("outputs", {}).get("nbgrader"):
+        print(rebuilt["outputs"]["nbgrader"])
     print()
-    print(table([[t["id"], f"{100 * t['pass_rate']:.0f}%", t["partial"], t["failed"], t["top_diagnosis"] or ""]
-                 for t in summary["tests"]], ["test", "passed", "partial", "failed", "most common diagnosis"]))
+    print(table([[t["id"], t["passed"], t["partial"], t["failed"], fmt_points(t["mean_points"]),
+                  fmt_points(t["max_points"]), t["top_diagnosis"] or ""] for t in summary["tests"]],
+                ["test", "passed", "partial", "failed", "mean", "max", "most common diagnosis"], align="lrrrrrl"))
+    print("(passed: full marks; partial: some points; failed: no points)")
     if summary["misconceptions"]:
         print()
         print(table([[m["diagnosis"], m["component"], m["count"]] for m in summary["misconceptions"][:8]],
@@ -77,9 +122,11 @@ def run(args) -> int:
     if summary["attention"]:
         print()
         print(style(f"{len(summary['attention'])} submission(s) need a TA's look:", "yellow"))
-        print(table([[a["student"], a["status"], ", ".join(a["attention"])] for a in summary["attention"]],
+        print(table([[a["student"], a["status"], "; ".join(a["reasons"])[:110]] for a in summary["attention"]],
                     ["student", "status", "why"]))
     print()
     print(f"class report: {out['report']}")
     print(f"feedback:     {out['feedback']}/<student>.html")
+    if rebuilt:
+        print(f"gradebook:    {grades / 'gradebook.csv'}")
     return 0

@@ -16,8 +16,8 @@ from grader.files import write_atomic
 
 from .diagnoses import describe
 from .graph_svg import graph_svg, legend_html
-from .html import badge, code_spans, esc, fmt_points, page
-from .records import is_hostile, load_records, safe_name, test_state
+from .html import badge, code_spans, esc, page
+from .records import finalise, flag_text, fmt_percent, fmt_points, load_records, safe_name, student_visible, test_state
 
 SMALL = 48          # arrays up to this many elements are shown in full
 TOL = 1e-6          # elements whose difference exceeds this are highlighted
@@ -158,31 +158,41 @@ def _failure(test: dict, index: int) -> str:
     return "".join(out)
 
 
+def unreadable(record: dict) -> bool:
+    """The notebook could not be read at all: every test is ``not_graded`` for one reason,
+    which the page says once (not once per test)."""
+    tests = record.get("tests") or []
+    return record.get("status") == "error" and bool(tests) and all(
+        (t.get("result") or {}).get("diagnosis") == "not_graded" for t in tests)
+
+
 def feedback_html(record: dict) -> str:
     """The feedback page of one submission record, as a string."""
+    record = finalise(record)
     student, assignment = record.get("student", "?"), record.get("assignment", "?")
     tests = record.get("tests") or []
-    total, mx = record.get("total"), record.get("max")
-    if total is None:
-        total = sum(float(t.get("points") or 0) for t in tests)
-    if mx is None:
-        mx = sum(float(t.get("max_points") or 0) for t in tests)
+    total, mx = record["total"], record["max"]
     frac = max(0.0, min(1.0, float(total) / float(mx))) if mx else 0.0
     body = [f'<header class="card"><div><h1>{esc(assignment)}</h1>'
             f'<div class="muted">Feedback for <b class="student">{esc(student)}</b></div></div>'
-            f'<div class="total"><span class="big">{fmt_points(total)}</span> / {fmt_points(mx)} points'
+            f'<div class="total"><span class="big">{fmt_points(total)}</span> / {fmt_points(mx)} points '
+            f'<span class="muted">({fmt_percent(record["percent"])})</span>'
             f'<div class="bar"><span style="width:{100 * frac:.1f}%"></span></div></div></header>']
 
     status = record.get("status", "graded")
     if status != "graded":
         body.append(f'<section class="card banner"><b>{esc(status)}:</b> '
-                    f"{esc(STATUS_TEXT.get(status, 'The grader reported a problem with this submission.'))}"
+                    + (esc("Your notebook could not be read, so none of the tests could run. What is wrong:")
+                       if unreadable(record) else
+                       esc(STATUS_TEXT.get(status, 'The grader reported a problem with this submission.')))
                     + (f"<pre>{esc(record['error'], 1500)}</pre>" if record.get("error") else "") + "</section>")
     notes = list(record.get("notes") or [])
     flags = record.get("flags") or []
-    notes += [f for f in flags if not is_hostile(f)]
-    if any(is_hostile(f) for f in flags):
+    notes += [flag_text(f) for f in flags if student_visible(f)]
+    if any(not student_visible(f) for f in flags):  # what a TA reviews is the TA's to tell
         notes.append("This submission was flagged for review by a TA.")
+    if any("manual_points" in t for t in tests):
+        notes.append("A TA adjusted the points of some tests (marked “adjusted by a TA” below).")
     if notes:
         body.append('<section class="card banner warn"><b>Notes from the grader</b><ul>'
                     + "".join(f"<li>{esc(n, 500)}</li>" for n in notes) + "</ul></section>")
@@ -193,9 +203,10 @@ def feedback_html(record: dict) -> str:
         state = test_state(t)
         tid = str(t.get("id", "?"))
         name = f'<a href="#t-{esc(tid)}">{esc(tid)}</a>' if state != "passed" else esc(tid)
-        words = describe(r.get("diagnosis"))[0] if state != "passed" else ""
-        rows.append(f"<tr class=\"test row-{state}\"><td>{name}</td><td>{badge(state)}</td>"
-                    f"<td class=\"num\">{fmt_points(t.get('points'))} / {fmt_points(t.get('max_points'))}</td>"
+        words = describe(r.get("diagnosis"))[0] if state != "passed" and not unreadable(record) else ""
+        adjusted = ' <span class="muted">adjusted by a TA</span>' if "manual_points" in t else ""
+        rows.append(f"<tr class=\"test row-{state}\" data-test=\"{esc(tid)}\"><td>{name}</td><td>{badge(state)}</td>"
+                    f"<td class=\"num\">{fmt_points(t.get('points'))} / {fmt_points(t.get('max_points'))}{adjusted}</td>"
                     f"<td>{code_spans(esc(words))}</td></tr>")
     body.append('<section class="card" id="scores"><h2>Scores</h2><table class="scores">'
                 '<thead><tr><th>test</th><th>result</th><th class="num">points</th><th>likely cause</th>'
@@ -211,7 +222,8 @@ def feedback_html(record: dict) -> str:
                               f"<td><pre>{esc(c.get('error') or '', 1500)}</pre></td></tr>" for c in cells)
                     + "</tbody></table></section>")
 
-    body += [_failure(t, i) for i, t in enumerate(tests) if test_state(t) != "passed"]
+    if not unreadable(record):
+        body += [_failure(t, i) for i, t in enumerate(tests) if test_state(t) != "passed"]
     if tests and all(test_state(t) == "passed" for t in tests):
         body.append('<section class="card"><b>Every test passed.</b> Well done.</section>')
     body.append(f"<footer>Generated by <code>backprop report</code> on {datetime.now():%Y-%m-%d %H:%M}. "
@@ -223,7 +235,7 @@ def feedback_html(record: dict) -> str:
 def write_feedback_html(record: dict, path) -> Path:
     """Write the feedback page of one submission record to ``path``."""
     path = Path(path)
-    write_atomic(path, feedback_html(record), mode=0o644)  # pages are meant to be shared
+    write_atomic(path, feedback_html(record))
     return path
 
 

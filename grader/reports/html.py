@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from html import escape
 
+from .records import fmt_points  # noqa: F401 - the one rounding rule, re-exported for the pages
+
 MAX_TEXT = 4000
 
 CSS = """
@@ -77,11 +79,6 @@ def code_spans(escaped: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", escaped)
 
 
-def fmt_points(x) -> str:
-    if x is None:
-        return "—"
-    x = float(x)
-    return f"{x:.0f}" if x == int(x) else f"{x:.2f}".rstrip("0")
 
 
 def page(title: str, body: str) -> str:

@@ -113,7 +113,7 @@ def test_outputs_feedback_and_cli_json(course, submitted_nb, tmp_path):
     vdot = next(t for t in summary["tests"] if t["id"] == "vdot")
     assert vdot["failed"] == 1 and "matmul_transposed" in vdot["diagnoses"]
     csv = (tmp_path / "out" / "gradebook.csv").read_text().splitlines()
-    assert csv[0].startswith("student,unbroadcast,add,") and csv[0].endswith(",total,max,review")
+    assert csv[0].startswith("student,unbroadcast,add,") and csv[0].endswith(",total,max,percent,status,flags,review")
     md = (tmp_path / "out" / "feedback" / "carol.md").read_text()
     assert "| vdot |" in md and "matmul_transposed" in md and "hint:" in md
     assert "seeds" not in md and "run_hidden" not in md and "BEGIN HIDDEN" not in md

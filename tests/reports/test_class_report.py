@@ -27,7 +27,7 @@ def test_report_files(grades):
 def test_pass_matrix(grades, records):
     with open(grades / "report" / "pass_matrix.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["student", *[t for t, _, _ in SUITE], "total", "max", "status"]
+    assert rows[0] == ["student", *[t for t, _, _ in SUITE], "total", "max", "percent", "status"]
     assert len(rows) == 1 + len(records)
     by = {r[0]: r for r in rows[1:]}
     assert set(by["alice"][1:1 + len(SUITE)]) == {"1"}
