@@ -66,6 +66,10 @@ def test_state(test: dict) -> str:
     return state(pts, mx)
 
 
+# cells the grader had to stop: a TA looks (a cell that raised is the student's own bug, in the feedback)
+CELL_PROBLEMS = ("timeout", "crashed")
+
+
 def flag_text(flag) -> str:
     """A flag as one line of text: flags are strings, or dicts from newer producers
     (``{"reason": ...}``, ``{"kind": ..., "message": ...}``): both are read the same way."""
@@ -137,7 +141,8 @@ def finalise(record: dict) -> dict:
 def attention(record: dict) -> list[str]:
     """Why a TA should look at this submission, one reason per line (empty: nothing unusual).
 
-    Not graded to the end (status and its error), a runner outcome in any test, and every
+    Not graded to the end (status and its error), a runner outcome in any test, a cell the
+    grader had to stop (timed out, crashed), and every
     flag whoever added it (the static scan, forging checks, the LMS reader, a stale manual
     grade): flags are read generically, never by a known list."""
     why = []
@@ -146,6 +151,8 @@ def attention(record: dict) -> list[str]:
         why.append(f"{status}: {record['error']}" if record.get("error") else str(status))
     codes = {(t.get("result") or {}).get("diagnosis") for t in record.get("tests") or []}
     why += [f"{c} in a test" for c in sorted(c for c in codes & RUNNER_CODES if c not in (status, "not_graded"))]
+    why += [f"cell {c.get('id')}: {c['status']}" + (f" ({str(c['error'])[:120]})" if c.get("error") else "")
+            for c in record.get("cells") or [] if c.get("status") in CELL_PROBLEMS]
     why += [flag_text(f) for f in record.get("flags") or []]
     return list(dict.fromkeys(why))
 
@@ -165,6 +172,7 @@ def needs_attention(record: dict) -> list[str]:
         why.append("flagged")
     codes = {((t.get("result") or {}).get("diagnosis")) for t in record.get("tests") or []}
     why += sorted(c for c in codes & RUNNER_CODES if c != status and c != "not_graded")
+    why += sorted({c["status"] for c in record.get("cells") or [] if c.get("status") in CELL_PROBLEMS} - set(why))
     return why
 
 

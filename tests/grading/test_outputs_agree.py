@@ -1,0 +1,227 @@
+"""Every output of one batch agrees on every number (issue 13.2, 13.3).
+
+A small real class is graded by the real CLI into a real nbgrader course; then each output
+is parsed on its own (gradebook.csv, results.json, summary.json, pass_matrix.csv,
+gradebook.db, Markdown and HTML feedback, the class report, the terminal summaries of
+``backprop grade`` and ``backprop report``) and compared number by number.
+"""
+from __future__ import annotations
+
+import csv
+import html
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from grader.grading import sample
+from grader.reports.records import points, state
+
+REPO = Path(__file__).resolve().parents[2]
+A = "tensor_edf"
+
+
+def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "grader.cli", *args], cwd=REPO, capture_output=True, text=True,
+                          check=check)
+
+
+def build_class(nb: dict, root: Path) -> Path:
+    """Full marks, two partial-credit bugs (one totals 22.875 before rounding), a scan flag,
+    an empty file, a corrupt notebook and a notebook that loops forever."""
+    sample.write(nb, root / "ada.ipynb")
+    sample.write(sample.with_variant(nb, sample.CORPUS / "buggy" / "mul_upstream_ignored.py"), root / "bob.ipynb")
+    sample.write(sample.with_variant(nb, sample.CORPUS / "buggy" / "relu_inplace_forward.py"), root / "cy.ipynb")
+    sample.write(sample.append_code(nb, "sigmoid-solution", "import os\n"), root / "dee.ipynb")
+    (root / "eve.ipynb").write_bytes(b"")
+    (root / "fay.ipynb").write_text('{"cells": [{"cell_type": "code", "source": "x = ', encoding="utf-8")
+    sample.write(sample.add_cell(nb, "while True:\n    pass\n", after="relu-solution", cell_id="spin"),
+                 root / "gus.ipynb")
+    return root
+
+
+# -- one parser per output ---------------------------------------------------------------------
+
+def parse_csv(path: Path) -> dict[str, dict]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return {r["student"]: r for r in csv.DictReader(f)}
+
+
+def parse_md(text: str) -> dict:
+    score = re.search(r"^\*\*Score: ([\d.]+) / ([\d.]+)\*\* \(([\d.]+)%\)$", text, re.M)
+    rows = re.findall(r"^\| (\w+) \| ([\d.]+) / ([\d.]+)(?: \(adjusted by a TA\))? \| (passed|partial|failed)",
+                      text, re.M)
+    return {"total": float(score[1]), "max": float(score[2]), "percent": float(score[3]),
+            "tests": {tid: (float(p), float(m), st) for tid, p, m, st in rows}}
+
+
+def parse_feedback_html(text: str) -> dict:
+    total = re.search(r'<span class="big">([\d.]+)</span> / ([\d.]+) points <span class="muted">\(([\d.]+)%\)',
+                      text)
+    rows = re.findall(r'<tr class="test row-(\w+)" data-test="(\w+)">.*?<td class="num">([\d.]+) / ([\d.]+)',
+                      text)
+    return {"total": float(total[1]), "max": float(total[2]), "percent": float(total[3]),
+            "tests": {tid: (float(p), float(m), st) for st, tid, p, m in rows}}
+
+
+def section(text: str, sid: str) -> str:
+    start = text.index(f'id="{sid}"')
+    return text[start:text.index("</section>", start)]
+
+
+def parse_report(text: str) -> dict:
+    students = {html.unescape(s): (float(p), float(m), float(pc)) for s, p, m, pc in re.findall(
+        r'<tr data-student="([^"]+)"><td>.*?</td><td class="num">([\d.]+) / ([\d.]+)</td>'
+        r'<td class="num">([\d.]+)%</td>', section(text, "students"))}
+    tests = {t: tuple(float(x) for x in rest) for t, *rest in re.findall(
+        r'<tr data-test="(\w+)"><td><code>\w+</code></td><td class="num">([\d.]+)</td>'
+        r'<td class="num">(\d+) \([\d.]+%\)</td><td class="num">(\d+)</td><td class="num">(\d+)</td>'
+        r'<td class="num">([\d.]+)</td>', section(text, "tests"))}
+    stats = dict(re.findall(r'data-stat="(\w+)"><div class="v">([^<]*)</div>', text))
+    attention = {html.unescape(s): html.unescape(body) for s, body in re.findall(
+        r'<tr data-student="([^"]+)">(.*?)</tr>', section(text, "attention"))}
+    return {"students": students, "tests": tests, "stats": stats, "attention": attention}
+
+
+def parse_terminal(text: str) -> dict:
+    mean = re.search(r"mean ([\d.]+) / ([\d.]+) \(([\d.]+)%\), median ([\d.]+)(?: / [\d.]+)? \(([\d.]+)%\)", text)
+    rows = {}
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 6 and re.fullmatch(r"[a-z_0-9]+", parts[0]) and all(
+                re.fullmatch(r"[\d.]+", x) for x in parts[1:6]):
+            rows[parts[0]] = tuple(float(x) for x in parts[1:6])
+    return {"mean": float(mean[1]), "max": float(mean[2]), "mean_percent": float(mean[3]),
+            "median": float(mean[4]), "median_percent": float(mean[5]), "tests": rows}
+
+
+def db_scores(course: Path, students) -> dict:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        out = {}
+        for s in students:
+            sub = gb.find_submission_notebook(A, A, s)
+            out[s] = {"total": sub.score, "tests": {g.name.removeprefix("test_"): g.score for g in sub.grades}}
+        return out
+
+
+# -- the comparison ---------------------------------------------------------------------------
+
+def assert_outputs_agree(out: Path, course: Path, terminal: list[str]) -> list[dict]:
+    """Parse every output of ``out`` and compare each number with results.json's; return it."""
+    results = json.loads((out / "results.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    gb = parse_csv(out / "gradebook.csv")
+    pm = parse_csv(out / "report" / "pass_matrix.csv")
+    report = parse_report((out / "report" / "index.html").read_text(encoding="utf-8"))
+    db = db_scores(course, [r["student"] for r in results])
+    assert set(gb) == set(pm) == set(report["students"]) == set(db) == {r["student"] for r in results}
+    assert summary["submissions"] == len(results)
+
+    for r in results:
+        s = r["student"]
+        # the one rounding rule: every number already is its own 2-decimal rounding
+        assert all(t["points"] == points(t["points"]) for t in r["tests"]) and r["total"] == points(r["total"])
+        assert r["total"] == points(sum(t["points"] for t in r["tests"]))
+        md = parse_md((out / "feedback" / f"{s}.md").read_text(encoding="utf-8"))
+        fb = parse_feedback_html((out / "feedback" / f"{s}.html").read_text(encoding="utf-8"))
+        for view in (md, fb):
+            assert (view["total"], view["max"], view["percent"]) == (r["total"], r["max"], r["percent"]), s
+        assert float(gb[s]["total"]) == float(pm[s]["total"]) == r["total"] == pytest.approx(db[s]["total"], abs=1e-9)
+        assert float(gb[s]["max"]) == float(pm[s]["max"]) == r["max"]
+        assert float(gb[s]["percent"]) == float(pm[s]["percent"]) == r["percent"]
+        assert report["students"][s] == (r["total"], r["max"], r["percent"])
+        assert gb[s]["status"] == pm[s]["status"] == r["status"]
+        for t in r["tests"]:
+            tid, pts, mx = t["id"], t["points"], t["max_points"]
+            assert t["state"] == state(pts, mx)  # passed: full marks, partial: some, failed: none
+            assert float(gb[s][tid]) == pts == pytest.approx(db[s]["tests"][tid], abs=1e-9)
+            assert pm[s][tid] == ("1" if t["state"] == "passed" else "0")
+            assert md["tests"][tid] == fb["tests"][tid] == (pts, mx, t["state"]), (s, tid)
+        # the TA's reasons, the same list everywhere
+        reasons = r["attention"]
+        assert gb[s]["flags"] == " | ".join(reasons)
+        flagged = {f["student"]: f["reasons"] for f in summary["flagged"]}
+        assert flagged.get(s, []) == reasons
+        if reasons:
+            assert all(x[:200] in report["attention"][s] for x in reasons)
+        else:
+            assert s not in report["attention"]
+
+    totals = [r["total"] for r in results]
+    import statistics
+
+    assert summary["mean"] == points(statistics.fmean(totals)) and summary["median"] == points(statistics.median(totals))
+    mx = results[0]["max"]
+    assert report["stats"]["mean"] == f"{summary['mean']:g} / {mx:g}"
+    for t in summary["tests"]:
+        entries = [e for r in results for e in r["tests"] if e["id"] == t["id"]]
+        counts = [sum(e["state"] == k for e in entries) for k in ("passed", "partial", "failed")]
+        assert [t["passed"], t["partial"], t["failed"]] == counts
+        assert t["mean_points"] == points(statistics.fmean(e["points"] for e in entries))
+        assert report["tests"][t["id"]] == (t["max_points"], *counts, t["mean_points"])
+    for text in terminal:
+        term = parse_terminal(text)
+        assert (term["mean"], term["max"], term["mean_percent"], term["median"], term["median_percent"]) == \
+            (summary["mean"], summary["max_points"], summary["mean_percent"], summary["median"],
+             summary["median_percent"])
+        for t in summary["tests"]:
+            assert term["tests"][t["id"]] == (t["passed"], t["partial"], t["failed"], t["mean_points"],
+                                              t["max_points"])
+    return results
+
+
+@pytest.fixture(scope="module")
+def graded(course, submitted_nb, tmp_path_factory):
+    root = tmp_path_factory.mktemp("agree")
+    own = root / "course"  # a copy: the course folder is relocatable, and this test's database is its own
+    shutil.copytree(course, own)
+    cls = build_class(submitted_nb, root / "class")
+    out = root / "out"
+    common = ["--assignment", A, "--course", str(own), "--out", str(out), "--timeout", "2"]
+    r = cli("grade", str(cls), *common)
+    return own, cls, out, r.stdout
+
+
+def test_every_output_agrees_on_every_number(graded):
+    course, cls, out, terminal = graded
+    rep = cli("report", "-a", A, "--course", str(course), "--out", str(out))
+    results = assert_outputs_agree(out, course, [terminal, rep.stdout])
+    by = {r["student"]: r for r in results}
+    assert by["ada"]["total"] == 26 and by["ada"]["attention"] == []
+    assert by["bob"]["total"] == 22.88  # 22.875 before rounding: the same 22.88 everywhere
+    assert by["eve"]["status"] == "error" and by["eve"]["error"].startswith("empty file")
+    assert "JSON" not in by["eve"]["error"]
+    assert by["fay"]["status"] == "error" and "not valid JSON" in by["fay"]["error"]
+    assert any(re.match(r"cell [\w-]+: timeout \(took longer than 2 s\)", x) for x in by["gus"]["attention"])
+    assert any(f.startswith("suspicious: cell sigmoid-solution imports os") for f in by["dee"]["attention"])
+    assert sorted(s for s, r in by.items() if r["attention"]) == ["dee", "eve", "fay", "gus"]
+    # the broken notebook says once what is wrong
+    md = (out / "feedback" / "fay.md").read_text()
+    assert md.count("not valid JSON") == 1 and "not graded" not in md
+    page = (out / "feedback" / "fay.html").read_text()
+    assert page.count("not valid JSON") == 1 and "not graded" not in page and 'class="card failure' not in page
+    assert "needs a TA's look (4)" in terminal
+
+
+def test_flags_from_any_producer_reach_every_output(graded):
+    """Another stage (the LMS reader, the forging checks) only appends to a record's flags."""
+    course, cls, out, _ = graded
+    path = out / "submissions" / "cy.json"
+    rec = json.loads(path.read_text())
+    rec["flags"] = rec["flags"] + ["several files: cy uploaded 2 notebooks; graded the newest",
+                                   {"kind": "forging", "reason": "rebinds probe"}]
+    path.write_text(json.dumps(rec))
+    rep = cli("report", "-a", A, "--course", str(course), "--out", str(out))
+    results = assert_outputs_agree(out, course, [rep.stdout])
+    cy = next(r for r in results if r["student"] == "cy")
+    assert cy["attention"] == ["several files: cy uploaded 2 notebooks; graded the newest", "forging: rebinds probe"]
+    assert "several files" in rep.stdout
+    # the student reads only that a TA will look
+    md = (out / "feedback" / "cy.md").read_text()
+    assert "flagged for review by a TA" in md and "rebinds probe" not in md
