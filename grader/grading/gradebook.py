@@ -124,10 +124,7 @@ def sync_nbgrader(db_url: str, assignment: str, records: list[dict], notebook: s
                 else:
                     grade.needs_manual_grade = False
                 grade.auto_score = auto
-            if manual:
-                rec["manual"] = manual
-            else:
-                rec.pop("manual", None)
+            rec["manual"] = manual  # empty: none (an absent key would carry an old one over, see Store.save)
             written += 1
         gb.db.commit()
     note = f"nbgrader gradebook {db_url}: auto scores written for {written} student(s)"
