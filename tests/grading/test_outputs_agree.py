@@ -225,3 +225,47 @@ def test_flags_from_any_producer_reach_every_output(graded):
     # the student reads only that a TA will look
     md = (out / "feedback" / "cy.md").read_text()
     assert "flagged for review by a TA" in md and "rebinds probe" not in md
+
+
+def test_one_batch_per_output_folder(graded, submitted_nb, tmp_path):
+    """Another input graded into the same folder: the others' records move aside, and the CSV,
+    the report and gradebook.db list the same students; --keep-others keeps them."""
+    from nbgrader.api import Gradebook
+
+    course, cls, out, _ = graded
+    before = {r["student"] for r in json.loads((out / "results.json").read_text())}
+    other = tmp_path / "other"
+    sample.write(submitted_nb, other / "ada.ipynb")
+    sample.write(sample.with_variant(submitted_nb, sample.CORPUS / "buggy" / "exp_assign.py"), other / "zed.ipynb")
+    r = cli("grade", str(other), "--assignment", A, "--course", str(course), "--out", str(out), "--timeout", "2")
+    moved = sorted(before - {"ada"})
+    assert f"moved the records of {len(moved)} student(s) not in this input to" in r.stdout
+    assert f"removed {len(moved)} of their submission(s) from gradebook.db" in r.stdout
+    (stale,) = (out / "submissions" / ".stale").iterdir()
+    assert sorted(p.stem for p in stale.glob("*.json")) == moved
+    results = assert_outputs_agree(out, course, [r.stdout])
+    assert [x["student"] for x in results] == ["ada", "zed"]
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        in_db = {s.student_id for s in gb.find_assignment(A).submissions}
+    assert in_db >= {"ada", "zed"} and not in_db & set(moved)
+
+    sample.write(submitted_nb, tmp_path / "third" / "bob.ipynb")
+    r = cli("grade", str(tmp_path / "third"), "--assignment", A, "--course", str(course), "--out", str(out),
+            "--timeout", "2", "--keep-others")
+    assert "moved the records" not in r.stdout
+    results = assert_outputs_agree(out, course, [r.stdout])
+    assert [x["student"] for x in results] == ["ada", "bob", "zed"]
+
+
+def test_the_course_folder_is_relocatable(graded, tmp_path):
+    """nbgrader_config.py names no absolute path: a moved course reads its own gradebook.db."""
+    from nbgrader.coursedir import CourseDirectory
+    from traitlets.config.loader import PyFileConfigLoader
+
+    course = graded[0]
+    assert str(course) not in (course / "nbgrader_config.py").read_text()
+    moved = tmp_path / "elsewhere" / "course"
+    shutil.copytree(course, moved)
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(moved)).load_config()
+    coursedir = CourseDirectory(config=config, root=str(moved))
+    assert coursedir.db_url == f"sqlite:///{moved / 'gradebook.db'}"
