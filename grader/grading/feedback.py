@@ -20,7 +20,7 @@ from grader.reports.records import finalise, flag_text, fmt_percent, fmt_points,
 
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]")
 _IDENT = re.compile(r"[A-Za-z0-9_.]{1,80}")
-_MD_PUNCT = re.compile(r"([\\`*_{}\[\]()#+\-.!|~:=>])")
+_MD_PUNCT = re.compile(r"([\\`*_{}\[\]#+!|~])")
 
 
 def _clean(text) -> str:
@@ -34,7 +34,9 @@ def md_inline(text, limit: int = 300) -> str:
     if len(text) > limit:
         text = text[:limit] + "…"
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_PUNCT.sub(r"\\\1", text)
+    text = _MD_PUNCT.sub(r"\\\1", text)
+    # what would open a block where the text starts a line: a list marker, "1." or "1)"
+    return re.sub(r"^(\d*)([-.)])", r"\1\\\2", text)
 
 
 def md_block(text, limit: int = 2000) -> list[str]:
@@ -59,7 +61,8 @@ def _points(t: dict) -> str:
 
 def render(rec: dict) -> str:
     rec = finalise(rec)
-    lines = [f"# Feedback: {_code(rec['assignment'])}, {md_inline(rec['student'])}", "",
+    who = md_inline(rec["student"]) + (f" ({md_inline(rec['name'])})" if rec.get("name") else "")
+    lines = [f"# Feedback: {_code(rec['assignment'])}, {who}", "",
              f"**Score: {fmt_points(rec['total'])} / {fmt_points(rec['max'])}** ({fmt_percent(rec['percent'])})", ""]
     broken = unreadable(rec)
     if broken:

@@ -174,7 +174,9 @@ def feedback_html(record: dict) -> str:
     total, mx = record["total"], record["max"]
     frac = max(0.0, min(1.0, float(total) / float(mx))) if mx else 0.0
     body = [f'<header class="card"><div><h1>{esc(assignment)}</h1>'
-            f'<div class="muted">Feedback for <b class="student">{esc(student)}</b></div></div>'
+            f'<div class="muted">Feedback for <b class="student">{esc(student)}</b>'
+            + (f' <span class="name">{esc(record["name"], 200)}</span>' if record.get("name") else "")
+            + '</div></div>'
             f'<div class="total"><span class="big">{fmt_points(total)}</span> / {fmt_points(mx)} points '
             f'<span class="muted">({fmt_percent(record["percent"])})</span>'
             f'<div class="bar"><span style="width:{100 * frac:.1f}%"></span></div></div></header>']
