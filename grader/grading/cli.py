@@ -78,10 +78,17 @@ def run(args) -> int:
                   isolation="rlimits-only" if args.rlimits_only else None,
                   nbgrader=not args.no_nbgrader, reports=not args.no_report, keep_others=args.keep_others,
                   progress=progress)
+    created = not req.out_dir.exists()
     try:
         Store(req.out_dir).check_writable()
         summary = grade(req)
     except (ContextError, DiscoveryError, IsolationError) as e:
+        if created:  # a mistyped assignment or path leaves no empty output folder behind
+            for d in (req.out_dir / "submissions", req.out_dir):
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
         print(f"backprop grade: error: {e}", file=sys.stderr)
         return 2
     except WriteError as e:

@@ -118,8 +118,9 @@ def finalise(record: dict) -> dict:
         if isinstance(m, dict) and m.get("score") is not None:
             t["manual_points"] = points(m["score"])
             t["points"] = t["manual_points"]
-            if m.get("stale"):
-                flags.append(stale_manual_flag(str(t.get("id")), m))
+            # stale as last synced, or since (a regrade without the database still sees it)
+            if m.get("stale") or (m.get("auto_at_adjustment") is not None and points(m["auto_at_adjustment"]) != auto):
+                flags.append(stale_manual_flag(str(t.get("id")), {**m, "auto_now": auto}))
         else:
             t.pop("manual_points", None)
             t["points"] = auto
