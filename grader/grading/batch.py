@@ -28,6 +28,7 @@ from .notebook import NotebookError, match, parse
 from .scan import scan
 from .store import Store
 
+
 @dataclass
 class Request:
     path: Path

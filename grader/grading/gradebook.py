@@ -182,6 +182,10 @@ def write_outputs(out: Path, assignment: str, tests: list, *, students: set[str]
                 try:
                     n = remove_from_nbgrader(f"sqlite:///{db}", assignment, moved)
                     msg += f"; removed {n} of their submission(s) from gradebook.db"
+                    adjusted = [p.stem for p in dest.glob("*.json") if json.loads(p.read_text()).get("manual")]
+                    if adjusted:
+                        msg += (f" (manual grades of {', '.join(adjusted[:5])} are kept in the moved records' "
+                                "\"manual\")")
                 except Exception as e:  # noqa: BLE001 - the files are right; say the database is not
                     msg += f"; gradebook.db NOT updated ({type(e).__name__}: {e})"
             messages.append(msg)
