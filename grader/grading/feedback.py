@@ -20,7 +20,8 @@ from grader.reports.records import finalise, flag_text, fmt_percent, fmt_points,
 
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]")
 _IDENT = re.compile(r"[A-Za-z0-9_.]{1,80}")
-_MD_PUNCT = re.compile(r"([\\`*_{}\[\]#+!|~])")
+_MD_PUNCT = re.compile(r"([\\`*{}\[\]#!|~])")
+_EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")  # inside a word it is only a letter
 
 
 def _clean(text) -> str:
@@ -34,9 +35,9 @@ def md_inline(text, limit: int = 300) -> str:
     if len(text) > limit:
         text = text[:limit] + "…"
     text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = _MD_PUNCT.sub(r"\\\1", text)
+    text = _EDGE_UNDERSCORE.sub(r"\\_", _MD_PUNCT.sub(r"\\\1", text))
     # what would open a block where the text starts a line: a list marker, "1." or "1)"
-    return re.sub(r"^(\d*)([-.)])", r"\1\\\2", text)
+    return re.sub(r"^(\d*)([-+.)])", r"\1\\\2", text)
 
 
 def md_block(text, limit: int = 2000) -> list[str]:

@@ -99,7 +99,7 @@ def test_fences_outgrow_any_backtick_run_and_inline_text_is_literal():
         assert all(fence not in line for line in lines[1:-1])
         assert len(fence) > max((len(m) for m in re.findall(r"`+", text)), default=0)
     for text in ("# Score: 26/26", "**26**", "<b>x</b>", "[x](javascript:alert(1))", "a\n# b", "| x |", "\x1b[31mred",
-                 "1. item", "2) x", "- x", "![i](http://x/y.png)"):
+                 "1. item", "2) x", "- x", "+ x", "![i](http://x/y.png)", "_emph_", "a __b__ c", "x_y_"):
         page = to_html(f"- {md_inline(text)}\n")
         assert re.fullmatch(r"<ul>\n<li>[^<]*</li>\n</ul>\n", page), (text, page)
 
