@@ -224,7 +224,7 @@ def test_flags_from_any_producer_reach_every_output(graded):
     assert "several files" in rep.stdout
     # the student reads only that a TA will look
     md = (out / "feedback" / "cy.md").read_text()
-    assert "flagged for review by a TA" in md and "rebinds probe" not in md
+    assert "reviewed by a TA" in md and "rebinds probe" not in md
 
 
 def test_one_batch_per_output_folder(graded, submitted_nb, tmp_path):
