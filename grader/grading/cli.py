@@ -8,6 +8,7 @@ stay valid and the same command resumes.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -100,7 +101,11 @@ def run(args) -> int:
         print("\nbackprop grade: interrupted: " + (f"{seen['done']} of {total} saved" if total is not None else
                                                   "before any submission was graded")
               + "; rerun the same command to continue", file=sys.stderr)
-        return 130
+        # end now: a worker thread may still wait on a child of the closed pool, and interpreter
+        # shutdown would join it; every saved record is already on disk (fsync'd, atomic)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     if args.json:
         print(json.dumps(summary, indent=1, sort_keys=True))
     elif not args.quiet:
