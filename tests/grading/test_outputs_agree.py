@@ -139,7 +139,8 @@ def assert_outputs_agree(out: Path, course: Path, terminal: list[str]) -> list[d
         assert gb[s]["status"] == pm[s]["status"] == r["status"]
         for t in r["tests"]:
             tid, pts, mx = t["id"], t["points"], t["max_points"]
-            assert t["state"] == state(pts, mx)  # passed: full marks, partial: some, failed: none
+            # passed: full marks, partial: some, failed: none (a 0-point diagnostic test: its verdict)
+            assert t["state"] == (state(pts, mx) if mx else "passed" if t["result"]["passed"] else "failed")
             assert float(gb[s][tid]) == pts == pytest.approx(db[s]["tests"][tid], abs=1e-9)
             assert pm[s][tid] == ("1" if t["state"] == "passed" else "0")
             assert md["tests"][tid] == fb["tests"][tid] == (pts, mx, t["state"]), (s, tid)
@@ -194,7 +195,10 @@ def test_every_output_agrees_on_every_number(graded):
     results = assert_outputs_agree(out, course, [terminal, rep.stdout])
     by = {r["student"]: r for r in results}
     assert by["ada"]["total"] == 26 and by["ada"]["attention"] == []
-    assert by["bob"]["total"] == 22.88  # 22.875 before rounding: the same 22.88 everywhere
+    assert points(22.875) == 22.88 and points(2.675) == 2.68  # halves up, from the decimal form
+    for r in results:  # each test's points are its score times its points, by the one rule
+        for t in r["tests"]:
+            assert t["auto_points"] == points(t["result"]["score"] * t["max_points"]), (r["student"], t["id"])
     assert by["eve"]["status"] == "error" and by["eve"]["error"].startswith("empty file")
     assert "JSON" not in by["eve"]["error"]
     assert by["fay"]["status"] == "error" and "not valid JSON" in by["fay"]["error"]
