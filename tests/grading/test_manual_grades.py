@@ -44,19 +44,20 @@ def test_manual_grade_survives_regrades_and_goes_stale_on_a_changed_resubmission
     auto = {r["student"]: r for r in json.loads((out / "results.json").read_text())}
     mul = next(t for t in auto["bob"]["tests"] if t["id"] == "mul")
     assert mul["points"] < mul["max_points"]  # what a TA might raise by hand
+    full = mul["max_points"]
     assert_outputs_agree(out, own, [first.stdout])
 
     # the TA gives full marks for mul in formgrader; a regrade keeps it and flags nothing
-    adjust(own, "bob", "mul", 2.0)
+    adjust(own, "bob", "mul", full)
     again = cli(*grade)
     recs = {r["student"]: r for r in assert_outputs_agree(out, own, [again.stdout])}
     bob = recs["bob"]
     t = next(t for t in bob["tests"] if t["id"] == "mul")
-    assert (t["points"], t["auto_points"], t["manual_points"], t["state"]) == (2.0, mul["points"], 2.0, "passed")
-    assert bob["total"] == pytest.approx(auto["bob"]["total"] - mul["points"] + 2.0)
+    assert (t["points"], t["auto_points"], t["manual_points"], t["state"]) == (full, mul["points"], full, "passed")
+    assert bob["total"] == pytest.approx(auto["bob"]["total"] - mul["points"] + full)
     assert bob["attention"] == [] and "stale" not in again.stdout
-    assert float(parse_csv(out / "gradebook.csv")["bob"]["mul"]) == 2.0
-    assert db_grade(own, "bob", "mul") == (mul["points"], 2.0, False, 2.0)
+    assert float(parse_csv(out / "gradebook.csv")["bob"]["mul"]) == full
+    assert db_grade(own, "bob", "mul") == (mul["points"], full, False, full)
     assert "adjusted by a TA" in (out / "feedback" / "bob.md").read_text()
     assert "adjusted by a TA" in (out / "feedback" / "bob.html").read_text()
 
@@ -66,16 +67,16 @@ def test_manual_grade_survives_regrades_and_goes_stale_on_a_changed_resubmission
     recs = {r["student"]: r for r in assert_outputs_agree(out, own, [third.stdout])}
     bob = recs["bob"]
     t = next(t for t in bob["tests"] if t["id"] == "mul")
-    assert (t["points"], t["auto_points"], t["manual_points"]) == (2.0, 2.0, 2.0)  # kept, never dropped
-    why = (f"stale manual grade: mul: auto score changed from {mul['points']:g} to 2 since the TA's adjustment "
-           "(the TA's 2 is kept; review it in formgrader)")
+    assert (t["points"], t["auto_points"], t["manual_points"]) == (full, full, full)  # kept, never dropped
+    why = (f"stale manual grade: mul: auto score changed from {mul['points']:g} to {full:g} since the TA's "
+           f"adjustment (the TA's {full:g} is kept; review it in formgrader)")
     assert bob["attention"] == [why]
     assert why in parse_csv(out / "gradebook.csv")["bob"]["flags"]
     summary = json.loads((out / "summary.json").read_text())
     assert {f["student"]: f["reasons"] for f in summary["flagged"]} == {"bob": [why]}
     assert "stale manual grade" in third.stdout
     assert "stale manual grade: mul" in (out / "report" / "index.html").read_text()
-    assert db_grade(own, "bob", "mul")[:3] == (2.0, 2.0, True)  # formgrader lists it as needing grading
+    assert db_grade(own, "bob", "mul")[:3] == (full, full, True)  # formgrader lists it as needing grading
     assert "stale" not in (out / "feedback" / "bob.md").read_text()  # the TA's business, not the student's
 
     # still stale on a plain regrade and in `backprop report` (the record remembers the TA's baseline)
@@ -85,7 +86,7 @@ def test_manual_grade_survives_regrades_and_goes_stale_on_a_changed_resubmission
     assert recs["bob"]["attention"] == [why]
 
     # the TA reviews it and saves the grade again in formgrader: no longer stale
-    adjust(own, "bob", "mul", 2.0)
+    adjust(own, "bob", "mul", full)
     report = cli("report", "-a", A, "--course", str(own), "--out", str(out))
     recs = {r["student"]: r for r in assert_outputs_agree(out, own, [report.stdout])}
     assert recs["bob"]["attention"] == [] and db_grade(own, "bob", "mul")[2] is False
@@ -95,4 +96,4 @@ def test_manual_grade_survives_regrades_and_goes_stale_on_a_changed_resubmission
     report = cli("report", "-a", A, "--course", str(own), "--out", str(out))
     recs = {r["student"]: r for r in assert_outputs_agree(out, own, [report.stdout])}
     t = next(t for t in recs["bob"]["tests"] if t["id"] == "mul")
-    assert "manual_points" not in t and t["points"] == 2.0 and not recs["bob"].get("manual")
+    assert "manual_points" not in t and t["points"] == full and not recs["bob"].get("manual")
