@@ -13,6 +13,7 @@ import sys
 ROOMS = {
     "generate": "grader.authoring.cli",
     "grade": "grader.grading.cli",
+    "merge": "grader.grading.shards",
     "report": "grader.reports.cli",
     "export": "grader.export.cli",
     "audit": "grader.audit.cli",

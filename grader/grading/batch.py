@@ -18,7 +18,7 @@ from pathlib import Path
 
 from grader.runner import ChildPool, available_isolation
 
-from . import autograded, gradebook, late
+from . import autograded, gradebook, late, shards
 from .gradebook import ISOLATION_WARNING, format_summary  # noqa: F401 - the CLI and the demo print it
 from .context import Checks, Context, load_context
 from .discover import Submission, discover, identity
@@ -44,6 +44,7 @@ class Request:
     keep_others: bool = False             # keep (and report) records of students not in this input
     reports: bool = True                  # feedback HTML + class report (grader.reports)
     progress: object = None               # callable(done, total, record) or None
+    shard: tuple[int, int] | None = None  # (K, N): only the students of shard K of N (``shards``)
 
     @property
     def out_dir(self) -> Path:
@@ -119,6 +120,11 @@ def grade(req: Request) -> dict:
     late.stamp(subs, req.path)  # nbgrader's timestamp.txt: the submission time in every record
     store = Store(req.out_dir)
     store.stale_temp_files()
+    everyone = list(subs)
+    if req.shard:  # gradebook.db and autograded/ are the merge's: N jobs never write one database
+        shards.clear_marker(req.out_dir)
+        subs = shards.select(subs, req.shard)
+    use_nbgrader = req.nbgrader and not req.shard
     todo, reused = [], 0
     for sub in subs:
         rec = None if req.force else store.is_current(sub.student, sub.sha256, ctx.fingerprint)
@@ -134,7 +140,7 @@ def grade(req: Request) -> dict:
     stop = threading.Event()  # Ctrl-C or a failed write: finish nothing more, save nothing half-done
     if req.progress:
         req.progress(reused, len(subs), None)
-    if req.nbgrader and todo:
+    if use_nbgrader and todo:
         # nbgrader's import chain takes seconds; pay it while the children work
         threading.Thread(target=_import_quietly, args=("nbgrader.api",), daemon=True).start()
     if todo:
@@ -171,12 +177,18 @@ def grade(req: Request) -> dict:
                 raise
             ex.shutdown()
     students = {s.student for s in subs}
-    late_note = late.for_batch(req.course, ctx.name, store, students) if req.nbgrader else None
+    late_note = late.for_batch(req.course, ctx.name, store, students) if use_nbgrader else None
+    messages = [f"shard {req.shard[0]}/{req.shard[1]}: {len(subs)} of the class's {len(everyone)} submission(s); "
+                "`backprop merge` joins the shards"] if req.shard else []
     summary = _outputs(req, ctx, students, isolation, len(todo) - len(grader_errors), reused, grader_errors,
-                       time.monotonic() - t0)
-    if req.nbgrader:  # formgrader's files, once the grades are in gradebook.db
+                       time.monotonic() - t0, use_nbgrader, messages)
+    if use_nbgrader:  # formgrader's files, once the grades are in gradebook.db
         summary.setdefault("outputs", {})["late"] = late_note
         autograded.for_batch(req.course, ctx.name, subs, summary, req.out_dir, req.path)
+    if req.shard:
+        shards.write_marker(req.out_dir, assignment=ctx.name, shard=req.shard, students=sorted(students),
+                            everyone=everyone, grader=ctx.fingerprint,
+                            course=shards.course_identity(req.course, ctx.name), path=req.path)
     return summary
 
 
@@ -188,12 +200,13 @@ def _import_quietly(name: str) -> None:
 
 
 def _outputs(req: Request, ctx: Context, students: set[str], isolation: str, graded_now: int, reused: int,
-             grader_errors: list[str], seconds: float) -> dict:
+             grader_errors: list[str], seconds: float, nbgrader: bool = True, messages: list[str] = ()) -> dict:
     """Every output, from the records of ``students`` (``gradebook.write_outputs``)."""
     run = {"isolation": isolation, "isolation_warning": None if isolation == "bwrap" else ISOLATION_WARNING,
-           "graded_now": graded_now, "reused": reused, "grader_errors": grader_errors, "seconds": round(seconds, 2)}
+           "graded_now": graded_now, "reused": reused, "grader_errors": grader_errors, "seconds": round(seconds, 2),
+           "messages": list(messages)}
     return gradebook.write_outputs(req.out_dir, ctx.name, ctx.tests, students=students, keep_others=req.keep_others,
-                                   course=req.course if req.nbgrader else None, reports=req.reports, run=run,
+                                   course=req.course if nbgrader else None, reports=req.reports, run=run,
                                    max_points=ctx.max_points)
 
 

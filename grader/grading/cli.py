@@ -1,5 +1,5 @@
 """``backprop grade PATH --assignment A [--course DIR] [--workers N] [--out DIR] [--force]
-[--keep-others] [--quiet] [--json]`` (and ``backprop demo``).
+[--keep-others] [--shard K/N] [--quiet] [--json]`` (and ``backprop demo``).
 
 Ctrl-C stops the batch at once (exit 130) with what is saved; a file that cannot be written
 (disk full, no permission) is one line naming it. Either way the records already saved
@@ -46,6 +46,10 @@ def register(subparsers) -> None:
     p.add_argument("--keep-others", action="store_true",
                    help="keep the records of students not in PATH in the output folder (default: they are "
                         "moved to <out>/submissions/.stale/<time>/ so every output describes this input)")
+    p.add_argument("--shard", metavar="K/N", default=None,
+                   help="grade only shard K of N (students split by a hash of their id) into --out (default: "
+                        "<course>/grades/<A>-shards/K-of-N/), e.g. one task of a job array; gradebook.db and "
+                        "autograded/ are left to `backprop merge`, which joins the N output folders")
     p.set_defaults(func=run)
 
     d = subparsers.add_parser("demo", help="generate the course, build a sample class of tensor_edf "
@@ -64,7 +68,14 @@ def run(args) -> int:
     from grader.files import WriteError
 
     from .batch import Request, format_summary, grade, progress_printer
+    from .shards import ShardError, parse_shard
     from .store import Store
+
+    try:
+        shard = parse_shard(args.shard) if args.shard is not None else None
+    except ShardError as e:
+        print(f"backprop grade: error: {e}", file=sys.stderr)
+        return 2
 
     printer = None if (args.quiet or args.json) else progress_printer()
     seen = {"done": 0, "total": None}
@@ -74,11 +85,14 @@ def run(args) -> int:
         if printer:
             printer(done, total, rec)
 
-    req = Request(path=args.path, assignment=args.assignment, course=args.course, out=args.out,
+    out = args.out
+    if shard and out is None:  # never the whole class's folder: N jobs would share it
+        out = Path(args.course) / "grades" / f"{args.assignment}-shards" / f"{shard[0]}-of-{shard[1]}"
+    req = Request(path=args.path, assignment=args.assignment, course=args.course, out=out,
                   workers=max(1, args.workers), force=args.force, options=options_from(args),
                   isolation="rlimits-only" if args.rlimits_only else None,
                   nbgrader=not args.no_nbgrader, reports=not args.no_report, keep_others=args.keep_others,
-                  progress=progress)
+                  progress=progress, shard=shard)
     created = not req.out_dir.exists()
     try:
         Store(req.out_dir).check_writable()
