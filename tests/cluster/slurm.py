@@ -14,6 +14,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -77,8 +78,15 @@ def _wait(predicate, seconds: float, what: str, logs: list[Path]) -> None:
 
 
 @contextlib.contextmanager
-def cluster(d: Path):
-    """Start a one-node cluster under ``d``; yield the environment for sbatch/sinfo."""
+def cluster(d: Path | None = None):
+    """Start a one-node cluster under ``d`` (default: a new folder in the system's temporary
+    folder, removed afterwards: munged runs as its own user and must reach its files, which
+    pytest's private ``tmp_path`` does not let it); yield the environment for sbatch/sinfo."""
+    if d is None:
+        with tempfile.TemporaryDirectory(prefix="backprop-slurm-") as tmp:
+            with cluster(Path(tmp)) as env:
+                yield env
+        return
     d = Path(d)
     host = socket.gethostname().split(".")[0]
     for sub in ("state", "spool", "munge"):
