@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from .contract import declare
 from .core import CompNode
 
 
@@ -106,6 +107,11 @@ class Conv2D(CompNode):
         self.x.grad += g_padded[:, :, p:p + H, p:p + W]
 
 
+declare(Conv2D, ("x", "W", "b"), "correlate2d(x, W, stride, padding) + b[None, :, None, None]",
+        "v[n, f, i, j] = b[f] + sum_{c, k, l} W[f, c, k, l] * x_pad[n, c, i*s + k, j*s + l] (the kernel is not flipped)",
+        shapes=[[(2, 3, 5, 5), (4, 3, 3, 3), (4,)]], kwargs={"stride": 1, "padding": 0})
+
+
 class MaxPool2D(CompNode):
     """The maximum of every (size, size) window at the given stride, per channel.
 
@@ -138,6 +144,12 @@ class MaxPool2D(CompNode):
         self.x.grad += routed.reshape(x.shape)
 
 
+# a max's kink is a tie between two entries of a window, not a value: entries pairwise apart
+declare(MaxPool2D, ("x",), "window_max(x, size, stride)",
+        "v[n, c, i, j] = max of the (size, size) window of x at (i*s, j*s); x_bar: v_bar to each window's maximum only",
+        shapes=[[(2, 3, 4, 4)]], kwargs={"size": 2, "stride": 2}, domain="distinct")
+
+
 class Flatten(CompNode):
     """Each example's entries as one row: (N, ...) -> (N, prod(...)); x_bar = v_bar reshaped."""
 
@@ -150,3 +162,7 @@ class Flatten(CompNode):
 
     def backward(self):
         self.x.grad += self.grad.reshape(self.x.value.shape)
+
+
+declare(Flatten, ("x",), "x.reshape(x.shape[0], -1)", "v = x reshaped to (N, prod of the other axes); x_bar = v_bar reshaped to x's shape",
+        shapes=[[(2, 3, 4)]])

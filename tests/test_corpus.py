@@ -17,6 +17,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import base_namespace, iter_variants, load_variant, notebook_source  # noqa: E402
 
+from grader.authoring.template import tomllib  # noqa: E402
+from grader.checks.contract import SHAPES as CONTRACT_SHAPES  # noqa: E402
+
+
+def _suite(name: str) -> list[dict]:
+    with open(Path(__file__).resolve().parents[1] / "assignments" / name / "suite.toml", "rb") as f:
+        return tomllib.load(f)["test"]
+
 public = pytest.importorskip("grader.checks.public", reason="grader/checks/public.py not written yet")
 try:
     from grader.checks import hidden
@@ -25,8 +33,10 @@ except ImportError:  # the trusted part lands separately
 
 BUGGY = list(iter_variants("buggy"))
 CORRECT = list(iter_variants("correct"))
-COMPONENTS = ("Add", "Mul", "Square", "Exp", "Log", "Sigmoid", "Tanh", "ReLU", "VDot", "Sum", "Mean",
-              "SoftmaxCrossEntropy", "MSE")
+# the component classes graded by a `component` test of the assignments the corpus's
+# notebooks stand for (a class added to their suites joins by itself)
+COMPONENTS = tuple(dict.fromkeys(t["target"] for name in ("scalar_backprop", "tensor_edf")
+                                 for t in _suite(name) if t["check"] == "component"))
 CODE_DIAGNOSES = ("forward_wrong", "non_finite", "operand_mutated", "grad_shape", "bias_not_summed",
                   "matmul_transposed", "upstream_ignored", "assign_not_accumulate", "sign_error",
                   "wrong_factor", "loss_not_seeded", "grads_not_zeroed", "wrong_order", "not_implemented",
@@ -47,6 +57,8 @@ SHAPES = {
 }
 for _name in ("Square", "Exp", "Log", "Sigmoid", "Tanh", "ReLU"):
     SHAPES[_name] = [[(4, 3)], [()]]
+for _name in COMPONENTS:  # a class without curated cases: its declared default cases
+    SHAPES.setdefault(_name, [list(case) for case in CONTRACT_SHAPES[_name]])
 
 # Loop-check set-ups: (graph, classes the graph may use). Random graphs are drawn from classes.
 SETUPS = {

@@ -12,6 +12,7 @@ import, and define every top-level name in one module only.
 from __future__ import annotations
 
 import ast
+import importlib
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -21,15 +22,27 @@ from .registry import CHECKS_DIR, kind_modules
 ALLOWED_IMPORTS = {"numpy"} | set(sys.stdlib_module_names)
 
 
+# Modules that read trusted data (the reference's declarations) in the parent; a bundle
+# holds the data they read, as the literal their ``bundle_text()`` returns.
+DATA_MODULES = ("declared",)
+
+
 class BundleError(Exception):
     """The check modules cannot be bundled (a grader bug, found at generate time)."""
 
 
-def _tree(module: str, directory: Path) -> ast.Module:
+def _text(module: str, directory: Path) -> str:
+    """A module's source as bundled: a data module's literal, else the file."""
     path = directory / f"{module}.py"
     if not path.is_file():
         raise BundleError(f"{path} not found")
-    return ast.parse(path.read_text(encoding="utf-8"), str(path))
+    if module in DATA_MODULES and directory == CHECKS_DIR:
+        return importlib.import_module(f"{__package__}.{module}").bundle_text()
+    return path.read_text(encoding="utf-8")
+
+
+def _tree(module: str, directory: Path) -> ast.Module:
+    return ast.parse(_text(module, directory), str(directory / f"{module}.py"))
 
 
 def _dependencies(module: str, directory: Path) -> list[str]:
@@ -90,7 +103,7 @@ def bundle(kinds: Iterable[str] | None = None, directory: Path = CHECKS_DIR) -> 
     owner: dict[str, str] = {}
     docstring = ""
     for module in modules:
-        text = (directory / f"{module}.py").read_text(encoding="utf-8")
+        text = _text(module, directory)
         tree = ast.parse(text)
         lines = text.splitlines(keepends=True)
         drop: set[int] = set()

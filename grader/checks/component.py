@@ -11,19 +11,13 @@ import numpy as np
 from .base import CaseResult, Kind, Result, _arr, _err, _need, _quiet, _seeds, combine, probe, register
 from .compare import ATOL, H, RTOL, RTOL_EXACT, exact_atol
 from .component_judge import judge_component
-from .contract import DEFAULT_REGIONS, DOMAINS, FORMULAS
+from .contract import DEFAULT_REGIONS, DOMAINS, FORMULAS, LABELS, LARGE_INPUTS, OPERANDS, SHAPES
 from .conv_contract import sample_distinct
 
 
-DEFAULT_SHAPES = {
-    "Add": [[(4, 3), (4, 3)], [(4, 3), (3,)]], "Mul": [[(4, 3), (4, 3)], [(4, 3), (3,)]],
-    "VDot": [[(4, 3), (3, 5)], [(3,), (3, 5)], [(4, 4), (4, 4)]],
-    "SoftmaxCrossEntropy": [[(4, 3), (4,)]], "MSE": [[(4, 3), (4, 3)]],
-    "Conv2D": [[(2, 3, 5, 5), (4, 3, 3, 3), (4,)]], "MaxPool2D": [[(2, 3, 4, 4)]], "Flatten": [[(2, 3, 4)]],
-}
-
-
-STABILITY = ("Sigmoid", "Tanh", "SoftmaxCrossEntropy", "Log")
+# the declared default cases and large-input classes, under the names the checks use
+DEFAULT_SHAPES = SHAPES
+STABILITY = tuple(LARGE_INPUTS)
 
 
 def _signed(shape, rng: np.random.Generator) -> np.ndarray:
@@ -94,25 +88,26 @@ def _normalise_cases(name: str, shapes) -> list[list[tuple]]:
     out = []
     for case in cases:
         case = [tuple(int(i) for i in s) for s in case]
-        if name == "SoftmaxCrossEntropy" and len(case) == 1:
+        if name in LABELS and len(case) == len(OPERANDS[name]) - 1:  # labels (N,) for an (N, C) operand
             case.append((case[0][0],))
         out.append(case)
     return out
 
 
 def _stability_parts(name: str, case: list[tuple]) -> list[list[np.ndarray]]:
-    """Operands of the large-input instances: both signs, in one array or one instance each."""
-    big = np.array([-1000.0, 1000.0, -50.0, 50.0, 0.3, -0.3, -3.0])  # none at a kink (sigmoid's x >= 0)
-    if name == "SoftmaxCrossEntropy":
-        return [[np.array([[-1000.0, 1000.0, 0.0], [1000.0, -1000.0, 999.0], [3.0, -1000.0, 1000.0]]),
-                 np.array([0, 1, 1], dtype=np.int64)]]
+    """Operands of the large-input instances (the class's declared ``large_inputs``): one
+    array per operand as declared, or the declared values spread over the first operand
+    (an operand of one element: one instance for each of the first two values)."""
+    large = LARGE_INPUTS[name]
+    if isinstance(large, dict):
+        labels = LABELS.get(name, ())
+        return [[np.array(large[op], dtype=np.int64 if op in labels else float) for op in OPERANDS[name]]]
+    values = np.array(large, dtype=float)
     shape = case[0]
     n = int(np.prod(shape))
-    if name == "Log":
-        return [[np.resize(np.array([1e300, 1e-300, 7.0, 1e5]), n).reshape(shape)]]
     if n > 1:
-        return [[np.resize(big, n).reshape(shape)]]
-    return [[np.full(shape, v)] for v in (1000.0, -1000.0)]
+        return [[np.resize(values, n).reshape(shape)]]
+    return [[np.full(shape, v)] for v in values[:2]]
 
 
 def _kwargs_of(kwargs, i: int) -> dict:
@@ -128,7 +123,7 @@ def _part(name: str, case: list[tuple], rng: np.random.Generator, i: int, labels
     (``kw``: the constructor's keyword arguments, which also set the output shape)."""
     kw = dict(kw or {})
     ops = [_sample(name, s, rng, domain, scale, offset) for s in case]
-    if name == "SoftmaxCrossEntropy" and 0 not in labels and scale == 1.0:
+    if name in LABELS and 0 not in labels and scale == 1.0:  # the scores of a classification loss
         ops[0] = rng.normal(0.0, 2.0, size=case[0])
     for k in labels:
         ops[k] = rng.integers(0, case[0][-1], size=case[k]).astype(np.int64)
@@ -173,7 +168,7 @@ def component_specs(name, shapes=None, seed=0, scales=None, domain=None, labels=
     rng = np.random.default_rng(seed)
     cases = _normalise_cases(name, shapes)
     scales = list(scales) if scales is not None else [1.0] * len(cases)
-    labels = list(labels) if labels is not None else ([1] if name == "SoftmaxCrossEntropy" else [])
+    labels = list(labels) if labels is not None else [OPERANDS[name].index(op) for op in LABELS.get(name, ())]
     specs = []
     for i, case in enumerate(cases):
         scale = float(scales[i]) if i < len(scales) else 1.0

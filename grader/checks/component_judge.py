@@ -16,6 +16,7 @@ from .compare import (FORWARD_ATOL, FORWARD_RTOL, RTOL_EXACT, _close, _describe,
                       broadcasts_to, classify)
 from .contract import OPERANDS
 from .conv_diagnose import conv_refine
+from .hints import declared_refine
 
 
 def _shapes_text(spec: dict) -> str:
@@ -75,7 +76,7 @@ def judge_component(spec: dict, record, expected: dict) -> CaseResult:
     try:
         c = _ComponentCase(spec, record, expected, name, names, where,
                            [np.asarray(o) for o in spec["operands"]], list(spec.get("labels") or []))
-        return conv_refine(spec, record, expected, _judge_component(c))
+        return declared_refine(spec, record, expected, conv_refine(spec, record, expected, _judge_component(c)))
     except Exception as e:  # a malformed record must fail, never crash the grader
         return _fail("protocol_error", where, f"the probe record could not be judged ({type(e).__name__}).")
 

@@ -1,43 +1,74 @@
-"""The component contract: each graded component class's operands and its forward formula
-as stated in the course notes. Numeric expectations (component checks, graphs) come from
-these formulas, never from solution code.
+"""The component contract, read from the declarations beside the reference's classes
+(``declare(Class, ...)`` in ``reference/``; ``declared.py`` holds them as data).
+
+Numeric expectations (component checks, graphs) come from each class's ``formula``: the
+forward value as the course notes state it, written apart from the solution's code and
+evaluated here with NumPy and the notes' notation (``notation.py``). The tables below are
+views of the declarations under the names the checks use.
 """
 import numpy as np
 
-from .conv_contract import CONV_FORMULAS, CONV_OPERANDS
+from .base import DIAGNOSES
+from .declared import DECLARED
+from .notation import NOTATION
 
 
-OPERANDS = {
-    "Add": ("a", "b"), "Mul": ("a", "b"), "Square": ("x",), "Exp": ("x",), "Log": ("x",),
-    "Sigmoid": ("x",), "Tanh": ("x",), "ReLU": ("x",), "VDot": ("x", "W"), "Sum": ("x",),
-    "Mean": ("x",), "SoftmaxCrossEntropy": ("logits", "labels"), "MSE": ("y", "t"),
-}
+class DeclaredFormula:
+    """A class's declared forward formula as a function of its operands (positional, in
+    declared order) and its constructor's keyword arguments (declared defaults)."""
+
+    def __init__(self, name: str, operands: tuple, formula: str, defaults: dict):
+        self.name, self.operands, self.formula, self.defaults = name, tuple(operands), formula, dict(defaults)
+        self._code = None  # compiled on first use: a child that never evaluates it pays nothing
+
+    def __call__(self, *operands, **kwargs):
+        if len(operands) != len(self.operands):
+            raise TypeError(f"{self.name}'s formula takes {len(self.operands)} operands, got {len(operands)}")
+        if self._code is None:
+            self._code = compile(self.formula, f"<{self.name} formula>", "eval")
+        env = {"__builtins__": {}, **NOTATION, **self.defaults, **kwargs}
+        env.update(zip(self.operands, operands))
+        return np.asarray(eval(self._code, env))
+
+    def __repr__(self):
+        return f"<formula of {self.name}: {self.formula}>"
 
 
-ELEMENTWISE = ("Add", "Mul", "Square", "Exp", "Log", "Sigmoid", "Tanh", "ReLU")
+def _domain(declared) -> dict | None:
+    if declared is None:
+        return None
+    if isinstance(declared, str):
+        return {"kinks": (), "domain": declared}
+    return {"kinks": tuple(declared.get("kinks", ())), "regions": dict(declared.get("regions") or {})}
 
 
-def _sigmoid(x):
-    return 0.5 + 0.5 * np.tanh(0.5 * np.asarray(x, dtype=float))  # saturates, never overflows
+OPERANDS = {name: tuple(c["operands"]) for name, c in DECLARED.items()}
 
+FORMULAS = {name: DeclaredFormula(name, c["operands"], c["formula"], c["kwargs"]) for name, c in DECLARED.items()}
 
-def _softmax_ce(logits, labels):
-    rows = np.arange(logits.shape[0])
-    return np.asarray(np.mean(np.logaddexp.reduce(logits, axis=-1) - logits[rows, labels.astype(int)]))
+# the formula as feedback states it
+FORMULA_TEXT = {name: c["text"] for name, c in DECLARED.items()}
 
+# keyword arguments of each constructor, with their defaults
+KWARGS = {name: dict(c["kwargs"]) for name, c in DECLARED.items()}
 
-FORMULAS = {  # the forward values stated in DESIGN.md
-    "Add": lambda a, b: a + b, "Mul": lambda a, b: a * b, "Square": lambda x: x * x,
-    "Exp": np.exp, "Log": np.log, "Sigmoid": _sigmoid, "Tanh": np.tanh,
-    "ReLU": lambda x: np.maximum(x, 0.0), "VDot": lambda x, W: x @ W,
-    "Sum": lambda x: np.asarray(np.sum(x)), "Mean": lambda x: np.asarray(np.mean(x)),
-    "SoftmaxCrossEntropy": _softmax_ce, "MSE": lambda y, t: np.asarray(0.5 * np.mean((y - t) ** 2)),
-}
+# the default cases of a component check: each a list of operand shapes
+SHAPES = {name: [list(case) for case in c["shapes"]] for name, c in DECLARED.items()}
 
+# operands that are integer class labels (drawn as integers, given no grad)
+LABELS = {name: tuple(c["labels"]) for name, c in DECLARED.items() if c["labels"]}
 
-OPERANDS.update(CONV_OPERANDS)
-FORMULAS.update(CONV_FORMULAS)
+# classes with a forward-only case on inputs in the thousands
+LARGE_INPUTS = {name: c["large_inputs"] for name, c in DECLARED.items() if c["large_inputs"] is not None}
 
+# component-specific diagnoses: class -> hints (code, words, advice, evidence, operand)
+HINTS = {name: tuple(c["hints"]) for name, c in DECLARED.items() if c["hints"]}
+
+# the values a random loop graph may feed a class (its first operand's), as a condition
+GRAPH_INPUTS = {name: DeclaredFormula(name, c["operands"][:1], c["graph_inputs"], {})
+                for name, c in DECLARED.items() if c.get("graph_inputs")}
+
+ELEMENTWISE = tuple(name for name, c in DECLARED.items() if c["elementwise"])
 
 ALL_CLASSES = tuple(OPERANDS)
 
@@ -50,22 +81,21 @@ ALL_CLASSES = tuple(OPERANDS)
 # (balanced, in random positions); an operand with fewer elements than regions (0-d) is
 # judged on one instance per region, and the case passes only if all of them do.
 # Classes absent here (no branch: Conv2D and Flatten among them) draw each element from a
-# random one of DEFAULT_REGIONS.
-DOMAINS = {
-    # both sides of the kink, near it and far from it (a kink misplaced at +-1 shows too)
-    "ReLU": {"kinks": (0.0,), "regions": {"x < -1": (-2.5, -1.1), "-1 < x < 0": (-0.9, -0.1),
-                                          "0 < x < 1": (0.1, 0.9), "x > 1": (1.1, 2.5)}},
-    "Sigmoid": {"kinks": (0.0,), "regions": {"lower tail": (-5.0, -2.5), "middle, x < 0": (-1.2, -0.25),
-                                         "middle, x > 0": (0.25, 1.2), "upper tail": (2.5, 5.0)}},
-    "Tanh": {"kinks": (), "regions": {"lower tail": (-3.0, -1.5), "middle, x < 0": (-1.0, -0.25),
-                                      "middle, x > 0": (0.25, 1.0), "upper tail": (1.5, 3.0)}},
-    "Log": {"kinks": (0.0,), "regions": {"x > 0": (0.3, 3.0)}},
-    # a max's kink is a tie between two entries of a window, not a value: the entries are
-    # drawn pairwise apart (``conv_contract.sample_distinct``) instead of from regions
-    "MaxPool2D": {"kinks": (), "domain": "distinct"},
-}
+# random one of DEFAULT_REGIONS; ``"domain": "distinct"`` (MaxPool2D: a max's kink is a
+# tie) draws entries pairwise apart (``conv_contract.sample_distinct``).
+DOMAINS = {name: _domain(c["domain"]) for name, c in DECLARED.items() if c["domain"] is not None}
 
 
 # Operands of the other classes: either sign, magnitude at least 0.3 (never a vanishing
 # factor of a product or gradient).
 DEFAULT_REGIONS = {"x < 0": (-2.0, -0.3), "x > 0": (0.3, 2.0)}
+
+
+def _describe_hints() -> None:
+    """A declared hint's code reads like the built-in diagnoses in every verdict and report."""
+    for hints in HINTS.values():
+        for hint in hints:
+            DIAGNOSES.setdefault(hint["code"], (hint["words"], hint["advice"]))
+
+
+_describe_hints()

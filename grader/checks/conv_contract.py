@@ -1,62 +1,37 @@
-"""The convolution components' contract: operands, constructor arguments and forward
-formulas as stated in the notes, written independently of the reference (a loop over the
-kernel offsets, not im2col). Child-safe: NumPy only.
+"""The convolution components' contract, read from their declarations (``reference/conv.py``):
+operands, constructor arguments and forward formulas, under the names the conv checks use.
+Child-safe: NumPy only.
 
 Conv2D is a cross-correlation (the kernel is not flipped), as in every framework.
 """
 import numpy as np
 
+from .contract import FORMULAS, KWARGS, OPERANDS
+from .notation import _offset_slices, conv_out_size  # noqa: F401  (the conv checks' names for them)
 
-CONV_OPERANDS = {"Conv2D": ("x", "W", "b"), "MaxPool2D": ("x",), "Flatten": ("x",)}
+_CONV = ("Conv2D", "MaxPool2D", "Flatten")
+
+CONV_OPERANDS = {name: OPERANDS[name] for name in _CONV if name in OPERANDS}
 
 # keyword arguments of each constructor, with their defaults
-CONV_KWARGS = {"Conv2D": {"stride": 1, "padding": 0}, "MaxPool2D": {"size": 2, "stride": 2}, "Flatten": {}}
+CONV_KWARGS = {name: KWARGS[name] for name in _CONV if name in KWARGS}
 
-
-def conv_out_size(n: int, k: int, stride: int = 1, padding: int = 0) -> int:
-    """floor((n + 2p - k) / s) + 1 window positions along an axis."""
-    return (int(n) + 2 * int(padding) - int(k)) // int(stride) + 1
-
-
-def _offset_slices(k: int, l: int, oh: int, ow: int, s: int) -> tuple:
-    """Rows k, k+s, ..., k+s(oh-1) and columns l, ..., l+s(ow-1): the pixels that kernel
-    offset (k, l) meets at each output position."""
-    return (slice(None), slice(None), slice(k, k + s * (oh - 1) + 1, s), slice(l, l + s * (ow - 1) + 1, s))
+CONV_FORMULAS = {name: FORMULAS[name] for name in _CONV if name in FORMULAS}
 
 
 def conv2d_formula(x, W, b, stride=1, padding=0):
     """v[n, f, i, j] = b[f] + sum_{c,k,l} W[f, c, k, l] x_pad[n, c, i*s + k, j*s + l]."""
-    x, W, b = np.asarray(x, dtype=float), np.asarray(W, dtype=float), np.asarray(b, dtype=float)
-    p, s = int(padding), int(stride)
-    xp = np.pad(x, ((0, 0), (0, 0), (p, p), (p, p)))
-    F, C, KH, KW = W.shape
-    oh, ow = conv_out_size(x.shape[2], KH, s, p), conv_out_size(x.shape[3], KW, s, p)
-    out = np.zeros((x.shape[0], F, oh, ow)) + b[None, :, None, None]
-    for k in range(KH):
-        for l in range(KW):
-            out = out + np.einsum("nchw,fc->nfhw", xp[_offset_slices(k, l, oh, ow, s)], W[:, :, k, l])
-    return out
+    return FORMULAS["Conv2D"](x, W, b, stride=stride, padding=padding)
 
 
 def maxpool2d_formula(x, size=2, stride=2):
     """v[n, c, i, j] = max over the (size, size) window at (i*s, j*s)."""
-    x = np.asarray(x, dtype=float)
-    k, s = int(size), int(stride)
-    oh, ow = conv_out_size(x.shape[2], k, s), conv_out_size(x.shape[3], k, s)
-    out = np.full((x.shape[0], x.shape[1], oh, ow), -np.inf)
-    for a in range(k):
-        for c in range(k):
-            out = np.maximum(out, x[_offset_slices(a, c, oh, ow, s)])
-    return out
+    return FORMULAS["MaxPool2D"](x, size=size, stride=stride)
 
 
 def flatten_formula(x):
     """(N, ...) -> (N, prod(...))."""
-    x = np.asarray(x)
-    return x.reshape(x.shape[0], -1)
-
-
-CONV_FORMULAS = {"Conv2D": conv2d_formula, "MaxPool2D": maxpool2d_formula, "Flatten": flatten_formula}
+    return FORMULAS["Flatten"](x)
 
 
 def sample_distinct(shape, rng: np.random.Generator, scale: float = 1.0) -> np.ndarray:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from .base import _quiet
-from .contract import ALL_CLASSES, ELEMENTWISE, FORMULAS, OPERANDS
+from .contract import ALL_CLASSES, ELEMENTWISE, FORMULAS, GRAPH_INPUTS, OPERANDS
 
 
 def _node(name: str, kind: str, *args: str) -> dict:
@@ -133,7 +133,6 @@ def _g_random(rng: np.random.Generator, classes: Sequence[str], n: int) -> dict:
         vals["bias"] = rng.uniform(-1, 1, size=(3,))
     pool = [n["name"] for n in nodes]
     consumed = set()
-    ok = {"Log": lambda a: np.min(a) > 0.2, "ReLU": lambda a: np.min(np.abs(a)) > 0.05, "Exp": lambda a: np.max(a) < 2.5}
     made = 0
     for _ in range(20 * n):
         if made == n:
@@ -143,7 +142,7 @@ def _g_random(rng: np.random.Generator, classes: Sequence[str], n: int) -> dict:
         args = [pool[i] for i in rng.integers(len(pool), size=arity)]
         if arity == 2 and args[0] == args[1] and rng.random() < 0.7:
             continue
-        if kind in ok and not ok[kind](vals[args[0]]):
+        if kind in GRAPH_INPUTS and not GRAPH_INPUTS[kind](vals[args[0]]):
             continue
         with _quiet():
             value = FORMULAS[kind](*[vals[a] for a in args])
