@@ -15,11 +15,11 @@
 #
 # | task | what | points |
 # |---|---|---|
-# | 1 | `Conv2D`: forward and backward, with stride, padding and bias | 8 |
-# | 2 | `MaxPool2D` | 4 |
-# | 3 | `Flatten` | 1 |
-# | 4 | everything together: backpropagation through a small convolutional network | 3 |
-# | 5 | train the network on the digits: at least 95% test accuracy | 6 |
+# | 1 | `Conv2D`: forward and backward, with stride, padding and bias | {{points_n:conv2d}} |
+# | 2 | `MaxPool2D` | {{points_n:maxpool2d}} |
+# | 3 | `Flatten` | {{points_n:flatten}} |
+# | 4 | everything together: backpropagation through a small convolutional network | {{points_n:backward_cnn}} |
+# | 5 | train the network on the digits: at least 95% test accuracy | {{points_n:accuracy}} |
 #
 # Replace each `raise NotImplementedError()` with your code. Do not rename the classes or
 # functions, and do not edit the locked cells: the grader uses them as they are. The visible
@@ -54,7 +54,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 # filter), $H$ rows and $W$ columns. Entry $x[n, c, r, q]$ is pixel $(r, q)$ of channel $c$ of
 # example $n$.
 #
-# ## Task 1 (8 points): `Conv2D`
+# ## Task 1 ({{points:conv2d}}): `Conv2D`
 #
 # `Conv2D(x, W, b, stride=1, padding=0)` has $F$ filters. Its weights `W` have shape
 # `(F, C, KH, KW)`: filter $f$ is a small `(C, KH, KW)` block that spans all input channels,
@@ -130,7 +130,7 @@ print(conv.value[0, 0])   # every window: (right column - left column) summed = 
 # %% [test] id=conv2d
 
 # %% [markdown] id=pool-task
-# ## Task 2 (4 points): `MaxPool2D`
+# ## Task 2 ({{points:maxpool2d}}): `MaxPool2D`
 #
 # `MaxPool2D(x, size=2, stride=2)` reduces each channel separately: its value is the maximum
 # of every `(size, size)` window, with window positions `stride` apart (no padding):
@@ -160,7 +160,7 @@ print(conv.value[0, 0])   # every window: (right column - left column) summed = 
 # %% [test] id=maxpool2d
 
 # %% [markdown] id=flatten-task
-# ## Task 3 (1 point): `Flatten`
+# ## Task 3 ({{points:flatten}}): `Flatten`
 #
 # Between the convolutional part and a linear layer, each example's feature maps are laid out
 # as one row: `(N, C, H, W)` becomes `(N, C * H * W)`. Nothing is computed, so $\bar x$ is
@@ -171,7 +171,7 @@ print(conv.value[0, 0])   # every window: (right column - left column) summed = 
 # %% [test] id=flatten
 
 # %% [markdown] id=together
-# ## Task 4 (3 points): all together
+# ## Task 4 ({{points:backward_cnn}}): all together
 #
 # The last test builds a small convolutional network from your components,
 #
@@ -185,7 +185,7 @@ print(conv.value[0, 0])   # every window: (right column - left column) summed = 
 # %% [test] id=backward_cnn
 
 # %% [markdown] id=data
-# ## Task 5 (6 points): a convolutional network on the digits
+# ## Task 5 ({{points:accuracy}}): a convolutional network on the digits
 #
 # The digits are scikit-learn's copy of the UCI handwritten digits (1797 grey-scale images of
 # $8 \times 8$ pixels), scaled to $[0, 1]$, shuffled with a fixed seed, with 360 held out as a

@@ -25,13 +25,13 @@
 #
 # | task | what | points |
 # |---|---|---|
-# | 1 | `Dual`: arithmetic with plain numbers on either side (`+` 0.5, `-` 0.75, `*` 0.75, `/` 1, `**` 0.5, unary `-` 0.5; each test with the reflected twin) | 4 |
-# | 2 | `Dual`: `exp`, `log`, `sin`, `cos`, `sigmoid`, `tanh` (one test of 0.5 each) | 3 |
-# | 3 | `derivative(f, x)` | 2 |
-# | 4 | `gradient_fwd(f, xs)` | 3 |
-# | 5 | `Var`: the operations' local derivatives (12 tests of 0.25, grouped as in tasks 1 and 2) | 3 |
-# | 5 | `Var`: `topological_order()` and `backward()` | 3 |
-# | 6 | `gradient_rev(f, xs)` | 2 |
+# | 1 | `Dual`: arithmetic with plain numbers on either side (`+` {{points_n:dual_add}}, `-` {{points_n:dual_sub}}, `*` {{points_n:dual_mul}}, `/` {{points_n:dual_div}}, `**` {{points_n:dual_pow}}, unary `-` {{points_n:dual_neg}}; each test with the reflected twin) | {{points_n:dual_add,dual_sub,dual_mul,dual_div,dual_pow,dual_neg}} |
+# | 2 | `Dual`: `exp`, `log`, `sin`, `cos`, `sigmoid`, `tanh` (one test of {{points_n:dual_exp}} each) | {{points_n:dual_exp,dual_log,dual_sin,dual_cos,dual_sigmoid,dual_tanh}} |
+# | 3 | `derivative(f, x)` | {{points_n:derivative}} |
+# | 4 | `gradient_fwd(f, xs)` | {{points_n:gradient_fwd}} |
+# | 5 | `Var`: the operations' local derivatives (12 tests of {{points_n:tape_add}}, grouped as in tasks 1 and 2) | {{points_n:tape_add,tape_sub,tape_mul,tape_div,tape_pow,tape_neg,tape_exp,tape_log,tape_sin,tape_cos,tape_sigmoid,tape_tanh}} |
+# | 5 | `Var`: `topological_order()` and `backward()` | {{points_n:tape_backward}} |
+# | 6 | `gradient_rev(f, xs)` | {{points_n:gradient_rev}} |
 #
 # Every method has its own test, so a mistake in one method costs that method's points only.
 # The tests of tasks 3, 4 and 6 do not use your `Dual` or `Var` operators at all: they call your
@@ -116,7 +116,7 @@ import matplotlib.pyplot as plt
 # operators. Careful with the non-commutative ones: `2 - d` calls `d.__rsub__(2)`, which must
 # compute $2 - d$, not $d - 2$.
 #
-# ### Task 1 (4 points) and task 2 (3 points): the class `Dual`
+# ### Task 1 ({{points:dual_add,dual_sub,dual_mul,dual_div,dual_pow,dual_neg}}) and task 2 ({{points:dual_exp,dual_log,dual_sin,dual_cos,dual_sigmoid,dual_tanh}}): the class `Dual`
 #
 # The constructor is given: `Dual(val, dot=0.0)` stores two floats in the attributes `val` and
 # `dot` (the value and its derivative). So is `Dual.lift(x)`: it returns `x` itself if it is
@@ -209,7 +209,7 @@ print(exp(Dual(0.0, 1.0)), sin(Dual(0.0, 1.0)), sigmoid(Dual(0.0, 1.0)), tanh(0.
 # %% [test] id=dual_tanh
 
 # %% [markdown] id=derivative-task
-# ### Task 3 (2 points): `derivative(f, x)`
+# ### Task 3 ({{points:derivative}}): `derivative(f, x)`
 #
 # `f` is an ordinary Python function of one number, written with `+ - * / **` and the six
 # functions above. Return $f'(x)$ as a float, using **one** call of `f`: call it on the dual
@@ -234,7 +234,7 @@ print(derivative(lambda x: x * x + 1.0, 3.0), derivative(lambda x: x * (x + 1), 
 # %% [test] id=derivative
 
 # %% [markdown] id=gradient-fwd-task
-# ### Task 4 (3 points): `gradient_fwd(f, xs)`
+# ### Task 4 ({{points:gradient_fwd}}): `gradient_fwd(f, xs)`
 #
 # Now `f` takes several numbers, called as `f(*xs)`, and we want the whole gradient
 # $\left(\partial f/\partial x_0, \ldots, \partial f/\partial x_{n-1}\right)$ as a NumPy array of
@@ -316,7 +316,7 @@ print(gradient_fwd(lambda a, b: a * b + sin(a), [0.0, 2.0]))
 # the first. The simplest case of such sharing is $\ell = x \cdot x$: both operands are the same
 # node and $\bar x = x + x = 2x$.
 #
-# ### Task 5 (6 points): the class `Var`
+# ### Task 5 ({{points:tape_add,tape_sub,tape_mul,tape_div,tape_pow,tape_neg,tape_exp,tape_log,tape_sin,tape_cos,tape_sigmoid,tape_tanh,tape_backward}}): the class `Var`
 #
 # A `Var` is a scalar that records how it was made. The constructor and `Var.lift` (as for
 # `Dual`: a plain number becomes a parentless `Var`) are given:
@@ -392,7 +392,7 @@ print(y.value, u.grad, x.grad)
 # %% [test] id=tape_backward
 
 # %% [markdown] id=gradient-rev-task
-# ### Task 6 (2 points): `gradient_rev(f, xs)`
+# ### Task 6 ({{points:gradient_rev}}): `gradient_rev(f, xs)`
 #
 # The reverse-mode counterpart of `gradient_fwd`: wrap each input in a `Var`, call `f` **once**
 # on them, call `backward()` on the result, and return the inputs' grads as a NumPy array of

@@ -9,12 +9,12 @@
 #
 # | task | what | points |
 # |---|---|---|
-# | 1 | `build_mlp`: the network as an EDF graph | 2 |
-# | 2 | `train_step`: one minibatch SGD step | 2 |
-# | 2 | `train`: epochs of shuffled minibatches | 1 |
-# | 1, 4 | `MLP.predict`, `MLP.accuracy` and your final `predict(X)` | 2 |
+# | 1 | `build_mlp`: the network as an EDF graph | {{points_n:build_mlp}} |
+# | 2 | `train_step`: one minibatch SGD step | {{points_n:train_step}} |
+# | 2 | `train`: epochs of shuffled minibatches | {{points_n:train}} |
+# | 1, 4 | `MLP.predict`, `MLP.accuracy` and your final `predict(X)` | {{points_n:predict}} |
 # | 3 | experiments: learning rate and depth (with plots) | not graded |
-# | 4 | your final network: trained by your own code, at least 95% accuracy | 3 |
+# | 4 | your final network: trained by your own code, at least 95% accuracy | {{points_n:accuracy}} |
 #
 # Every function is graded on its own, with cases the grader chooses: it sets known weights
 # into the network your `build_mlp` made and compares `predict` with the correct forward pass,
@@ -277,7 +277,7 @@ plt.show()
 # *Your observations on the depth here.*
 
 # %% [markdown] id=final-model-task
-# ## Task 4 (10 points): your final network
+# ## Task 4 ({{points:accuracy}}): your final network
 #
 # Choose an architecture and training settings based on your experiments and write them
 # into `final_settings`: `"sizes"` (64 inputs first, 10 classes last, at most 4 hidden layers

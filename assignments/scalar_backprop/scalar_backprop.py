@@ -17,13 +17,13 @@
 #
 # | task | what | points |
 # |---|---|---|
-# | 1 | `Add.forward`, `Add.backward` | 1 |
-# | 2 | `Mul.forward`, `Mul.backward` | 2 |
-# | 3 | `Square.forward`, `Square.backward` | 1 |
-# | 4 | `Sigmoid.forward`, `Sigmoid.backward` | 2 |
-# | 5 | `ReLU.forward`, `ReLU.backward` | 1 |
-# | 6 | `Backward(loss)` | 3 |
-# | 7 | `logistic_ls_grads` (by hand, in bar notation) | 2 |
+# | 1 | `Add.forward`, `Add.backward` | {{points_n:add}} |
+# | 2 | `Mul.forward`, `Mul.backward` | {{points_n:mul}} |
+# | 3 | `Square.forward`, `Square.backward` | {{points_n:square}} |
+# | 4 | `Sigmoid.forward`, `Sigmoid.backward` | {{points_n:sigmoid}} |
+# | 5 | `ReLU.forward`, `ReLU.backward` | {{points_n:relu}} |
+# | 6 | `Backward(loss)` | {{points_n:backward}} |
+# | 7 | `logistic_ls_grads` (by hand, in bar notation) | {{points_n:logistic_ls_grads}} |
 #
 # Replace each `raise NotImplementedError()` with your code. Do not rename the classes or
 # functions, and do not edit the locked cells: the grader uses them as they are.

@@ -27,15 +27,15 @@
 #
 # | task | what | points |
 # |---|---|---|
-# | 1 | `unbroadcast(grad, shape)` | 3 |
-# | 2 | `Add`, `Mul` (with broadcasting) | 3 + 3 |
-# | 3 | `Exp`, `Log`, `Tanh`, `ReLU` | 1 + 1 + 1 + 2 |
-# | 4 | `Sigmoid`, numerically stable | 2 |
-# | 5 | `VDot` | 3 |
-# | 6 | `Sum`, `Mean` | 1 + 1 |
-# | 7 | `SoftmaxCrossEntropy`, numerically stable | 3 |
-# | 8 | `MSE` | 2 |
-# | 9 | everything together: `Backward` through a two-layer perceptron (a diagnostic) | 0 |
+# | 1 | `unbroadcast(grad, shape)` | {{points_n:unbroadcast}} |
+# | 2 | `Add`, `Mul` (with broadcasting) | {{points_n:add}} + {{points_n:mul}} |
+# | 3 | `Exp`, `Log`, `Tanh`, `ReLU` | {{points_n:exp}} + {{points_n:log}} + {{points_n:tanh}} + {{points_n:relu}} |
+# | 4 | `Sigmoid`, numerically stable | {{points_n:sigmoid}} |
+# | 5 | `VDot` | {{points_n:vdot}} |
+# | 6 | `Sum`, `Mean` | {{points_n:sum}} + {{points_n:mean}} |
+# | 7 | `SoftmaxCrossEntropy`, numerically stable | {{points_n:softmax_cross_entropy}} |
+# | 8 | `MSE` | {{points_n:mse}} |
+# | 9 | everything together: `Backward` through a two-layer perceptron (a diagnostic) | {{points_n:backward_mlp2}} |
 #
 # Replace each `raise NotImplementedError()` with your code. Do not rename the classes or
 # functions, and do not edit the locked cells: the grader uses them as they are. The visible
@@ -104,7 +104,7 @@ import numpy as np
 # - in `backward()`, always `+=` into the operand's `grad`: another component may already have
 #   put its own contribution there.
 #
-# ## Task 1 (3 points): broadcasting and `unbroadcast`
+# ## Task 1 ({{points:unbroadcast}}): broadcasting and `unbroadcast`
 #
 # NumPy lets us add arrays of different shapes by *broadcasting*: in `u + b` with `u` of shape
 # `(N, O)` and the bias `b` of shape `(O,)`, the bias is (virtually) copied to every one of the
@@ -140,7 +140,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 # %% [test] id=unbroadcast
 
 # %% [markdown] id=add-mul-task
-# ## Task 2 (3 + 3 points): `Add` and `Mul`
+# ## Task 2 ({{points:add,mul}}): `Add` and `Mul`
 #
 # `Add(a, b)` and `Mul(a, b)` are elementwise with broadcasting: either operand may be the
 # smaller one. Forward is just `a + b` and `a * b` on the values. Backward, in bar notation:
@@ -163,7 +163,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 # %% [test] id=mul
 
 # %% [markdown] id=elementwise-task
-# ## Task 3 (1 point each, ReLU 2): elementwise functions
+# ## Task 3 (`Exp`, `Log`, `Tanh` {{points:exp}} each, `ReLU` {{points_n:relu}}): elementwise functions
 #
 # All four are elementwise, so their Jacobians are diagonal and backward is
 # $\bar x \mathrel{+}= \bar v \odot f'(x)$. Often the derivative is cheapest in terms of the
@@ -201,7 +201,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 # %% [test] id=relu
 
 # %% [markdown] id=sigmoid-task
-# ## Task 4 (2 points): a stable `Sigmoid`
+# ## Task 4 ({{points:sigmoid}}): a stable `Sigmoid`
 #
 # $\sigma(x) = 1 / (1 + e^{-x})$, with $\bar x \mathrel{+}= \bar v \odot v \odot (1 - v)$.
 #
@@ -223,7 +223,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 # %% [test] id=sigmoid
 
 # %% [markdown] id=vdot-task
-# ## Task 5 (3 points): `VDot`, the linear layer
+# ## Task 5 ({{points:vdot}}): `VDot`, the linear layer
 #
 # `VDot(x, W)` computes `x @ W` for a weight matrix `W` of shape `(I, O)` and either a single
 # input vector `x` of shape `(I,)` or a minibatch `x` of shape `(N, I)`, one example per row.
@@ -257,7 +257,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 # %% [test] id=vdot
 
 # %% [markdown] id=sum-mean-task
-# ## Task 6 (1 + 1 points): `Sum` and `Mean`
+# ## Task 6 ({{points:sum,mean}}): `Sum` and `Mean`
 #
 # `Sum(x)` is the sum of all entries of `x` and `Mean(x)` their mean, both as 0-d arrays
 # (wrap with `np.asarray`: NumPy reductions return scalars, not arrays). Every entry of `x`
@@ -275,7 +275,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 # %% [test] id=mean
 
 # %% [markdown] id=softmax-ce-task
-# ## Task 7 (3 points): `SoftmaxCrossEntropy`
+# ## Task 7 ({{points:softmax_cross_entropy}}): `SoftmaxCrossEntropy`
 #
 # A classifier produces for each example $n$ a row of $C$ *logits* $z[n, :]$, one per class.
 # The softmax turns a row into probabilities, $p_c = e^{z_c} / \sum_{c'} e^{z_{c'}}$, and the
@@ -316,7 +316,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 # %% [test] id=softmax_cross_entropy
 
 # %% [markdown] id=mse-task
-# ## Task 8 (2 points): `MSE`
+# ## Task 8 ({{points:mse}}): `MSE`
 #
 # The mean squared error for regression, $\ell = \frac{1}{2}\,\text{mean}\big((y - t)^2\big)$
 # over all entries, a 0-d array. With $S$ the number of entries,
@@ -328,7 +328,7 @@ print(unbroadcast(g, (3,)), unbroadcast(g, (4, 1)).ravel(), unbroadcast(g, (4, 3
 # %% [test] id=mse
 
 # %% [markdown] id=together
-# ## Task 9 (a diagnostic, 0 points): all together
+# ## Task 9 (a diagnostic, {{points:backward_mlp2}}): all together
 #
 # A last look at the contraction rule with a graph from the lecture: $H = \max(0, Wx + b)$
 # with $W = 2$, $x = 3$, $b = 1$ (as $1 \times 1$ and length-1 arrays). Forward:

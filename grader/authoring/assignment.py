@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import pull
+from .checks import render_points
 from .template import RawCell, SuiteTest, TemplateError, load_suite, parse_template
 from .tests import render_test
 
@@ -101,6 +102,8 @@ def load_assignment(name: str, root: Path = ASSIGNMENTS) -> Assignment:
             source = pull.mark_solution(source, keep=tuple(rc.options.get("keep", ())), where=where)
         if rc.body and rc.role != "test":
             source = f"{source}\n\n\n{rc.body}" if source else rc.body
+        if rc.role == "markdown":
+            source = render_points(source, tests, where)
         if rc.role == "solution" and pull.BEGIN not in source:
             raise TemplateError(f"{where}: [solution] cell has no '{pull.BEGIN}' region")
         grade_id = points = None

@@ -15,6 +15,9 @@ def register(subparsers) -> None:
                    help="assignment names (default: every folder under assignments/)")
     p.add_argument("--course", default="course", help="nbgrader course directory (default: course/)")
     p.add_argument("--course-id", default=COURSE_ID, help=f"nbgrader course id (default: {COURSE_ID})")
+    p.add_argument("--no-verify", action="store_true",
+                   help="do not run the notebooks (by default the source notebook must earn full marks "
+                        "and the release's stubs must fail every test cleanly)")
     p.set_defaults(func=_run)
 
 
@@ -22,7 +25,7 @@ def _run(args) -> int:
     from .course import generate
 
     try:
-        builds = generate(args.assignments, args.course, course_id=args.course_id)
+        builds = generate(args.assignments, args.course, course_id=args.course_id, verify=not args.no_verify)
     except TemplateError as e:
         print(f"backprop generate: error: {e}", file=sys.stderr)
         return 1

@@ -17,6 +17,7 @@ from pathlib import Path
 import nbformat
 
 from .assignment import ASSIGNMENTS, Assignment, discover, load_assignment
+from .checks import check_targets, run_notebooks
 from .template import COURSE_ID, TemplateError, load_suite
 
 CHECKS_MODULE = "backprop_checks.py"
@@ -121,15 +122,18 @@ def normalise_release(b: Build) -> None:
     _write_notebook(nb, path)
 
 
-STEPS = [load, build_notebook, write_config, write_source, write_checks_module, release,
+STEPS = [load, check_targets, build_notebook, write_config, write_source, write_checks_module, release,
          normalise_release]
+# ``backprop generate`` then runs both notebooks (``verify``): full marks, clean failures
+VERIFY_STEPS = [run_notebooks]
 
 
 # -- entry points ------------------------------------------------------------------------
 
 def generate(names: list[str] | None = None, course: Path | str = "course", *,
-             course_id: str = COURSE_ID, root: Path = ASSIGNMENTS, steps=None) -> list[Build]:
-    """Run the pipeline for each assignment (all found under ``root`` when none named)."""
+             course_id: str = COURSE_ID, root: Path = ASSIGNMENTS, steps=None, verify: bool = False) -> list[Build]:
+    """Run the pipeline for each assignment (all found under ``root`` when none named);
+    ``verify`` adds ``VERIFY_STEPS`` (the command line's default)."""
     course = Path(course).resolve()
     names = list(names) if names else discover(root)
     if not names:
@@ -141,7 +145,7 @@ def generate(names: list[str] | None = None, course: Path | str = "course", *,
     builds = []
     for name in names:
         b = Build(course=course, name=name, course_id=course_id, root=root)
-        for step in steps or STEPS:
+        for step in steps or (STEPS + VERIFY_STEPS if verify else STEPS):
             step(b)
         builds.append(b)
     return builds

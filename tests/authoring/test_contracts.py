@@ -102,7 +102,6 @@ def test_a_declared_hint_names_its_mistake_from_the_numbers(monkeypatch):
     """A hint declared beside a class becomes the diagnosis when its evidence holds, and
     only then: ReLU with a slope of 0.5 for x < 0 gets it; ReLU ignoring v_bar does not."""
     from grader.checks import public as P
-    from reference.contract import Hint
     hint = {"code": "test_negative_slope", "words": "wrong slope for x < 0", "advice": "x_bar is 0 where x < 0.",
             "evidence": "close(got[x > 0], want[x > 0]) and not close(got[x < 0], want[x < 0])", "operand": "x"}
     monkeypatch.setitem(contract.HINTS, "ReLU", (hint,))
