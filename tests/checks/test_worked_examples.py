@@ -1,4 +1,4 @@
-"""DESIGN.md's worked examples, as the probe records them step by step."""
+"""The course notes' worked examples (docs/api-contract.md), as the probe records them step by step."""
 from __future__ import annotations
 
 
