@@ -8,8 +8,9 @@ Verdicts per mutant (scores are per test and per seed set, 0..1):
   every sample of the unit's domain (``domains``), the evidence is listed;
 - ``survivor``: anything else (its own test lets it through under some seed set).
 
-Flags: ``charged_elsewhere`` (another test loses points for it: the bug is charged more
-than once), ``partial_own`` (its own test still gives part of the points),
+Flags: ``charged_elsewhere`` (another test that carries points loses some for it: the bug is
+charged more than once), ``flagged_by_diagnostics`` (a 0-point diagnostic test fails it: no
+points are charged there, so it is not a second charge), ``partial_own`` (its own test still gives part of the points),
 ``wrong_everywhere`` (it differs from the reference on every domain sample, so it should
 earn 0 on its test and lose nothing elsewhere).
 """
@@ -71,15 +72,17 @@ def _seeds(table: dict) -> list:
     return list(h.get("seeds") or [h.get("seed", 0)])
 
 
-def verdict(m: dict, own: str) -> dict:
+def verdict(m: dict, own: str, points: dict | None = None) -> dict:
+    """The mutant's verdict and flags (``points``: test id -> points; a test with 0 points
+    charges nothing, so losing its score is a diagnosis, not a second charge)."""
     status = m["status"]
     tests = m.get("tests", {})
     if status in ("timeout", "crashed", "memory"):
-        return {"verdict": "killed", "how": status, "charged_elsewhere": [], "partial_own": False,
-                "wrong_everywhere": None}
+        return {"verdict": "killed", "how": status, "charged_elsewhere": [], "flagged_by_diagnostics": [],
+                "partial_own": False, "wrong_everywhere": None}
     if status != "ok":
-        return {"verdict": "error", "how": status, "charged_elsewhere": [], "partial_own": False,
-                "wrong_everywhere": None}
+        return {"verdict": "error", "how": status, "charged_elsewhere": [], "flagged_by_diagnostics": [],
+                "partial_own": False, "wrong_everywhere": None}
     own_scores = tests[own]["scores"]
     killed_own = all(s < 1 for s in own_scores)
     killed_any = any(s is not None and s < 1 for r in tests.values() for s in r["scores"])
@@ -91,9 +94,11 @@ def verdict(m: dict, own: str) -> dict:
         v = "equivalent"
     else:
         v = "survivor"
+    lost = sorted(t for t, r in tests.items() if t != own and any(s is not None and s < 1 for s in r["scores"]))
+    scored = lambda t: points is None or points.get(t, 0) > 0  # noqa: E731
     return {"verdict": v, "how": "scores",
-            "charged_elsewhere": sorted(t for t, r in tests.items()
-                                        if t != own and any(s is not None and s < 1 for s in r["scores"])),
+            "charged_elsewhere": [t for t in lost if scored(t)],
+            "flagged_by_diagnostics": [t for t in lost if not scored(t)],
             "partial_own": any(0 < s < 1 for s in own_scores),
             "seed_dependent": (not killed_own) and any(s < 1 for s in own_scores),
             "wrong_everywhere": (n > 0 and differ == n) if n else None}
@@ -144,7 +149,7 @@ def audit(name: str, opts: Options | None = None, root: Path = ASSIGNMENTS, pool
                "scores": {t: v["scores"] for t, v in r.get("tests", {}).items()},
                "diagnoses": {t: v["diagnoses"] for t, v in r.get("tests", {}).items()},
                "domain": r.get("domain")}
-        row.update(verdict(r, u.test))
+        row.update(verdict(r, u.test, {t.id: t.points for t in a.tests}))
         row["marks"] = {t: _cell(s) for t, s in row["scores"].items()}
         rows.append(row)
     report["mutants"] = rows

@@ -318,9 +318,9 @@ def _function_samples(name):
         if name == "logistic_ls_grads":
             out.append({"w": float(rng.normal(0, 1.5)), "b": float(rng.normal(0, 1.5)),
                         "x": float(rng.normal(0, 1.5)), "t": float(rng.uniform()), "lam": float(rng.uniform())})
-        elif name == "unbroadcast":
-            shape = tuple(int(s) for s in rng.integers(1, 5, size=int(rng.integers(0, 4))))
-            extra = tuple(int(s) for s in rng.integers(2, 4, size=int(rng.integers(0, 3))))
+        elif name == "unbroadcast":  # every rank 0..3 of the target, with and without new axes
+            shape = tuple(int(s) for s in rng.integers(1, 5, size=seed % 4))
+            extra = tuple(int(s) for s in rng.integers(2, 4, size=(seed // 4) % 2 + (seed % 2)))
             full = extra + tuple(s if s != 1 else int(rng.integers(2, 4)) for s in shape)
             out.append({"grad": rng.normal(size=full), "shape": shape})
         elif name == "derivative":

@@ -29,7 +29,8 @@ def matrix(report: dict, full: bool = True) -> str:
     lines.append("")
     lines.append(f"-- survivors ({len(survivors)}): not caught by their own test under every seed set")
     for r in sorted(survivors, key=_rank):
-        caught = f"; caught only by {', '.join(r['charged_elsewhere'])}" if r["charged_elsewhere"] else ""
+        others = r["charged_elsewhere"] + [f"{t} (0 points)" for t in r.get("flagged_by_diagnostics", [])]
+        caught = f"; caught only by {', '.join(others)}" if others else ""
         lines.append(f"  {r['id']}  {r['description']}{caught}")
     if full:
         for unit, rows in by_unit.items():
