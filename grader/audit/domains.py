@@ -4,7 +4,10 @@ The inputs come from the units' declared domains here, never from the suite unde
 suite whose cases all sit on one side of a kink would otherwise vouch for itself):
 
 - components: operands of many shapes (broadcast pairs, matmul pairs, 0-d) at several scales;
-  an operand where the reference is not finite (``Log`` of a negative) is drawn positive;
+  an operand where the reference is not finite (``Log`` of a negative) is drawn positive; a
+  constructor with keyword arguments or more than two operands (``Conv2D(x, W, b, stride=,
+  padding=)``) gets the check's default shapes with every axis perturbed and keyword values
+  around their defaults, kept where the reference accepts them;
   grads pre-filled with noise and a random upstream grad, then forward value, every operand's
   grad and the operands' values (unchanged?) are compared;
 - ``Backward``: random graphs of the assignment's components with shared subexpressions,
@@ -24,6 +27,9 @@ import inspect
 import math
 
 import numpy as np
+
+from grader.checks.component import DEFAULT_SHAPES, _normalise_cases
+from grader.checks.contract import OPERANDS
 
 RTOL = 1e-12
 N_SEEDS = 2
@@ -123,10 +129,83 @@ def max_rank(tests) -> int:
     return max(ranks, default=3)
 
 
-def _component_samples(ref_ns, cls_name, rank=3):
+def constructor(cls, operands: tuple | None = None) -> tuple[list[str], dict]:
+    """(operand parameters, {keyword: default}) of a component class's constructor.
+
+    The operands are the contract's (``contract.OPERANDS``) when it declares the class, else the
+    parameters without a default; every parameter with a default is a keyword argument
+    (``Conv2D``'s stride and padding, ``MaxPool2D``'s size and stride).
+    """
+    params = [p for name, p in inspect.signature(cls.__init__).parameters.items() if name != "self"
+              and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    n = len(operands) if operands else sum(1 for p in params if p.default is p.empty)
+    return [p.name for p in params[:n]], {p.name: p.default for p in params[n:] if p.default is not p.empty}
+
+
+def _keyword_values(default) -> list:
+    """Values a keyword argument is drawn from, around its default (the reference rejects the
+    invalid ones: a stride of 0): an integer d gives d-1..d+2 (from 0), a bool both, a float
+    half, same and double; anything else only itself."""
+    if isinstance(default, bool):
+        return [False, True]
+    if isinstance(default, int):
+        return list(range(max(0, default - 1), default + 3))
+    if isinstance(default, float):
+        return [default / 2, default, default * 2]
+    return [default]
+
+
+def _perturbed(base: list[tuple], rng) -> list[tuple]:
+    """Every axis of every operand moved by -1..+2 (at least 1): axes of equal length mostly
+    move together (so matching channels still match), each one alone with probability 0.3 (so
+    coincidences such as a square image break); the reference then judges consistency."""
+    shared = {n: int(rng.integers(-1, 3)) for shape in base for n in shape}
+    return [tuple(max(1, int(n) + (shared[n] if rng.random() < 0.7 else int(rng.integers(-1, 3))))
+                  for n in shape) for shape in base]
+
+
+def _values(shapes, labels: list[int], rng, scale: float) -> list:
+    vals = []
+    for i, shape in enumerate(shapes):
+        if i in labels:
+            vals.append(rng.integers(0, shapes[0][-1], size=shape).astype(np.int64))
+        else:
+            vals.append(rng.normal(0.0, scale, size=shape))
+    return vals
+
+
+def _finished(ref_ns, cls_name, vals, kw, rng):
+    """(vals, pre, up, kw) when the reference runs forward and backward on ``vals`` with a
+    finite, non-empty value (an operand where it is not finite is drawn positive once), else None."""
+    for _ in range(2):
+        ref = _component(ref_ns, cls_name, vals, None, None, kw)
+        if ref[0] == "ok" and np.size(ref[1][0]) > 0 and np.all(np.isfinite(np.asarray(ref[1][0], dtype=float))):
+            break
+        vals = [np.abs(v) + 0.1 if v.dtype.kind == "f" else v for v in vals]
+    else:
+        return None
+    pre = [rng.normal(size=np.shape(v)) if v.dtype.kind == "f" else np.zeros(np.shape(v)) for v in vals]
+    up = rng.normal(size=np.shape(ref[1][0]))
+    if _component(ref_ns, cls_name, vals, pre, up, kw)[0] != "ok":
+        return None  # operands the reference's backward rejects (a bias broadcast from (1,))
+    return vals, pre, up, kw
+
+
+def _component_samples(ref_ns, cls_name, rank=3, operands=None, base_shapes=None):
+    """Samples (operand values, prior grads, upstream grad, keyword arguments) of a component.
+
+    A constructor of one or two operands and no keyword argument gets the shape tables above
+    (unary, broadcast and matmul pairs, labels). Any other (``Conv2D(x, W, b, stride=,
+    padding=)``) gets ``base_shapes`` (the check's default cases for the class, else the
+    suite's), every axis perturbed at random, with keyword arguments drawn around their
+    defaults; the reference keeps the combinations it accepts.
+    """
     cls = ref_ns[cls_name]
-    params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
-    if len(params) == 2 and params[1] == "labels":
+    params, keywords = constructor(cls, operands)
+    labels = [i for i, p in enumerate(params) if p == "labels"]
+    if keywords or len(params) not in (1, 2):
+        return _general_samples(ref_ns, cls_name, keywords, labels, base_shapes or [[(4, 3)] * len(params)])
+    if labels:
         cases = LABEL_SHAPES
     elif len(params) == 2:
         cases = BINARY_SHAPES
@@ -138,33 +217,48 @@ def _component_samples(ref_ns, cls_name, rank=3):
     for ci, shapes in enumerate(cases):
         for seed in range(n_seeds):
             rng = np.random.default_rng(1000 * ci + seed)
-            scale = SCALES[seed % len(SCALES)]
-            vals = []
-            for i, shape in enumerate(shapes):
-                if i == 1 and params[1] == "labels":
-                    vals.append(rng.integers(0, shapes[0][-1], size=shape).astype(np.int64))
-                else:
-                    vals.append(rng.normal(0.0, scale, size=shape))
-            for attempt in range(2):
-                ref = _component(ref_ns, cls_name, vals, None, None)
-                if ref[0] == "ok" and all(np.all(np.isfinite(np.asarray(v, dtype=float))) for v in ref[1][:1]):
-                    break
-                vals = [np.abs(v) + 0.1 if v.dtype.kind == "f" else v for v in vals]
-            else:
-                continue
-            value_shape = np.shape(ref[1][0])
-            pre = [rng.normal(size=np.shape(v)) if v.dtype.kind == "f" else np.zeros(np.shape(v)) for v in vals]
-            up = rng.normal(size=value_shape)
-            out.append((vals, pre, up))
+            vals = _values(shapes, labels, rng, SCALES[seed % len(SCALES)])
+            smp = _finished(ref_ns, cls_name, vals, {}, rng)
+            if smp is not None:
+                out.append(smp)
     return out
 
 
-def _component(ns, cls_name, vals, pre, up):
+GENERAL_SAMPLES = 16   # per class with keyword arguments or several operands
+GENERAL_TRIES = 400
+
+
+def _general_samples(ref_ns, cls_name, keywords: dict, labels: list[int], bases: list) -> list:
+    """Perturbed base shapes and keyword arguments around their defaults: the first draws are
+    the bases themselves under each keyword's every value in turn (so each value is seen even
+    where random shapes rarely fit), then random combinations."""
+    out, seen = [], set()
+    choices = {k: _keyword_values(d) for k, d in keywords.items()}
+    fixed = len(bases) * max((len(v) for v in choices.values()), default=1)
+    for tries in range(GENERAL_TRIES):
+        if len(out) >= GENERAL_SAMPLES + fixed:
+            break
+        rng = np.random.default_rng(7919 + tries)
+        base = [tuple(s) for s in bases[tries % len(bases)]]
+        shapes = base if tries < fixed else _perturbed(base, rng)
+        kw = {k: v[(tries // len(bases) + i) % len(v)] if tries < fixed else v[int(rng.integers(len(v)))]
+              for i, (k, v) in enumerate(choices.items())}
+        key = (tuple(shapes), tuple(sorted(kw.items())))
+        if key in seen:
+            continue
+        seen.add(key)
+        smp = _finished(ref_ns, cls_name, _values(shapes, labels, rng, SCALES[tries % len(SCALES)]), kw, rng)
+        if smp is not None:
+            out.append(smp)
+    return out
+
+
+def _component(ns, cls_name, vals, pre, up, kw=None):
     def go():
         if "clear_compgraph" in ns:
             ns["clear_compgraph"]()
         leaves = [_Leaf(_copy(v)) for v in vals]
-        node = ns[cls_name](*leaves)
+        node = ns[cls_name](*leaves, **dict(kw or {}))
         node.forward()
         value = _copy(node.value)
         if pre is None:
@@ -345,14 +439,18 @@ def _function(ns, name, kwargs):
 
 
 def _mlp(ns):
+    """The trained network: its predictions on the test rows, its logits, its trained weights
+    (``params``, or ``layers`` of (W, b)), the training history."""
     def go():
-        X, y = ns["X_test"], ns["y_test"]
+        X = ns["X_test"]
         preds = np.asarray(ns["predict"](X))
         model = ns.get("final_model")
         logits = _copy(getattr(getattr(model, "logits", None), "value", None))
-        acc = model.accuracy(X, y) if model is not None else None
+        params = getattr(model, "params", None) or [p for layer in getattr(model, "layers", None) or []
+                                                    for p in layer]
+        weights = [_copy(getattr(p, "value", p)) for p in params]
         hist = [[r.get("loss"), r.get("epoch")] for r in ns.get("final_history") or []]
-        return [preds, logits, acc, hist]
+        return [preds, logits, weights, hist]
     with np.errstate(all="ignore"):
         return _run(go)
 
@@ -390,9 +488,13 @@ def _evaluators(ctx, unit):
     out = []
     if unit.check == "component":
         cls = test["target"]
-        for vals, pre, up in _component_samples(ref, cls, max_rank(ctx.tests)):
-            out.append((f"{cls} on shapes {[np.shape(v) for v in vals]}",
-                        (lambda vals, pre, up: lambda ns: _component(ns, cls, vals, pre, up))(vals, pre, up)))
+        bases = DEFAULT_SHAPES.get(cls) or [c for part in ("visible", "hidden")
+                                            for c in _normalise_cases(cls, (test.get(part) or {}).get("shapes"))]
+        for vals, pre, up, kw in _component_samples(ref, cls, max_rank(ctx.tests), OPERANDS.get(cls), bases):
+            args = "".join(f", {k}={v!r}" for k, v in kw.items())
+            out.append((f"{cls} on shapes {[np.shape(v) for v in vals]}{args}",
+                        (lambda vals, pre, up, kw: lambda ns: _component(ns, cls, vals, pre, up, kw))(
+                            vals, pre, up, kw)))
     elif unit.check == "backward_loop":
         classes = test.get("classes") or LOOP_CLASSES
         for leaves, nodes, garbage in _loop_samples(ref, classes):
@@ -427,8 +529,14 @@ def _reference_outputs(ctx, unit):
     if key not in _REFERENCE_OUTPUTS:
         # the samples rebuild the graph, so they get a namespace of their own
         ref = ctx.reference() if unit.check != "mlp_accuracy" else ctx.fresh_reference()
-        _REFERENCE_OUTPUTS[key] = [(text, ev, ev(ref)) for text, ev in _evaluators(ctx, unit)]
+        # a sample the reference itself raises on is outside the domain: no evidence either way
+        _REFERENCE_OUTPUTS[key] = [(text, ev, out) for text, ev in _evaluators(ctx, unit)
+                                   if not _raises(out := ev(ref))]
     return _REFERENCE_OUTPUTS[key]
+
+
+def _raises(out) -> bool:
+    return isinstance(out, tuple) and len(out) == 2 and out[0] == "raises"
 
 
 def compare(ctx, ns, unit) -> dict:
