@@ -50,6 +50,7 @@ class Options:
     coverage: bool = True
     baselines: bool = True
     all_sets_elsewhere: bool = False  # grade other tests under every seed set too (slower)
+    full: bool = False                # grade the tests that need the long (training) cells for every mutant
 
 
 def _cell(scores: list) -> str:
@@ -114,7 +115,7 @@ def audit(name: str, opts: Options | None = None, root: Path = ASSIGNMENTS, pool
     key = context_key(name, root, opts.n_sets)
     tasks = [{"id": "reference"}]
     tasks += [{"id": m.id, "overrides": {m.top: m.source}, "unit": unit_by_name[m.unit],
-               "units": units, "all_sets_elsewhere": opts.all_sets_elsewhere} for m in muts]
+               "units": units, "all_sets_elsewhere": opts.all_sets_elsewhere, "full": opts.full} for m in muts]
     if opts.baselines:
         tasks += [{"id": f"baseline:{b}", "cells": B.cells(a, b)} for b in B.BASELINES]
     own_pool = pool is None

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import io
+import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -113,21 +114,25 @@ def notebook_cells(a: Assignment, choose: Callable[[str | None], str] | None = N
 
 
 def build(cells: list[NotebookCell], overrides: dict[str, str] | None = None,
-          preset: dict | None = None) -> tuple[dict, list[str]]:
+          preset: dict | None = None, timings: dict | None = None) -> tuple[dict, list[str]]:
     """Run the cells (and overriding definitions) in a fresh namespace: (ns, cell errors).
 
     A cell that raises is recorded and the next cells still run, as in grading. ``preset``
-    names are in the namespace before the first cell (the coverage probes).
+    names are in the namespace before the first cell (the coverage probes). ``timings``
+    receives each cell's CPU seconds.
     """
     overrides = dict(overrides or {})
     ns: dict = {"__name__": "__main__", **(preset or {})}
     errors: list[str] = []
     with contextlib.redirect_stdout(io.StringIO()):
         for cell in cells:
+            start = time.process_time()
             try:
                 exec(compile(cell.source, f"<cell {cell.id}>", "exec"), ns)
             except Exception as e:  # a student's failure is data
                 errors.append(f"{cell.id}: {type(e).__name__}: {e}")
+            if timings is not None:
+                timings[cell.id] = time.process_time() - start
             for top in sorted(cell.tops & overrides.keys()):
                 try:
                     exec(compile(overrides.pop(top), f"<mutant {top}>", "exec"), ns)

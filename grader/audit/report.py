@@ -20,7 +20,9 @@ def matrix(report: dict, full: bool = True) -> str:
              f"{len(report['seed_sets'])} seed sets, {report['seconds']} s"]
     lines.append("columns: " + "  ".join(f"{i + 1}={t}" for i, t in enumerate(tests)))
     lines.append("marks: K = loses every point under every seed set, p = loses some points under every set, "
-                 "s = loses points under some sets only, . = full marks; [ ] = the test owning the unit")
+                 "s = loses points under some sets only, . = full marks, ? = not graded (a test that needs the "
+                 "notebook's long cells, for a mutant owned by another test; --full grades it); "
+                 "[ ] = the test owning the unit")
     head = "".join(f"{i + 1:>4}" for i in range(len(tests)))
     by_unit: dict = {}
     for r in report["mutants"]:

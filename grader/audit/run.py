@@ -31,6 +31,7 @@ from . import domains
 from .namespace import build, notebook_cells
 
 MEMORY_LIMIT = 3 * 2 ** 30  # bytes of address space per worker
+LONG_CELL_CPU = 1.0         # CPU seconds above which a reference cell is long (training)
 
 
 def derived_seed(assignment: str, test: str, k: int, seed: int) -> int:
@@ -68,6 +69,8 @@ class Context:
     cells: list = field(default_factory=list)
     ref_ns: dict | None = None
     reach_map: dict | None = None
+    cell_cpu: dict = field(default_factory=dict)    # cell id -> CPU seconds in the reference
+    long_tests: set | None = None                    # tests that need the long cells
 
     @classmethod
     def load(cls, name: str, root: str, n_sets: int) -> "Context":
@@ -139,9 +142,26 @@ class Context:
             raise RuntimeError(f"{self.name}: the reference notebook fails: {errors}")
         return ns
 
+    @property
+    def long_cells(self) -> set:
+        """Cells whose reference run takes over LONG_CELL_CPU seconds (a network's training)."""
+        self.reference()
+        return {c for c, t in self.cell_cpu.items() if t > LONG_CELL_CPU}
+
+    def needs_long_cells(self) -> set:
+        """The tests the reference fails (seed set 0) when its long cells are left out: the
+        ones that measure what those cells compute (the trained network's accuracy)."""
+        if self.long_tests is None:
+            self.long_tests = set()
+            if self.long_cells:
+                ns, _ = build([c for c in self.cells if c.id not in self.long_cells])
+                only0 = {(t["id"], k) for t in self.tests for k in range(1, self.n_sets)}
+                self.long_tests = {t for t, r in grade(self, ns, skipped=only0).items() if r["scores"][0] < 1}
+        return self.long_tests
+
     def reference(self) -> dict:
         if self.ref_ns is None:
-            self.ref_ns, errors = build(self.cells)
+            self.ref_ns, errors = build(self.cells, timings=self.cell_cpu)
             if errors:
                 raise RuntimeError(f"{self.name}: the reference notebook fails: {errors}")
         return self.ref_ns
@@ -202,13 +222,21 @@ def grade(ctx: Context, ns: dict, reached=None, skipped=None) -> dict:
 # -- one task: a namespace built with overrides, graded, compared with the reference ------
 
 def run_task(ctx: Context, task: dict) -> dict:
+    """Grade one namespace. A mutant whose own test does not need the notebook's long cells
+    (training) is built without them, and the tests that do need them are not graded for it
+    (score None) unless ``full``: its own test is judged exactly as in a full build."""
     unit = task.get("unit")
     reached = skipped = None
+    cells = task.get("cells") or ctx.cells
     if unit is not None:
         reached = ctx.reach(task["units"])[unit.name]
         if not task.get("all_sets_elsewhere"):  # other tests: the suite's own seeds only
             skipped = {(t, k) for t, k in reached if t != unit.test and k > 0}
-    ns, errors = build(task.get("cells") or ctx.cells, task.get("overrides"))
+        long_tests = ctx.needs_long_cells()
+        if not task.get("full") and long_tests and unit.test not in long_tests:
+            cells = [c for c in cells if c.id not in ctx.long_cells]
+            skipped = (skipped or set()) | {(t, k) for t in long_tests for k in range(ctx.n_sets)}
+    ns, errors = build(cells, task.get("overrides"))
     result = {"id": task["id"], "status": "ok", "errors": errors, "tests": grade(ctx, ns, reached, skipped)}
     if unit is not None:
         result["domain"] = domains.compare(ctx, ns, unit)
