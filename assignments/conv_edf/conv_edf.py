@@ -205,12 +205,13 @@ print(X_train.shape, y_train.shape, X_test.shape, y_test.shape)
 # $4 \times 4$, and a linear layer maps the $16 \cdot 4 \cdot 4 = 256$ features to the 10
 # logits. `CNN.predict` runs it in batches.
 #
-# Write one epoch of minibatch SGD: visit the training examples in the order of a fresh random
-# permutation (`rng.permutation`), cut it into consecutive batches of about `batch_size`
-# (`np.array_split`), and for each batch set the inputs, run `Forward()`, `Backward` and
-# `SGD(eta)`. Return the mean of the batch losses.
+# `train_cnn_epoch(model, X, y, eta, batch_size, rng)` below runs one epoch of minibatch SGD,
+# as you wrote it for the MLP: it visits the training examples in the order of a fresh random
+# permutation, cuts it into batches of about `batch_size`, and for each batch sets the inputs,
+# runs `Forward()`, `Backward` and `SGD(eta)`. It returns the mean of the batch losses. The
+# gradients it follows are your components' own.
 
-# %% [solution] from=reference.cnn:train_cnn_epoch
+# %% [given] id=train-epoch from=reference.cnn:train_cnn_epoch
 
 # %% [code] id=experiment-train
 images_train, images_test = as_images(X_train), as_images(X_test)
