@@ -31,6 +31,10 @@ def register(subparsers) -> None:
     p.add_argument("--all-sets-elsewhere", action="store_true",
                    help="grade each mutant on the other tests under every seed set too (default: their own "
                         "hidden seeds; the owning test always runs under every set)")
+    p.add_argument("--full", action="store_true",
+                   help="grade every mutant with the tests that need the notebook's long cells (a network's "
+                        "training) too; by default a mutant owned by another test is graded without those "
+                        "cells and those tests show '?' in its row")
     p.add_argument("--root", metavar="DIR", help="the assignments directory (default: the repository's assignments/)")
     p.add_argument("--summary", action="store_true", help="print survivors and the summary, not the matrix")
     p.set_defaults(func=_run)
@@ -41,7 +45,8 @@ def _run(args) -> int:
     from grader.authoring.assignment import discover
 
     from . import leaks
-    from .core import Options, audit
+    from .core import Options
+    from .gate import audit_one
     from .report import matrix, write_json
     from .run import Pool
 
@@ -55,7 +60,7 @@ def _run(args) -> int:
         return 2
     opts = Options(n_sets=args.seed_sets, workers=args.workers, only=args.only, timeout=args.timeout,
                    enforce_charged_once=args.enforce_charged_once,
-                   all_sets_elsewhere=args.all_sets_elsewhere)
+                   all_sets_elsewhere=args.all_sets_elsewhere, full=args.full)
     order = args.order.split(",") if args.order else None
     ok = True
     with Pool(opts.workers, opts.timeout) as pool:
@@ -63,10 +68,7 @@ def _run(args) -> int:
             def progress(done, total, name=name):
                 if done % 50 == 0 or done == total:
                     print(f"[{name}: {done}/{total} graded]", file=sys.stderr, flush=True)
-            report = audit(name, opts, root=root, pool=pool, progress=progress)
-            report["leaks"] = leaks.check(order=order, only=name, root=root)
-            report["criteria"]["no_leaks"] = leaks.criterion(report["leaks"])
-            report["ok"] = report["ok"] and report["criteria"]["no_leaks"]["ok"]
+            report = audit_one(name, opts, root=root, pool=pool, order=order, progress=progress)
             print(matrix(report, full=not args.summary), flush=True)
             print(leaks.text(report["leaks"]), flush=True)
             print()

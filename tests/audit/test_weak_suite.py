@@ -137,3 +137,17 @@ def test_cli_exits_nonzero_names_the_survivor_and_writes_json(tmp_path, capsys):
     assert noop["id"] in text.split("-- survivors")[1].split("\n\n")[0]
     assert "AUDIT FAILED" in text and report["ok"] is False
     assert {m["unit"] for m in report["mutants"]} == {"ReLU.backward"}
+
+
+def test_the_gate_of_generate_refuses_the_weak_suite_naming_the_survivor(tmp_path):
+    from grader.audit.gate import gate
+
+    lines: list[str] = []
+    assert not gate(["tensor_edf"], root=_course(tmp_path, WEAK), only="ReLU.backward", log=lines.append)
+    assert lines[0].startswith("audit tensor_edf: FAILED")
+    text = "\n".join(lines)
+    assert "mutants_killed_on_own_test" in text and "ReLU.backward:noop@" in text
+    assert "lazy_baselines_zero" in text
+    lines.clear()
+    assert gate(["tensor_edf"], root=_course(tmp_path / "strong", STRONG), only="ReLU.backward", log=lines.append)
+    assert lines == [next(x for x in lines if x.startswith("audit tensor_edf: passed"))]
