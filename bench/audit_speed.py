@@ -23,7 +23,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 from grader.audit import leaks  # noqa: E402
-from grader.audit.core import Options, audit  # noqa: E402
+from grader.audit.core import Options  # noqa: E402
+from grader.audit.gate import audit_one  # noqa: E402
 from grader.audit.report import matrix, write_json  # noqa: E402
 from grader.audit.run import Pool  # noqa: E402
 from grader.authoring.assignment import discover  # noqa: E402
@@ -59,10 +60,9 @@ def main() -> int:
     with Pool(opts.workers, opts.timeout) as pool:
         for name in names:
             t0, c0 = time.perf_counter(), cpu(pool)
-            report = audit(name, opts, pool=pool)
+            report = audit_one(name, opts, pool=pool)
             wall, used = time.perf_counter() - t0, cpu(pool) - c0
             if args.json_dir:
-                report["leaks"] = leaks.check(only=name)
                 write_json(report, Path(args.json_dir) / f"{name}.json")
                 (Path(args.json_dir) / f"{name}.txt").write_text(matrix(report) + "\n" + leaks.text(report["leaks"]))
             n = len(report["mutants"])
