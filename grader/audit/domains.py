@@ -525,7 +525,7 @@ _REFERENCE_OUTPUTS: dict = {}
 
 
 def _reference_outputs(ctx, unit):
-    key = (ctx.name, unit.test)
+    key = (ctx.name, ctx.root, ctx.n_sets, unit.test)
     if key not in _REFERENCE_OUTPUTS:
         # the samples rebuild the graph, so they get a namespace of their own
         ref = ctx.reference() if unit.check != "mlp_accuracy" else ctx.fresh_reference()
