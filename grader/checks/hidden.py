@@ -86,9 +86,30 @@ def spec_key(spec) -> str:
     return hashlib.sha256(pickle.dumps(spec, protocol=5)).hexdigest()
 
 
+# A batch judges every submission against the same spec objects (``Context.specs`` builds
+# them once), and a spec is not changed once built: its content hash is kept by identity,
+# so each spec is pickled and hashed once per batch instead of once per submission. The
+# table holds the specs themselves, so an id is never reused while it is in the table.
+_KEYS: dict[int, tuple[object, str]] = {}
+_KEYS_SIZE = 2048
+
+
+def _spec_key_of(spec) -> str:
+    hit = _KEYS.get(id(spec))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    key = spec_key(spec)
+    if len(_KEYS) >= _KEYS_SIZE:
+        _KEYS.pop(next(iter(_KEYS)))
+    _KEYS[id(spec)] = (spec, key)
+    return key
+
+
 def _memo(kind, spec, compute, extra=()):
     """``compute()``, once per (kind, spec content, extra); expectations are never mutated."""
-    key = (kind, spec_key(spec), extra)
+    with _REFERENCE_LOCK:
+        sk = _spec_key_of(spec)
+    key = (kind, sk, extra)
     with _REFERENCE_LOCK:
         if key not in _MEMO:
             if len(_MEMO) >= _MEMO_SIZE:
