@@ -20,6 +20,8 @@ The counts go into the record (``record["forensics"]``) as data; the parent judg
 ``backprop generate`` ships to students does not contain it). Every change to the
 student's classes and namespace is undone when the probe returns.
 """
+import operator
+
 import numpy as np
 
 from .base import _get, probe
@@ -30,7 +32,11 @@ FORENSIC_SKIP = {"Forward", "Backward", "SGD", "clear_compgraph", "probe", "repo
 
 
 class _ForensicState:
-    def __init__(self, spec):
+    def __init__(self, spec=None):
+        self.reset()
+
+    def reset(self) -> None:
+        """Counts of one case (``forensics_probe_all`` keeps the state across its cases)."""
         self.backward_depth = 0
         self.forward_depth = 0
         self.loop_depth = 0
@@ -282,6 +288,69 @@ def _undo_forensics(ns, undo) -> None:
                 setattr(owner, name, value)
         except Exception:
             pass
+
+
+def _layout(ns) -> tuple:
+    """What decides what ``_install_forensics`` wraps, by identity: the namespace's names and
+    objects, each class's MRO, and every ``forward``/``backward`` its classes define (the
+    wrappers, once installed). Equal layouts: a fresh install would wrap the same objects."""
+    mapping = ns if isinstance(ns, dict) else vars(ns)
+    values = tuple(mapping.values())
+    mros = tuple(obj.__mro__ for obj in values if isinstance(obj, type))
+    seen, methods = {object}, []
+    for mro in mros:
+        for cls in mro:
+            if cls not in seen:
+                seen.add(cls)
+                methods += (cls.__dict__.get("forward"), cls.__dict__.get("backward"))
+    return tuple(mapping), values, mros, tuple(methods)
+
+
+def _same(a: tuple, b: tuple) -> bool:
+    return len(a) == len(b) and all(len(x) == len(y) and all(map(operator.is_, x, y)) for x, y in zip(a, b))
+
+
+def forensics_probe_all(ns, specs) -> list:
+    """``forensics_probe`` of every spec, in order, with the same records. The wrappers are
+    installed once for the run of cases that need them (installing and undoing them per case
+    cost a third of the probes), their counts reset per case; before each case the layout
+    is compared with the one installed, and a namespace or class the student's code changed
+    since gets a fresh install, as ``forensics_probe`` would give it."""
+    st = _ForensicState()
+    undo = None      # the installed wrappers' undo list (None: nothing installed)
+    layout = None    # _layout after the install
+    records = []
+    try:
+        for spec in specs:
+            if not isinstance(spec, dict) or spec.get("check") not in FORENSIC_CHECKS:
+                if undo is not None:
+                    _undo_forensics(ns, undo)
+                    undo = None
+                records.append(probe(ns, spec))
+                continue
+            try:
+                if undo is not None and not _same(_layout(ns), layout):
+                    _undo_forensics(ns, undo)
+                    undo = None
+                if undo is None:
+                    undo = []
+                    _install_forensics(ns, st, undo)
+                    layout = _layout(ns)
+            except Exception:
+                if undo:
+                    _undo_forensics(ns, undo)
+                undo = None
+                records.append(probe(ns, spec))
+                continue
+            st.reset()
+            rec = probe(ns, spec)
+            if isinstance(rec, dict):
+                rec["forensics"] = st.evidence()
+            records.append(rec)
+    finally:
+        if undo is not None:
+            _undo_forensics(ns, undo)
+    return records
 
 
 def forensics_probe(ns, spec):

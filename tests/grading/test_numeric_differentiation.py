@@ -443,3 +443,115 @@ def test_the_source_notebooks_leave_no_evidence_over_many_seeds(assignment, cour
             assert _examine(ns, many) == [], test["id"]
         elif test["check"] in ("component", "function", "backward_loop"):
             assert _examine(ns, test) == [], test["id"]
+
+
+# -- a test's cases wrapped once (the child's probe_all) give the records of one install per case --
+
+SWAPS_ITS_BACKWARD = '''
+class Sigmoid(CompNode):
+    def __init__(self, x):
+        super().__init__()
+        self.x = x
+
+    def forward(self):
+        self.value = sigmoid(self.x.value)
+
+    def backward(self):
+        """Analytic on the first call; then the class's backward becomes a numeric one."""
+        s = sigmoid(self.x.value)
+        self.x.grad += self.grad * s * (1 - s)
+        type(self).backward = _numeric_backward
+
+
+def _numeric_backward(self):
+    x, up, h = self.x.value.copy(), self.grad, 1e-5
+    g = np.zeros(x.shape)
+    for j in np.ndindex(x.shape):
+        self.x.value = x.copy()
+        self.x.value[j] += h
+        self.forward()
+        plus = np.sum(up * self.value)
+        self.x.value = x.copy()
+        self.x.value[j] -= h
+        self.forward()
+        g[j] = (plus - np.sum(up * self.value)) / (2 * h)
+    self.x.value = x
+    self.forward()
+    self.x.grad += g
+'''
+ADDS_A_HELPER = '''
+class Sigmoid(CompNode):
+    def __init__(self, x):
+        super().__init__()
+        self.x = x
+
+    def forward(self):
+        self.value = sigmoid(self.x.value)
+
+    def backward(self):
+        """Defines a module-level helper on the first call and differences it from then on."""
+        g = globals()
+        if "_late_helper" not in g:
+            g["_late_helper"] = lambda v: 1 / (1 + np.exp(-v))
+            s = sigmoid(self.x.value)
+            self.x.grad += self.grad * s * (1 - s)
+            return
+        x, h = self.x.value, 1e-6
+        self.x.grad += self.grad * (g["_late_helper"](x + h) - g["_late_helper"](x - h)) / (2 * h)
+'''
+
+
+def _attack_namespace(code: str) -> dict:
+    ns = {k: getattr(reference, k) for k in dir(reference) if not k.startswith("__")}
+    ns["np"] = np
+    # the notebook's own helper, as in the notebooks: a student's module-level function
+    exec(compile("def sigmoid(x):\n    return 1 / (1 + np.exp(-x))\n" + code, "<cell attack>", "exec"), ns)
+    return ns
+
+
+def _same_records(a, b) -> None:
+    assert type(a) is type(b)
+    if isinstance(a, dict):
+        assert a.keys() == b.keys()
+        for k in a:
+            _same_records(a[k], b[k])
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b)
+        for x, y in zip(a, b):
+            _same_records(x, y)
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b)
+    else:
+        assert a == b or (a != a and b != b)
+
+
+@pytest.mark.parametrize("code", [CENTRAL, STENCIL, COMPLEX_STEP, FRESH_COMPONENT, SHIFTED_HELPER, HELPER_ON_VALUE,
+                                  NUMERIC_LOOP, SWAPS_ITS_BACKWARD, ADDS_A_HELPER, *NUMERIC_DERIVATIVES.values()],
+                         ids=["central", "stencil", "complex_step", "fresh_component", "shifted_helper",
+                              "helper_on_value", "numeric_loop", "swaps_its_backward", "adds_a_helper",
+                              *NUMERIC_DERIVATIVES])
+def test_a_round_wrapped_once_gives_the_records_of_one_install_per_case(code):
+    from grader.checks.forensics import forensics_probe_all
+
+    assignment = "forward_mode" if code in NUMERIC_DERIVATIVES.values() else "tensor_edf"
+    seen = []
+    for test in _tests(assignment):
+        if test["check"] == "mlp_accuracy" or (test.get("target") and test["target"] not in dir(reference)):
+            continue
+        specs = hidden.build_specs(test)
+        ns_one = _attack_namespace(code)
+        per_case = [forensics_probe(ns_one, s) for s in specs]
+        ns_all = _attack_namespace(code)
+        names, classes = dict(ns_all), {k: dict(vars(c)) for k, c in ns_all.items() if isinstance(c, type)}
+        together = forensics_probe_all(ns_all, specs)
+        _same_records(per_case, together)
+        seen += [r.get("forensics") for r in together if isinstance(r, dict)]
+        # nothing of the instrumentation is left behind (what the student's code added stays)
+        assert ns_all.keys() == ns_one.keys() and all(ns_all[k] is v for k, v in names.items())
+        assert {k: dict(vars(ns_all[k])) for k in classes} == classes
+    gathered = any(any(v for v in ev.values() if v) for ev in seen if ev)
+    assert seen
+    if code is HELPER_ON_VALUE:
+        assert not gathered
+    elif code is not SWAPS_ITS_BACKWARD:  # the equivalence is what this test is about
+        assert gathered
