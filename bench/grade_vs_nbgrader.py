@@ -14,15 +14,18 @@ assignment, then grades each assignment twice, each as a subprocess, one run eac
 Submissions: for tensor_edf the source notebook with correct and buggy corpus variants swapped
 in; for every assignment also the release notebook (every stub left) and the source with one
 solution cell at a time taken from the release (partial credit). Prints, per assignment,
-per-submission median, total wall time, peak memory of each process tree (psutil sampling
-every 50 ms, sum of RSS), the throughput ratio and how often the two agree on which test
-cells earned full marks; then one summary table. Nothing here asserts.
+per-submission median, total wall time, CPU time (user + sys) of each process tree, peak
+memory of each process tree (psutil sampling every 50 ms, sum of RSS), the load average,
+the throughput ratio and how often the two agree on which test cells earned full marks;
+then one summary table. On a shared machine wall times stretch with the load; the CPU
+ratio does much less. Nothing here asserts.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -115,9 +118,17 @@ class TreeMemory:
         return self.peak
 
 
-def run(cmd: list[str], cwd: Path, marker: str | None = None) -> tuple[float, int, list[float], str]:
-    """Wall time, peak tree RSS, times at which stderr lines containing ``marker`` appeared, stdout."""
+def _children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def run(cmd: list[str], cwd: Path, marker: str | None = None) -> tuple[float, int, list[float], str, float]:
+    """Wall time, peak tree RSS, times at which stderr lines containing ``marker`` appeared,
+    stdout, and the CPU time (user + sys) of the whole process tree, which load does not
+    stretch as it stretches wall time."""
     env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    cpu0 = _children_cpu()
     t0 = time.perf_counter()
     p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     mem = TreeMemory(p.pid)
@@ -138,7 +149,7 @@ def run(cmd: list[str], cwd: Path, marker: str | None = None) -> tuple[float, in
     peak = mem.stop()
     if p.returncode != 0:
         print(f"warning: {' '.join(cmd[:4])} ... exited {p.returncode}\n{''.join(err_lines[-15:])}", file=sys.stderr)
-    return wall, peak, stamps + [wall], out
+    return wall, peak, stamps + [wall], out, _children_cpu() - cpu0
 
 
 def nbgrader_scores(db: Path, assignment: str, keys) -> dict[tuple[str, str], tuple[float, float]]:
@@ -163,14 +174,16 @@ def bench_assignment(course: Path, assignment: str, n: int, workers: int) -> dic
     students = build_class(course, assignment, n)
     ours_cmd = [sys.executable, "-m", "grader.cli", "grade", str(course / "submitted"), "--assignment", assignment,
                 "--course", str(course), "--workers", str(workers), "--force", "--json"]
-    wall_b, mem_b, _, out = run(ours_cmd, REPO)
+    load_before = os.getloadavg()[0]
+    wall_b, mem_b, _, out, cpu_b = run(ours_cmd, REPO)
     summary = json.loads(out) if out.strip() else {}
     results = json.loads((course / "grades" / assignment / "results.json").read_text())
     per_b = statistics.median(r["seconds"] for r in results)
 
     nb_cmd = [sys.executable, "-m", "nbgrader", "autograde", assignment, "--create", "--force",
               "--ExecutePreprocessor.timeout=120"]
-    wall_n, mem_n, stamps, _ = run(nb_cmd, course, marker="Autograding")
+    wall_n, mem_n, stamps, _, cpu_n = run(nb_cmd, course, marker="Autograding")
+    load_after = os.getloadavg()[0]
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
     per_n = statistics.median(gaps) if gaps else wall_n / max(len(students), 1)
 
@@ -188,15 +201,20 @@ def bench_assignment(course: Path, assignment: str, n: int, workers: int) -> dic
     row = {"assignment": assignment, "n": len(students), "wall_b": wall_b, "wall_n": wall_n, "per_b": per_b,
            "per_n": per_n, "mem_b": mem_b, "mem_n": mem_n, "agree": agree, "cells": total,
            "isolation": summary.get("isolation", "?"), "mean": summary.get("mean"),
-           "max_points": summary.get("max_points")}
+           "max_points": summary.get("max_points"), "cpu_b": cpu_b, "cpu_n": cpu_n,
+           "load": (load_before, load_after)}
     print()
     print(f"== {assignment}: {row['n']} submissions")
     print(f"{'':24}{'backprop grade':>16}{'nbgrader autograde':>20}")
     print(f"{'isolation':24}{row['isolation']:>16}{'none (kernel)':>20}")
     print(f"{'per submission, median':24}{per_b:>15.3f}s{per_n:>19.3f}s")
     print(f"{'total wall time':24}{wall_b:>15.1f}s{wall_n:>19.1f}s")
+    print(f"{'CPU (user+sys, tree)':24}{cpu_b:>15.1f}s{cpu_n:>19.1f}s")
+    print(f"{'CPU per submission':24}{cpu_b / row['n']:>15.3f}s{cpu_n / row['n']:>19.3f}s")
     print(f"{'peak memory (tree RSS)':24}{mem_b / 2**20:>14.0f}MB{mem_n / 2**20:>18.0f}MB")
-    print(f"throughput ratio backprop/nbgrader: {wall_n / wall_b:.1f}x; mean score {row['mean']} / {row['max_points']}")
+    print(f"load average (1 min) before/after: {load_before:.1f} / {load_after:.1f}")
+    print(f"throughput ratio backprop/nbgrader: {wall_n / wall_b:.1f}x (CPU ratio {cpu_n / max(cpu_b, 1e-9):.1f}x); "
+          f"mean score {row['mean']} / {row['max_points']}")
     if total:
         print(f"full-marks agreement per test cell: {agree}/{total}")
     return row
@@ -221,13 +239,16 @@ def main(argv=None) -> int:
     rows = [bench_assignment(course, a, args.n, args.workers) for a in args.assignments]
 
     print()
-    print("| assignment | n | backprop grade: total, median, peak | nbgrader autograde: total, median, peak "
-          "| throughput ratio | same full marks per cell |")
-    print("|---|---|---|---|---|---|")
+    print("| assignment | n | backprop grade: total, median, CPU per submission, peak "
+          "| nbgrader autograde: total, median, CPU per submission, peak "
+          "| throughput ratio (CPU ratio) | same full marks per cell | load |")
+    print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| `{r['assignment']}` | {r['n']} | {r['wall_b']:.1f} s, {r['per_b']:.2f} s, {r['mem_b'] / 2**20:.0f} MB "
-              f"| {r['wall_n']:.1f} s, {r['per_n']:.2f} s, {r['mem_n'] / 2**20:.0f} MB "
-              f"| **{r['wall_n'] / r['wall_b']:.1f}×** | {r['agree']}/{r['cells']} |")
+        print(f"| `{r['assignment']}` | {r['n']} | {r['wall_b']:.1f} s, {r['per_b']:.2f} s, {r['cpu_b'] / r['n']:.2f} s, "
+              f"{r['mem_b'] / 2**20:.0f} MB "
+              f"| {r['wall_n']:.1f} s, {r['per_n']:.2f} s, {r['cpu_n'] / r['n']:.2f} s, {r['mem_n'] / 2**20:.0f} MB "
+              f"| **{r['wall_n'] / r['wall_b']:.1f}×** ({r['cpu_n'] / max(r['cpu_b'], 1e-9):.1f}×) "
+              f"| {r['agree']}/{r['cells']} | {r['load'][0]:.0f}–{r['load'][1]:.0f} |")
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)
     return 0
