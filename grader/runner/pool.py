@@ -50,6 +50,13 @@ MAX_EVIDENCE = 50
 _TAIL = len(EVIDENCE_MARK) + 220  # longer than an evidence line: one split by a read is seen whole
 
 
+class PoolClosed(RuntimeError):
+    """The pool was closed (the batch ended or was interrupted): it starts no session any more.
+
+    Raised at once, also to a caller that was waiting for a free slot when the pool closed,
+    so no worker thread waits forever on a pool nobody will serve again."""
+
+
 class SandboxDied(RuntimeError):
     """The fork server died or stopped answering: no session on it can finish.
 
@@ -567,7 +574,9 @@ class ChildPool:
         self._private = tuple(private)  # course, submissions: kept from the fallback's children
         self.limits = limits
         self._isolation_request = isolation
-        self._slots = threading.BoundedSemaphore(workers)
+        self._free = workers  # session slots not in use
+        self._slot_cond = threading.Condition()
+        self._closed = False
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._server: _ForkServer | None = None
@@ -586,16 +595,19 @@ class ChildPool:
     @property
     def isolation(self) -> str:
         """``"bwrap"`` or ``"rlimits-only"`` (the latter must be reported loudly)."""
-        return self._server.isolation
+        return self._isolation
 
     def _start(self) -> _ForkServer:
         with self._lock:
+            if self._closed:
+                raise PoolClosed("the runner pool is closed: no new session")
             if self._server is None or not self._server.alive:
                 if self._server is not None:
                     self.server_deaths.append(self._server.death or "unknown")
                     self._server.close()
                 self._server = self._launcher.call(
                     lambda: _ForkServer(self._isolation_request, self._uid_base, self._private))
+                self._isolation = self._server.isolation
                 for name, source in list(self._preloads.items()):  # a restarted server gets them again
                     if not self._preload_into(self._server, name, source).ok:
                         del self._preloads[name]  # sessions load it themselves from now on
@@ -643,13 +655,24 @@ class ChildPool:
 
         ``deadline`` (``time.monotonic()``): the session's hard end, whatever its requests'
         timeouts. Raises ``SandboxDied`` when the fork server dies starting the child (the
-        next call starts a new server)."""
-        self._slots.acquire()
+        next call starts a new server), ``PoolClosed`` at once when the pool is closed, also
+        while waiting for a slot."""
+        with self._slot_cond:
+            while self._free == 0 and not self._closed:
+                self._slot_cond.wait()
+            if self._closed:
+                raise PoolClosed("the runner pool is closed: no new session")
+            self._free -= 1
         try:
-            return Session(self._start(), next(self._ids), limits or self.limits, self._slots.release, deadline)
+            return Session(self._start(), next(self._ids), limits or self.limits, self._release_slot, deadline)
         except BaseException:
-            self._slots.release()
+            self._release_slot()
             raise
+
+    def _release_slot(self) -> None:
+        with self._slot_cond:
+            self._free += 1
+            self._slot_cond.notify()
 
     def map(self, fn: Callable[[Session, Any], Any], items: Iterable[Any]) -> list:
         """``fn(session, item)`` for each item, each in a fresh session, ``workers`` at a time."""
@@ -662,6 +685,9 @@ class ChildPool:
             return list(executor.map(one, items))
 
     def close(self) -> None:
+        with self._slot_cond:
+            self._closed = True
+            self._slot_cond.notify_all()  # waiters for a slot raise PoolClosed
         with self._lock:
             if self._server is not None:
                 self._server.close()
