@@ -430,11 +430,23 @@ def _set_limits(limits: dict) -> None:
     resource.setrlimit(resource.RLIMIT_MEMLOCK, (0, 0))
 
 
+def _die_with_server(server_pid: int | None) -> None:
+    """SIGKILL when the fork server dies, and now if it already has: a child whose server is
+    gone must not go on serving (its session ends with the server, deterministically).
+    ``server_pid``: None in a box, where the server lies outside the child's pid namespace
+    (``getppid()`` is 0 while it lives; 1, the namespace's init, once it died)."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != (0 if server_pid is None else server_pid):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _child_main(config: dict, sid: int, uid: int | None, fds: list[int], limits: dict, close: list[int],
-                dir_fds: dict[str, int]) -> None:
+                dir_fds: dict[str, int], server_pid: int) -> None:
     """In the forked child: isolate, drop privileges, then serve. Never returns."""
     code = 0
+    server = None if config["box"] else server_pid
     try:
+        _die_with_server(server)
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
             signal.signal(signum, signal.SIG_DFL)
@@ -471,7 +483,7 @@ def _child_main(config: dict, sid: int, uid: int | None, fds: list[int], limits:
         _drop_capabilities()
         _libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no ptrace, /proc/<pid>/mem, process_vm_readv
         _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
-        _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # after setuid, which clears it
+        _die_with_server(server)  # again: setuid cleared it
         os.chdir(scratch)
         os.environ.clear()
         os.environ.update({"HOME": scratch, "TMPDIR": scratch, "PATH": "/usr/bin:/bin", "OPENBLAS_NUM_THREADS": "1"})
@@ -496,6 +508,7 @@ class _Zygote:
         self.inits: set[int] = set()  # inits not reaped yet (their pids are still theirs to kill)
         base = config.get("uid_base")
         self.free_uids = list(range(base, base + config["uid_count"])) if base is not None else None
+        self.pid = os.getpid()
         self.wake_r, self.wake_w = os.pipe()
         os.set_blocking(self.wake_w, False)
         # each child is pid 1 of a new pid namespace; after forking it the server returns here
@@ -575,7 +588,7 @@ class _Zygote:
                 return
             if pid == 0:
                 close = [self.sock.fileno(), self.wake_r, self.wake_w] + ([self.pid_ns] if self.pid_ns is not None else [])
-                _child_main(self.config, sid, uid, fds, request["limits"], close, self.dir_fds)
+                _child_main(self.config, sid, uid, fds, request["limits"], close, self.dir_fds, self.pid)
             for fd in fds:
                 os.close(fd)
             self.children[pid] = (sid, uid, init)

@@ -94,6 +94,13 @@ def _parent(pid: int) -> int:
         return -1
 
 
+ASLEEP = "backprop-test-asleep"  # printed by a cell just before it sleeps: it is past its child's setup
+
+
+def _asleep(session) -> bool:
+    return ASLEEP in session.output().text
+
+
 def _wait_for(cond, what: str):
     deadline = time.monotonic() + HANG
     while not cond():
@@ -112,13 +119,13 @@ def test_a_killed_fork_server_wakes_every_session_and_is_replaced_with_its_prelo
         results: dict = {}
 
         def sleep_in(name, s):
-            results[name] = s.exec_cells([{"id": "nap", "source": "import time\ntime.sleep(50)"}])
+            results[name] = s.exec_cells([{"id": "nap", "source": f"import time\nprint({ASLEEP!r})\ntime.sleep(50)"}])
 
         threads = [threading.Thread(target=sleep_in, args=(n, s), daemon=True) for n, s in (("a", a), ("b", b))]
         for t in threads:
             t.start()
         (zygote,) = _zygotes(first.proc.pid)
-        _wait_for(lambda: len(_children(zygote)) >= 2, "both children running")
+        _wait_for(lambda: _asleep(a) and _asleep(b), "both children asleep in their cells")
         os.kill(zygote, signal.SIGKILL)
         for t in threads:
             t.join(HANG)
@@ -146,6 +153,7 @@ def test_a_stopped_fork_server_is_declared_dead_and_replaced(monkeypatch):
         with pytest.raises(pool_module.SandboxDied, match="did not start a child"):
             _finishes(pool.session)
         assert not first.alive
+        monkeypatch.setattr(pool_module, "SPAWN_TIMEOUT", 30.0)  # the new server's own start, under any load
         with _finishes(pool.session) as s:
             cell = s.exec_cells([{"id": "c", "source": "x = 1"}])[0]
             assert cell.status == "ok", (cell, pool._server.log_tail())
@@ -239,37 +247,54 @@ def test_the_budget_covers_a_test_that_sleeps_in_backward(course, submitted_nb, 
     assert all(t["points"] == 0 and "time budget" in t["result"]["message"] for t in later)
 
 
-def test_killing_the_fork_server_mid_batch_regrades_the_submission_in_flight(course, submitted_nb, tmp_path):
-    """workers=1, so the submission in flight is known: ``a-slow``, asleep in a cell."""
-    sample.write(sample.add_cell(submitted_nb, SLEEPY.format(s=3), after="mse-solution"),
-                 tmp_path / "class" / "a-slow.ipynb")
+def test_killing_the_fork_server_mid_batch_regrades_the_submission_in_flight(course, submitted_nb, tmp_path,
+                                                                            monkeypatch):
+    """workers=1. The server is killed once, while ``a-slow``'s child is asleep in its cell
+    (seen by the marker that cell prints): the submission in flight is known, and past its
+    child's setup. Synchronised on that state, not on timing."""
+    nap = f"import time\nprint({ASLEEP!r})\ntime.sleep(5)\n"
+    sample.write(sample.add_cell(submitted_nb, nap, after="mse-solution"), tmp_path / "class" / "a-slow.ipynb")
     for k in range(3):
         sample.write(submitted_nb, tmp_path / "class" / f"b-{k}.ipynb")
-    kills = []
-    before = set(_zygotes(os.getpid()))  # servers of earlier tests, if any are still going
+    sessions: list = []
+    real_session = pool_module.ChildPool.session
+
+    def recorded(self, *args, **kwargs):
+        s = real_session(self, *args, **kwargs)
+        sessions.append(s)
+        return s
+
+    monkeypatch.setattr(pool_module.ChildPool, "session", recorded)
+    kills: list = []
+    done = threading.Event()
 
     def killer():
-        # the first zygote of this batch with a child is the one running a-slow: kill it once
-        deadline = time.monotonic() + HANG
-        while not kills and time.monotonic() < deadline:
-            for z in set(_zygotes(os.getpid())) - before:
-                if _children(z):
-                    os.kill(z, signal.SIGKILL)
-                    kills.append(z)
-                    break
-            time.sleep(0.05)
+        while not done.is_set():
+            for s in list(sessions):
+                if _asleep(s):
+                    (zygote,) = _zygotes(s._server.proc.pid)
+                    os.kill(zygote, signal.SIGKILL)
+                    kills.append((s, zygote))
+                    return
+            done.wait(0.02)
 
     t = threading.Thread(target=killer, daemon=True)
     t.start()
-    opts = Options(limits=Limits(timeout=10.0), budget=60.0)
-    summary, records = _grade(course, tmp_path, opts, workers=1)
-    t.join(HANG)
-    assert kills, "the fork server was never seen running a child"
+    opts = Options(limits=Limits(timeout=30.0), budget=120.0)
+    try:
+        summary, records = _grade(course, tmp_path, opts, workers=1)
+    finally:
+        done.set()
+        t.join(HANG)
+    assert kills, "a-slow's child was never seen asleep in its cell"
+    (killed_in, _), = kills
+    assert killed_in.dead is not None and killed_in.dead.kind == "server", killed_in.dead
     assert not summary["grader_errors"]
     assert set(records) == {"a-slow", "b-0", "b-1", "b-2"}
     for name, rec in records.items():
         assert rec["status"] == "graded" and rec["total"] == rec["max"], (name, rec.get("error"), rec["notes"])
     assert any("graded again from the start" in n for n in records["a-slow"]["notes"])
+    assert not any("graded again" in n for k in range(3) for n in records[f"b-{k}"]["notes"])
 
 
 HOSTILE_KILLS = {
