@@ -447,6 +447,10 @@ def _child_main(config: dict, sid: int, uid: int | None, fds: list[int], limits:
     server = None if config["box"] else server_pid
     try:
         _die_with_server(server)
+        cgroup_procs, fds = fds[3:], fds[:3]
+        for fd in cgroup_procs:  # first of all: everything this child ever runs is in its cgroup
+            os.write(fd, b"0")
+            os.close(fd)
         signal.set_wakeup_fd(-1)
         for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGPIPE):
             signal.signal(signum, signal.SIG_DFL)
@@ -535,7 +539,7 @@ class _Zygote:
                 os.read(self.wake_r, 4096)
             self.reap()
             if self.sock in ready:
-                msg, fds, _, _ = socket.recv_fds(self.sock, protocol.CONTROL_MESSAGE_BYTES, 4)
+                msg, fds, _, _ = socket.recv_fds(self.sock, protocol.CONTROL_MESSAGE_BYTES, 8)
                 if not msg:
                     return  # parent went away
                 self.handle(json.loads(msg), fds)

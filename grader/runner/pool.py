@@ -31,7 +31,9 @@ import threading
 import time
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
+from . import cgroups as cgroups_module
 from . import protocol, sandbox
+from .cgroups import ChildCgroup
 from .sandbox import Limits
 
 GRACE_SECONDS = 1.0  # parent deadline = child's soft timeout + this
@@ -314,9 +316,10 @@ class Session:
     """One isolated child running one submission. Not thread-safe; use one per thread."""
 
     def __init__(self, server: _ForkServer, sid: int, limits: Limits, on_close: Callable[[], None],
-                 deadline: float | None = None):
+                 deadline: float | None = None, cgroup: ChildCgroup | None = None):
         self.limits = limits
         self.isolation = server.isolation
+        self.cgroup = cgroup  # the child's own cgroup (memory, CPU weight), removed with the session
         # the hard end of the session (``time.monotonic()``): every reply is awaited until the
         # earlier of this and the per-request timeout; past it the child is killed ("budget")
         self.deadline = deadline
@@ -326,14 +329,18 @@ class Session:
         p2c_r, self._to_child = os.pipe()
         self._from_child, c2p_w = os.pipe()
         self._capture, cap_w = os.pipe()
+        passed = [p2c_r, c2p_w, cap_w]
         try:
-            server.send({"op": "spawn", "sid": sid, "limits": limits.for_child()}, [p2c_r, c2p_w, cap_w])
-        except SandboxDied:
+            passed += cgroup.open_procs() if cgroup is not None else []  # the child joins them first
+            server.send({"op": "spawn", "sid": sid, "limits": limits.for_child()}, passed)
+        except BaseException:
             for fd in (self._to_child, self._from_child, self._capture):
                 os.close(fd)
+            if cgroup is not None:
+                cgroup.remove()
             raise
         finally:
-            for fd in (p2c_r, c2p_w, cap_w):
+            for fd in passed:
                 os.close(fd)
         os.set_blocking(self._to_child, False)
         self._out = bytearray()
@@ -442,6 +449,8 @@ class Session:
                 os.close(fd)
             except OSError:
                 pass
+        if self.cgroup is not None:
+            self.cgroup.remove()  # kills what is left of the child's processes, wherever they went
         self._drain.join(timeout=2.0)
         self._server.forget(self._sid)
         if notify:
@@ -545,7 +554,11 @@ class Session:
             return self._dead
         if event is None:
             self._send_kill()
-        self._dead = Problem("died", "ChildDied", _death_reason(event))
+        reason = _death_reason(event)
+        if self.cgroup is not None and self.cgroup.oom_kills():
+            reason = (f"child died: out of memory, killed at its memory limit of {self.cgroup.memory_bytes >> 20} MiB "
+                      "(shared memory and files in /tmp or /dev/shm count)")
+        self._dead = Problem("died", "ChildDied", reason)
         return self._dead
 
     def _student_problem(self, error: Any) -> Problem:
@@ -569,7 +582,8 @@ class ChildPool:
     """A warm sandboxed fork server handing out at most ``workers`` concurrent sessions."""
 
     def __init__(self, workers: int = 2, limits: Limits = Limits(), isolation: str | None = None,
-                 private: Sequence[str] = ()):
+                 private: Sequence[str] = (), cgroups: bool | None = None):
+        """``cgroups``: None uses them where the machine allows (``cgroups.detect``), False never."""
         self.workers = workers
         self._private = tuple(private)  # course, submissions: kept from the fallback's children
         self.limits = limits
@@ -585,12 +599,45 @@ class ChildPool:
         self._launcher = _Launcher()
         # as root, children get per-child uids from a block no other pool on the machine uses
         self._uid_base, self._uid_lock = sandbox.claim_uid_block() if os.geteuid() == 0 else (None, None)
+        self._cgroups, self.cgroups_problem = cgroups_module.detect() if cgroups is not False else (None, "turned off")
         try:
+            if self._cgroups is not None:
+                self._cgroups.weigh_pool(workers)
             self._start()
+            if self._cgroups is not None:
+                self._check_cgroups()
         except BaseException:
             self._release_uids()
             self._launcher.close()
+            if self._cgroups is not None:
+                self._cgroups.close()
             raise
+
+    @property
+    def limits_mode(self) -> str:
+        """How memory (shared memory included) and CPU are bounded per child: ``"cgroup v1"``
+        or ``"cgroup v2"`` (a cgroup each), else ``"tmpfs+rlimits"`` (bwrap: size-limited
+        tmpfs and IPC namespace, rlimits) or ``"rlimits"``."""
+        if self._cgroups is not None:
+            return self._cgroups.mode
+        return "tmpfs+rlimits" if self._isolation == sandbox.BWRAP else "rlimits"
+
+    def _check_cgroups(self) -> None:
+        """One child at start: it must be inside its cgroup, else the pool runs without them
+        (and says why in ``cgroups_problem``) rather than believe limits that do not hold."""
+        problem = None
+        try:
+            with self.session() as s:
+                cell = s.exec_cells([{"id": "cgroup-check", "source": "pass"}])[0]
+                if cell.status != "ok":
+                    problem = f"a child could not join its cgroup ({cell.error})"
+                elif not s.cgroup.pids():
+                    problem = "a child was not inside its cgroup"
+        except (SandboxDied, OSError, RuntimeError) as exc:
+            problem = f"a child could not start in its cgroup ({exc})"
+        if problem is not None:
+            self._cgroups.close()
+            self._cgroups, self.cgroups_problem = None, problem
 
     @property
     def isolation(self) -> str:
@@ -664,7 +711,10 @@ class ChildPool:
                 raise PoolClosed("the runner pool is closed: no new session")
             self._free -= 1
         try:
-            return Session(self._start(), next(self._ids), limits or self.limits, self._release_slot, deadline)
+            limits = limits or self.limits
+            sid = next(self._ids)
+            cgroup = self._cgroups.child(f"c{sid}", limits.memory_bytes) if self._cgroups is not None else None
+            return Session(self._start(), sid, limits, self._release_slot, deadline, cgroup)
         except BaseException:
             self._release_slot()
             raise
@@ -692,6 +742,8 @@ class ChildPool:
             if self._server is not None:
                 self._server.close()
                 self._server = None
+            if self._cgroups is not None:
+                self._cgroups.close()  # kills whatever a session left, then removes them
             self._release_uids()
             self._launcher.close()
 
