@@ -72,14 +72,23 @@ def main() -> None:
     repeats = int(sys.argv[1]) if len(sys.argv) > 1 else 30
     isolation = available_isolation()
     print(f"isolation: {isolation}" + ("   <-- NO filesystem/network isolation" if isolation != "bwrap" else ""))
+    print(f"load average (1 min) before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     rows = []
     with ChildPool(workers=2, limits=Limits()) as pool:
+        print(f"memory and CPU per child: {pool.limits_mode}"
+              + (f" (no cgroup: {pool.cgroups_problem})" if pool.cgroups_problem else ""))
         assert pool.preload("probe", PROBE).ok
         rows.append(("(a) fork server session (isolated)", timed(lambda: fork_server(pool), repeats)))
         rows.append(("(a) its start alone (open, call, close)", timed(lambda: start_only(pool), repeats)))
         start = time.perf_counter()
         pool.map(lambda session, _: trivial_submission(session), range(100))
         parallel = (time.perf_counter() - start) / 100
+        cgroups_on = pool.limits_mode.startswith("cgroup")
+    if cgroups_on:  # the same pool without a cgroup per child, at the same time: what the cgroups cost
+        with ChildPool(workers=2, limits=Limits(), cgroups=False) as pool:
+            assert pool.preload("probe", PROBE).ok
+            rows.append((f"(a) start alone, without cgroups ({pool.limits_mode})",
+                         timed(lambda: start_only(pool), repeats)))
     if isolation == "bwrap" and os.geteuid() == 0:  # the fallback refuses as an ordinary user
         with ChildPool(workers=2, limits=Limits(), isolation="rlimits-only") as pool:
             assert pool.preload("probe", PROBE).ok
@@ -88,8 +97,9 @@ def main() -> None:
     if isolation == "bwrap":
         rows.append(("(c) fresh bwrap + python + numpy", timed(fresh_bwrap, max(5, repeats // 3))))
     for name, seconds in rows:
-        print(f"{name:45s} {seconds * 1000:8.1f} ms   {NBGRADER_SECONDS / seconds:6.1f}x faster than nbgrader (~0.8 s)")
-    print(f"{'(a) 100 sessions, 2 workers, per session':45s} {parallel * 1000:8.1f} ms   {NBGRADER_SECONDS / parallel:6.1f}x")
+        print(f"{name:52s} {seconds * 1000:8.1f} ms   {NBGRADER_SECONDS / seconds:6.1f}x faster than nbgrader (~0.8 s)")
+    print(f"{'(a) 100 sessions, 2 workers, per session':52s} {parallel * 1000:8.1f} ms   {NBGRADER_SECONDS / parallel:6.1f}x")
+    print(f"load average (1 min) after: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

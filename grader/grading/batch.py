@@ -80,6 +80,7 @@ def grade_one(pool, ctx: Context, sub: Submission, opts: Options, data: dict | N
     """discover'd submission -> its record (parse, match, run, judge, score)."""
     t0 = time.monotonic()
     rec = _record(ctx, sub, pool.isolation if pool else "none")
+    rec["limits"] = pool.limits_mode if pool else None  # how memory and CPU were bounded (cgroup v1/v2, tmpfs+rlimits)
     if sub.data is None:
         return _finish(_unreadable(ctx, rec, sub.error or "unreadable"), t0)
     try:
@@ -134,6 +135,7 @@ def grade(req: Request) -> dict:
         else:
             todo.append(sub)
     isolation = req.isolation or available_isolation()
+    limits_mode = None  # known once a pool runs
     grader_errors: list[str] = []
     done = [reused]
     lock = threading.Lock()
@@ -148,7 +150,7 @@ def grade(req: Request) -> dict:
         child_checks_source(ctx.checks.public_source)  # once, before the worker threads
         with ChildPool(workers=req.workers, limits=req.options.limits, isolation=isolation,
                        private=(req.course, req.path)) as pool:  # kept from the fallback's children
-            isolation = pool.isolation
+            isolation, limits_mode = pool.isolation, pool.limits_mode
             preload_modules(pool, ctx)
 
             def work(sub: Submission):
@@ -183,7 +185,7 @@ def grade(req: Request) -> dict:
     messages = [f"shard {req.shard[0]}/{req.shard[1]}: {len(subs)} of the class's {len(everyone)} submission(s); "
                 "`backprop merge` joins the shards"] if req.shard else []
     summary = _outputs(req, ctx, students, isolation, len(todo) - len(grader_errors), reused, grader_errors,
-                       time.monotonic() - t0, use_nbgrader, messages)
+                       time.monotonic() - t0, use_nbgrader, messages, limits_mode)
     if use_nbgrader:  # formgrader's files, once the grades are in gradebook.db
         summary.setdefault("outputs", {})["late"] = late_note
         autograded.for_batch(req.course, ctx.name, subs, summary, req.out_dir, req.path)
@@ -217,9 +219,11 @@ def _import_quietly(name: str) -> None:
 
 
 def _outputs(req: Request, ctx: Context, students: set[str], isolation: str, graded_now: int, reused: int,
-             grader_errors: list[str], seconds: float, nbgrader: bool = True, messages: list[str] = ()) -> dict:
+             grader_errors: list[str], seconds: float, nbgrader: bool = True, messages: list[str] = (),
+             limits_mode: str | None = None) -> dict:
     """Every output, from the records of ``students`` (``gradebook.write_outputs``)."""
     run = {"isolation": isolation, "isolation_warning": None if isolation == "bwrap" else ISOLATION_WARNING,
+           "limits": limits_mode,
            "graded_now": graded_now, "reused": reused, "grader_errors": grader_errors, "seconds": round(seconds, 2),
            "messages": list(messages)}
     return gradebook.write_outputs(req.out_dir, ctx.name, ctx.tests, students=students, keep_others=req.keep_others,

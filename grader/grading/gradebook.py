@@ -242,7 +242,7 @@ def summarise(records: list[dict], tests: list, run: dict | None = None, *, assi
     maxes = {t["id"]: points(t["points"]) for t in tests if isinstance(t, dict) and "points" in t}
     isolation = run.get("isolation")
     return {
-        "assignment": assignment or s["assignment"], "isolation": isolation,
+        "assignment": assignment or s["assignment"], "isolation": isolation, "limits": run.get("limits"),
         "isolation_warning": run.get("isolation_warning", None if isolation in (None, "bwrap") else ISOLATION_WARNING),
         "submissions": s["submissions"], "graded_now": run.get("graded_now", 0), "reused": run.get("reused", 0),
         "max_points": points(max_points) if max_points is not None else s["max_points"],
@@ -270,7 +270,8 @@ def format_summary(s: dict) -> str:
     if s.get("isolation_warning"):
         lines += ["!" * 78, s["isolation_warning"], "!" * 78]
     lines.append(f"backprop grade {s['assignment']}: {s['submissions']} submission(s), {s['graded_now']} graded now, "
-                 f"{s['reused']} unchanged (kept), isolation: {s['isolation']}, {s['seconds']:.1f} s")
+                 f"{s['reused']} unchanged (kept), isolation: {s['isolation']}"
+                 + (f" (memory and CPU: {s['limits']})" if s.get("limits") else "") + f", {s['seconds']:.1f} s")
     for m in s.get("messages") or []:
         lines.append(m)
     if s["mean"] is not None:

@@ -339,3 +339,58 @@ def test_isolation_is_reported(graded):
     assert all(r["isolation"] == summary["isolation"] for r in records.values() if r["status"] != "error")
     if summary["isolation"] != "bwrap":
         assert "rlimits ONLY" in summary["isolation_warning"]
+
+
+# -- memory, shared memory included (cgroups where the machine has them) ----------------------
+
+FILL_SHM = ("chunk = b'x' * (8 << 20)\nfor i in range(192):  # 1.5 GiB\n"
+            "    with open('/dev/shm/fill-%d' % i, 'wb') as f:\n        f.write(chunk)\n")
+
+
+def test_a_submission_filling_shared_memory_is_stopped_at_its_limit_and_the_record_says_so(
+        course, submitted_nb, tmp_path):
+    """Shared memory once escaped the child's memory limit (six such submissions got the
+    parent OOM-killed). With a cgroup per child it counts against the child's own limit: the
+    child is killed at it and the record says "memory limit"; without one, the box's /dev/shm
+    is a tmpfs of ``shm_bytes`` and the write fails there. Either way the parent and the batch
+    go on."""
+    from grader.runner import ChildPool
+
+    isolation = os.environ.get("BACKPROP_ISOLATION") or None
+    with ChildPool(workers=1, limits=Limits(timeout=10.0), isolation=isolation) as probe:
+        mode, box = probe.limits_mode, probe.isolation == "bwrap"
+    if not mode.startswith("cgroup") and not box:
+        pytest.skip("rlimits only: /dev/shm is the host's, bounded by nothing this test may fill")
+    cls = tmp_path / "class"
+    sample.write(sample.add_cell(submitted_nb, FILL_SHM, after="mse-solution"), cls / "fills-shm.ipynb")
+    sample.write(submitted_nb, cls / "honest.ipynb")
+    memory = 512 << 20
+    # with a cgroup, a /dev/shm far larger than the memory limit: the cgroup is what must stop it
+    shm = 2 << 30 if mode.startswith("cgroup") else 16 << 20
+    limits = Limits(timeout=30.0, memory_bytes=memory, shm_bytes=shm, scratch_bytes=64 << 20, fsize_bytes=16 << 20)
+    summary = grade(Request(path=cls, assignment=ASSIGNMENT, course=course, out=tmp_path / "out", workers=2,
+                            options=Options(limits=limits, budget=120.0, max_restarts=1), nbgrader=False,
+                            reports=False, isolation=isolation))
+    records = {r["student"]: r for r in json.loads((tmp_path / "out" / "results.json").read_text())}
+    assert not summary["grader_errors"] and summary["limits"] == mode
+    assert all(r["limits"] == mode for r in records.values())
+    honest, filler = records["honest"], records["fills-shm"]
+    assert honest["status"] == "graded" and honest["total"] == honest["max"]
+    (cell,) = [c for c in filler["cells"] if c["id"].startswith("added-")]
+    if mode.startswith("cgroup"):
+        assert cell["status"] == "crashed" and f"killed at its memory limit of {memory >> 20} MiB" in cell["error"], cell
+    else:
+        assert cell["status"] == "error" and "No space left on device" in cell["error"], cell
+    assert filler["total"] <= honest["total"]  # its own correct code still counts; the fill gained nothing
+
+
+def test_the_mode_line_says_how_memory_and_cpu_are_bounded(graded):
+    from grader.grading.gradebook import format_summary
+
+    summary, records = graded
+    assert summary["limits"] in ("cgroup v1", "cgroup v2", "tmpfs+rlimits", "rlimits")
+    assert (summary["limits"] == "tmpfs+rlimits") == (summary["isolation"] == "bwrap" and
+                                                      not summary["limits"].startswith("cgroup"))
+    assert all(r["limits"] == summary["limits"] for r in records.values())
+    line = next(x for x in format_summary(summary).splitlines() if "isolation: " in x)
+    assert f"isolation: {summary['isolation']} (memory and CPU: {summary['limits']})" in line
