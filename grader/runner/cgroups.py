@@ -217,8 +217,9 @@ class Cgroups:
             memory, cpu = roles["memory"], roles["cpu"]
             if self.version == 2:
                 _write(os.path.join(memory, "memory.max"), str(memory_bytes))
-                if os.path.exists(os.path.join(memory, "memory.swap.max")):
-                    _write(os.path.join(memory, "memory.swap.max"), "0")
+                for name, value in (("memory.swap.max", "0"), ("memory.oom.group", "1")):  # the whole child at once
+                    if os.path.exists(os.path.join(memory, name)):
+                        _write(os.path.join(memory, name), value)
                 _write(os.path.join(cpu, "cpu.weight"), str(CPU_WEIGHT_V2))
             else:
                 _write(os.path.join(memory, "memory.limit_in_bytes"), str(memory_bytes))

@@ -20,6 +20,9 @@ Run as an ordinary user, bwrap uses a user namespace in which the server is uid 
 CAP_SYS_ADMIN (and CAP_SETFCAP), enough to box each child; children share that uid (the
 calling user's outside), each in its own user namespace.
 
+Either way, where the machine allows it each child also gets a cgroup of its own
+(``cgroups.py``): memory with shared memory and tmpfs counted, an equal CPU weight.
+
 Without bwrap the server is a plain subprocess with rlimits: ``isolation == "rlimits-only"``,
 which callers must report loudly. As root its children still get their own uids, reach the
 interpreter through the server's descriptors, and are denied the private paths (this
@@ -65,7 +68,7 @@ class Limits:
     """Per-submission resource limits."""
 
     cpu_seconds: int = 60  # CPU time for the whole session (RLIMIT_CPU)
-    memory_bytes: int = 1 << 30  # address space (RLIMIT_AS)
+    memory_bytes: int = 1 << 30  # address space (RLIMIT_AS); with a cgroup also all its memory, shm and tmpfs included
     nproc: int = 32  # processes/threads of the sandbox uid (RLIMIT_NPROC)
     nofile: int = 64  # open files (RLIMIT_NOFILE)
     fsize_bytes: int = 16 << 20  # largest file the child may write (RLIMIT_FSIZE)
