@@ -348,7 +348,7 @@ def detect() -> tuple[Cgroups | None, str]:
         return None, f"turned off ({CGROUPS_ENV}=off)"
     try:
         mounts, own = _mounts(), _own_paths()
-    except OSError:
+    except (OSError, ValueError):
         return None, "no cgroups here"
     found, why2 = _detect_v2(mounts, own)
     if found is not None:
