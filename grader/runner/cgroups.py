@@ -22,6 +22,7 @@ import errno
 import os
 import secrets
 import signal
+import threading
 import time
 
 CGROUPS_ENV = "BACKPROP_CGROUPS"  # "off": never use cgroups (tests, the fallback's CI run)
@@ -195,6 +196,8 @@ class Cgroups:
         self.version = version
         self.bases = bases  # controller -> this pool's directory in its hierarchy (v2: one for all)
         self._supervisor = supervisor  # v2: (the leaf this process moved to, where it came from)
+        self._children: list[ChildCgroup] = []  # every child cgroup made here (only these are removed)
+        self._lock = threading.Lock()  # sessions start from several threads
 
     @property
     def mode(self) -> str:
@@ -231,16 +234,16 @@ class Cgroups:
             for d in made:
                 _rmdir(d)
             raise
-        return ChildCgroup(self.version, roles, memory_bytes)
+        child = ChildCgroup(self.version, roles, memory_bytes)
+        with self._lock:
+            self._children = [c for c in self._children if not c.removed] + [child]
+        return child
 
     def close(self) -> None:
-        for base in dict.fromkeys(self.bases.values()):
-            try:
-                names = [e.name for e in os.scandir(base) if e.is_dir() and e.name != "supervisor"]
-            except OSError:
-                names = []
-            for name in names:  # children a dead session left
-                ChildCgroup(self.version, {"memory": os.path.join(base, name)}, 0).remove()
+        with self._lock:
+            left, self._children = self._children, []
+        for child in left:  # what a session left (its close kills and removes its own)
+            child.remove()
         if self._supervisor is not None:
             leaf, home = self._supervisor
             try:
