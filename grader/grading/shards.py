@@ -207,7 +207,8 @@ def merge(folders: list[Path], out: Path, course: Path, nbgrader: bool = True, r
     late_note = late.for_batch(course, assignment, store, students) if use_db else None
     summaries = [_summary(s.folder) for s in shards]
     isolations = sorted({x.get("isolation") for x in summaries if x.get("isolation")})
-    run = {"isolation": "+".join(isolations) or None,
+    limits = sorted({x.get("limits") for x in summaries if x.get("limits")})  # memory and CPU bounds (cgroups)
+    run = {"isolation": "+".join(isolations) or None, "limits": "+".join(limits) or None,
            "graded_now": sum(int(x.get("graded_now") or 0) for x in summaries),
            "reused": sum(int(x.get("reused") or 0) for x in summaries),
            "grader_errors": [e for x in summaries for e in (x.get("grader_errors") or [])],
