@@ -180,7 +180,7 @@ def test_a_daemonized_survivor_is_killed_with_its_session(mode):
     with ChildPool(workers=1, limits=Limits(timeout=30.0), isolation=mode) as pool:
         s = pool.session()
         assert s.exec_cells([{"id": "daemon", "source": DAEMON}])[0].status == "ok"
-        assert MARK in s.output().text
+        _wait_for(lambda: MARK in s.output().text, "the cell's marker read by the drain thread")
         _wait_for(lambda: len(s.cgroup.pids()) == 2, "the child and its daemon in its cgroup")
         pids, directory = s.cgroup.pids(), s.cgroup.memory_dir
         s.close()
