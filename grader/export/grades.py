@@ -12,9 +12,11 @@
   modified (grade)``, ``Feedback comments``; Moodle's importer finds columns by these names.
 - ``csv``: a plain table (id, name, points, max, percent, late, late penalty, manual, flags).
 
-Points: each test's points from the record, replaced by the TA's manual score where
-nbgrader's gradebook.db has one (``Grade.manual_score`` overrides ``auto_score``), plus
-any extra credit, minus the record's ``late_penalty`` (points; 0 when absent).
+Points: the grade every other output shows, from the same finalised records
+(``grader.reports.records.finalise``): each test's points, the TA's manual score where
+gradebook.db has one, plus extra credit, minus the late penalty (``total``). With a course
+database the outputs are first rebuilt from it (as ``backprop report``), so a grade adjusted in
+formgrader since the last run is in the export and in gradebook.csv alike.
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grader.grading.gradebook import fmt_points
+from grader.reports.records import finalise, fmt_points
 
 FORMATS = ("canvas", "moodle", "csv")
 CANVAS_HEADER = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
@@ -48,13 +50,10 @@ class Row:
     max: float
     late: bool | None
     late_penalty: float
-    manual: list[str]             # test ids a TA scored by hand
+    manual: list[str]             # test ids a TA scored by hand or gave extra credit
     submitted_at: str | None
     flags: list[str] = field(default_factory=list)
-
-    @property
-    def percent(self) -> float:
-        return round(100.0 * self.points / self.max, 2) if self.max else 0.0
+    percent: float = 0.0          # of ``max``, one decimal, as every output
 
 
 def load_records(grades_dir: Path) -> list[dict]:
@@ -73,45 +72,14 @@ def load_records(grades_dir: Path) -> list[dict]:
     return records
 
 
-def manual_scores(db: Path, assignment: str, students: list[str], notebook: str | None = None) -> dict:
-    """``{student: {grade_id: points}}`` for every grade a TA set by hand in nbgrader (formgrader),
-    extra credit included."""
-    import warnings
-
-    from nbgrader.api import Gradebook, MissingEntry
-
-    out: dict[str, dict[str, float]] = {}
-    with warnings.catch_warnings(), Gradebook(f"sqlite:///{Path(db).resolve()}") as gb:
-        warnings.simplefilter("ignore")
-        for student in students:
-            try:
-                nb = gb.find_submission_notebook(notebook or assignment, assignment, student)
-            except MissingEntry:
-                continue
-            for g in nb.grades:
-                extra = float(g.extra_credit or 0.0)
-                if g.manual_score is not None or extra:
-                    base = g.manual_score if g.manual_score is not None else g.auto_score
-                    out.setdefault(student, {})[g.name] = float(base or 0.0) + extra
-    return out
-
-
-def rows(records: list[dict], manual: dict | None = None) -> list[Row]:
+def rows(records: list[dict]) -> list[Row]:
+    """One row per finalised record: ``total`` is what the LMS records."""
     out = []
-    for rec in sorted(records, key=lambda r: str(r.get("student"))):
-        by_hand = (manual or {}).get(rec["student"], {})
-        points, hand = 0.0, []
-        for t in rec.get("tests") or []:
-            if t.get("grade_id") in by_hand:
-                points += by_hand[t["grade_id"]]
-                hand.append(t["id"])
-            else:
-                points += float(t.get("points") or 0.0)
-        penalty = float(rec.get("late_penalty") or 0.0)
-        points = max(0.0, round(points - penalty, 4))
-        out.append(Row(rec["student"], rec.get("name"), rec.get("email"), rec.get("lms"), points,
-                       float(rec.get("max") or 0.0), rec.get("late"), penalty, hand, rec.get("submitted_at"),
-                       list(rec.get("flags") or [])))
+    for rec in sorted((finalise(r) for r in records), key=lambda r: str(r.get("student"))):
+        out.append(Row(rec["student"], rec.get("name"), rec.get("email"), rec.get("lms"), rec["total"], rec["max"],
+                       True if float(rec.get("seconds_late") or 0) > 0 else rec.get("late"), rec["late_penalty"],
+                       [str(t["id"]) for t in rec["tests"] if "manual_points" in t or t.get("extra_credit")],
+                       rec.get("submitted_at"), list(rec["attention"]), rec["percent"]))
     return out
 
 
@@ -153,7 +121,7 @@ def moodle_csv(rs: list[Row], now: datetime.datetime) -> str:
 
 
 def plain_csv(rs: list[Row]) -> str:
-    return _csv(PLAIN_HEADER, [[_text(r.student), _text(r.name), fmt_points(r.points), fmt_points(r.max), f"{r.percent:g}",
+    return _csv(PLAIN_HEADER, [[_text(r.student), _text(r.name), fmt_points(r.points), fmt_points(r.max), f"{r.percent:.1f}",
                                 "" if r.late is None else ("yes" if r.late else "no"), fmt_points(r.late_penalty),
                                 " ".join(r.manual), r.submitted_at or "", _text("; ".join(r.flags))] for r in rs])
 
@@ -168,22 +136,25 @@ class Export:
 def export_grades(assignment: str, fmt: str, grades_dir: Path, course: Path | None = None,
                   column: str | None = None, use_manual: bool = True,
                   now: datetime.datetime | None = None) -> Export:
-    """The LMS import file's text for the records in ``grades_dir`` (see the module docstring)."""
+    """The LMS import file's text for the records in ``grades_dir`` (see the module docstring).
+
+    With ``course``'s gradebook.db (and ``use_manual``), every output of ``grades_dir`` is
+    rebuilt from it first; ``use_manual=False`` exports the automatic scores (manual grades
+    and extra credit left out, the late penalty as last computed)."""
     if fmt not in FORMATS:
         raise ExportError(f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
-    records = load_records(grades_dir)
+    grades_dir = Path(grades_dir)
     warnings = []
     db = Path(course) / "gradebook.db" if course else None
-    manual = {}
-    if use_manual and db is not None and db.is_file():
-        manual = manual_scores(db, assignment, [r["student"] for r in records])
-    rs = rows(records, manual)
+    if use_manual and db is not None and db.is_file() and (grades_dir / "submissions").is_dir():
+        from grader.reports.cli import rebuild
+
+        rebuild(grades_dir, assignment, Path(course))
+    records = load_records(grades_dir)
+    if not use_manual:
+        records = [{**r, "manual": {}} for r in records]
+    rs = rows(records)
     if fmt in ("canvas", "moodle"):
-        unmatched = [r for r in rs if r.student.startswith("unmatched file: ")]
-        if unmatched:
-            warnings.append(f"{len(unmatched)} notebook(s) named outside the LMS's naming left out: "
-                            + ", ".join(r.student for r in unmatched))
-        rs = [r for r in rs if r not in unmatched]
         other = sorted({r.lms or "a folder" for r in rs if r.lms != fmt})
         if other:
             warnings.append(f"{sum(r.lms != fmt for r in rs)} record(s) came from {', '.join(other)}, not a "

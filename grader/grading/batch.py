@@ -118,6 +118,7 @@ def grade(req: Request) -> dict:
     t0 = time.monotonic()
     ctx = load_context(req.assignment, req.course, req.checks)
     subs = discover(req.path, req.assignment)
+    unmatched = getattr(subs, "unmatched", [])  # the export's notebooks of nobody: listed, never graded
     late.stamp(subs, req.path)  # nbgrader's timestamp.txt: the submission time in every record
     store = Store(req.out_dir)
     store.stale_temp_files()
@@ -185,7 +186,7 @@ def grade(req: Request) -> dict:
     messages = [f"shard {req.shard[0]}/{req.shard[1]}: {len(subs)} of the class's {len(everyone)} submission(s); "
                 "`backprop merge` joins the shards"] if req.shard else []
     summary = _outputs(req, ctx, students, isolation, len(todo) - len(grader_errors), reused, grader_errors,
-                       time.monotonic() - t0, use_nbgrader, messages, limits_mode)
+                       time.monotonic() - t0, use_nbgrader, messages, limits_mode, unmatched)
     if use_nbgrader:  # formgrader's files, once the grades are in gradebook.db
         summary.setdefault("outputs", {})["late"] = late_note
         autograded.for_batch(req.course, ctx.name, subs, summary, req.out_dir, req.path)
@@ -220,12 +221,13 @@ def _import_quietly(name: str) -> None:
 
 def _outputs(req: Request, ctx: Context, students: set[str], isolation: str, graded_now: int, reused: int,
              grader_errors: list[str], seconds: float, nbgrader: bool = True, messages: list[str] = (),
-             limits_mode: str | None = None) -> dict:
-    """Every output, from the records of ``students`` (``gradebook.write_outputs``)."""
+             limits_mode: str | None = None, unmatched: list[dict] = ()) -> dict:
+    """Every output, from the records of ``students`` (``gradebook.write_outputs``); the
+    export's notebooks of nobody (``unmatched``) are listed for the TA."""
     run = {"isolation": isolation, "isolation_warning": None if isolation == "bwrap" else ISOLATION_WARNING,
            "limits": limits_mode,
            "graded_now": graded_now, "reused": reused, "grader_errors": grader_errors, "seconds": round(seconds, 2),
-           "messages": list(messages)}
+           "messages": list(messages), "unmatched": list(unmatched)}
     return gradebook.write_outputs(req.out_dir, ctx.name, ctx.tests, students=students, keep_others=req.keep_others,
                                    course=req.course if nbgrader else None, reports=req.reports, run=run,
                                    max_points=ctx.max_points)

@@ -105,20 +105,31 @@ def student_id(raw: str) -> str:
     return sid or "unnamed"
 
 
-def discover(path: Path | str, assignment: str) -> list[Submission]:
-    """Every submission under ``path``, one per student, sorted by student id."""
+class Found(list):
+    """``discover``'s answer: the submissions, one per student, sorted by student id; and in
+    ``unmatched`` the notebooks of an LMS export that belong to no student (``{"file",
+    "reason"}``): never graded, never a student, listed for the TA."""
+
+    def __init__(self, subs: list[Submission], unmatched: list[dict]) -> None:
+        super().__init__(subs)
+        self.unmatched = unmatched
+
+
+def discover(path: Path | str, assignment: str) -> Found:
+    """Every submission under ``path``, one per student, sorted by student id (``Found``)."""
     path = Path(path)
+    unmatched: list[dict] = []
     if not path.exists():
         raise DiscoveryError(f"{path} does not exist")
     if path.is_file() and zipfile.is_zipfile(path):
-        found = _from_entries(_zip_entries(path, _Budget()), assignment)
+        found = _from_entries(_zip_entries(path, _Budget()), assignment, unmatched)
     elif path.is_file():
         found = [_read_file(path, _student_from_file(path, assignment), path.name)]
     else:
         # an unpacked LMS export first: a student's upload may hold a folder named like the assignment
         entries = _folder_entries(path)
         if _layout([e for e in _strip_wrapper(entries) if e.depth == 0]):
-            found = _from_entries(entries, assignment)
+            found = _from_entries(entries, assignment, unmatched)
         elif _is_submitted_tree(path, assignment):
             found = _from_submitted_tree(path, assignment)
         else:
@@ -126,12 +137,15 @@ def discover(path: Path | str, assignment: str) -> list[Submission]:
                      for p in sorted(path.glob("*.ipynb")) if p.is_file() and not p.is_symlink()]
             for z in sorted(path.glob("*.zip")):
                 if not z.is_symlink():
-                    found += _from_entries(_zip_entries(z, _Budget()), assignment)
+                    found += _from_entries(_zip_entries(z, _Budget()), assignment, unmatched)
+    if not found and unmatched:
+        raise DiscoveryError(f"no submission in {path}: {len(unmatched)} notebook(s), none named as the LMS names a "
+                             f"student's submission ({unmatched[0]['reason']})")
     if not found:
         raise DiscoveryError(f"no notebooks found under {path} (expected {path}/<student>/{assignment}/"
                              f"{assignment}.ipynb, a folder of .ipynb files, an LMS export (Moodle, Canvas, "
                              "Blackboard, Gradescope) as a zip or a folder, or one notebook)")
-    return _dedupe(found)
+    return Found(_dedupe(found), unmatched)
 
 
 # -- nbgrader's submitted/ tree and plain folders -------------------------------------------
@@ -431,7 +445,9 @@ def _strip_wrapper(entries: list[_Entry]) -> list[_Entry]:
     return entries
 
 
-def _from_entries(entries: list[_Entry], assignment: str) -> list[Submission]:
+def _from_entries(entries: list[_Entry], assignment: str, unmatched: list[dict]) -> list[Submission]:
+    """The submissions of an LMS export (or a plain zip); notebooks that belong to no
+    student go to ``unmatched``."""
     entries = _strip_wrapper(entries)
     layout = _layout([e for e in entries if e.depth == 0])
     if layout is None:
@@ -456,22 +472,20 @@ def _from_entries(entries: list[_Entry], assignment: str) -> list[Submission]:
                 subs[target].flags.append(f"suspicious: another student's upload ({student}) has a file named "
                                           f"as yours ({e.source}); it was not used for you")
     out.sort(key=lambda s: s.student)
+    name = LMS_NAMES[layout]
     for e in stray:
-        if e.name.endswith(".ipynb"):
-            # not named by the LMS: whose it is is unknown, so it is nobody's (an id no LMS
-            # writes, so it can never replace a student's notebook)
-            student = f"unmatched file: {'/'.join(e.parts)}"
-            if e.escaped:  # a path out of the export: refused, shown to the TA
-                sub = Submission(student, e.source, None, error="refused: its path leads outside the export")
-                sub.flags.append(f"suspicious: {e.source} has a path outside the export; refused")
-            elif e.ambiguous:
-                sub = _submission(student, e)
-                sub.flags.append(f"suspicious: the name {e.source} reads as a submission of several students "
-                                 f"({', '.join(e.ambiguous)}); graded as nobody's")
-            else:
-                sub = _submission(student, e)
-                sub.flags.append(f"unmatched: {e.source} is not named as {LMS_NAMES[layout]} names submissions")
-            out.append(sub)
+        if not e.name.endswith(".ipynb"):
+            continue
+        # not named by the LMS: whose it is is unknown, so it is nobody's: never graded, never
+        # a student, listed for the TA
+        if e.escaped:
+            why = f"suspicious: {e.source} has a path outside the export; refused"
+        elif e.ambiguous:
+            why = (f"suspicious: the name {e.source} reads as a submission of several students "
+                   f"({', '.join(e.ambiguous)}); not graded")
+        else:
+            why = f"unmatched: {e.source} is not named as {name} names submissions; not graded"
+        unmatched.append({"file": e.source, "reason": why})
     return out
 
 

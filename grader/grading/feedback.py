@@ -16,7 +16,9 @@ import re
 
 from grader.checks.public import describe
 from grader.reports.feedback import unreadable
-from grader.reports.records import finalise, flag_text, fmt_percent, fmt_points, student_visible
+from grader.reports.records import finalise, flag_text, fmt_percent, fmt_points, score_parts, student_visible
+
+from .late import describe as describe_late
 
 _CONTROL = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|[\x00-\x08\x0b-\x1f\x7f]")
 _IDENT = re.compile(r"[A-Za-z0-9_.]{1,80}")
@@ -57,7 +59,8 @@ def _code(name) -> str:
 
 def _points(t: dict) -> str:
     return f"{fmt_points(t['points'])} / {fmt_points(t['max_points'])}" + (
-        " (adjusted by a TA)" if "manual_points" in t else "")
+        " (adjusted by a TA)" if "manual_points" in t else "") + (
+        f" + {fmt_points(t['extra_credit'])} extra credit" if t.get("extra_credit") else "")
 
 
 def render(rec: dict) -> str:
@@ -65,6 +68,11 @@ def render(rec: dict) -> str:
     who = md_inline(rec["student"]) + (f" ({md_inline(rec['name'])})" if rec.get("name") else "")
     lines = [f"# Feedback: {_code(rec['assignment'])}, {who}", "",
              f"**Score: {fmt_points(rec['total'])} / {fmt_points(rec['max'])}** ({fmt_percent(rec['percent'])})", ""]
+    # extra credit or a late penalty: how the score is made; and how late, when late
+    how = ([f"Points: {score_parts(rec)}."] if score_parts(rec) else []) + \
+        ([f"{describe_late(rec)[:1].upper()}{describe_late(rec)[1:]}."] if describe_late(rec) else [])
+    if how:
+        lines += [md_inline(" ".join(how), 600), ""]
     broken = unreadable(rec)
     if broken:
         lines += ["Your notebook could not be read, so none of the tests could run. What is wrong:", "",

@@ -31,21 +31,30 @@ ISOLATION_WARNING = ("WARNING: bubblewrap (bwrap) is not in use: submissions ran
 
 # -- the files -----------------------------------------------------------------------------
 
+CSV_SCORE_COLUMNS = ["extra_credit", "raw", "late_penalty", "total", "max", "percent"]
+
+
 def write_csv(path: Path, records: list[dict], tests: list) -> None:
-    """One row per student: points per test, total, max, percent, status, and ``flags``: every
+    """One row per student: id and LMS display name, points per test, then the score as
+    ``finalise`` makes it (``raw`` = tests + ``extra_credit``, minus ``late_penalty`` is
+    ``total``, the grade; ``percent`` of ``total``), status, how late (``yes``: the LMS marked
+    it late without a time), and ``flags``: every
     reason a TA should look (the same list as the class report's and summary.json's)."""
+    from .late import duration
+
     records = [finalise(r) for r in records]
     ids = [t["id"] if isinstance(t, dict) else str(t) for t in tests]
-    names = any(r.get("name") for r in records)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["student"] + (["name"] if names else []) + ids
-               + ["total", "max", "percent", "status", "flags", "review"])
+    w.writerow(["student", "name"] + ids + CSV_SCORE_COLUMNS + ["status", "late", "flags", "review"])
     for rec in records:
         by_id = {str(t["id"]): t["points"] for t in rec["tests"]}
-        w.writerow([csv_cell(rec["student"])] + ([csv_cell(rec.get("name") or "")] if names else [])
+        seconds = float(rec.get("seconds_late") or 0.0)
+        w.writerow([csv_cell(rec["student"]), csv_cell(rec.get("name") or "")]
                    + [fmt_points(by_id[i]) if i in by_id else "" for i in ids]
-                   + [fmt_points(rec["total"]), fmt_points(rec["max"]), f"{rec['percent']:.1f}", rec["status"],
+                   + [fmt_points(rec[k]) for k in ("extra_credit", "raw", "late_penalty", "total", "max")]
+                   + [f"{rec['percent']:.1f}", rec["status"],
+                      duration(seconds) if seconds > 0 else "yes" if rec.get("late") else "",
                       csv_cell(" | ".join(rec["attention"])), csv_cell("; ".join(_review(rec)))])
     write_text_atomic(path, buf.getvalue())
 
@@ -64,8 +73,9 @@ def write_results(path: Path, records: list[dict]) -> None:
 # -- nbgrader's gradebook --------------------------------------------------------------------
 
 def sync_nbgrader(db_url: str, assignment: str, records: list[dict], notebook: str | None = None) -> str:
-    """Auto scores of every record into nbgrader's gradebook, and the TA's manual scores back
-    into each record's ``manual`` (``{test id: {score, auto_at_adjustment, auto_now, stale}}``).
+    """Auto scores of every record into nbgrader's gradebook, and the TA's manual scores and
+    extra credit back into each record's ``manual`` (``{test id: {score, auto_at_adjustment,
+    auto_now, stale, extra_credit}}``, a key present only when the TA set it).
 
     A manual score (formgrader, or ``Grade.manual_score``) overrides the automatic one in every
     output. When a regrade changes the automatic score the TA adjusted, the override is kept
@@ -78,7 +88,7 @@ def sync_nbgrader(db_url: str, assignment: str, records: list[dict], notebook: s
     from grader.authoring.course import scripts_on_path
 
     notebook = notebook or assignment
-    written = adjusted = stale = 0
+    written = adjusted = stale = extra = 0
     with scripts_on_path(), warnings.catch_warnings(), Gradebook(db_url) as gb:
         warnings.simplefilter("ignore")  # SQLAlchemy chatter inside nbgrader's add_submission
         if db_url.startswith("sqlite:"):
@@ -110,7 +120,8 @@ def sync_nbgrader(db_url: str, assignment: str, records: list[dict], notebook: s
                 if grade.manual_score is not None:
                     prev = before.get(tid) or {}
                     acknowledged = prev.get("stale") and not grade.needs_manual_grade  # the TA saved it again
-                    if prev and points(prev.get("score")) == points(grade.manual_score) and not acknowledged:
+                    if prev.get("score") is not None and points(prev["score"]) == points(grade.manual_score) \
+                            and not acknowledged:
                         baseline = prev.get("auto_at_adjustment")
                     else:  # a new adjustment, made against the automatic score in the database
                         baseline = auto if grade.auto_score is None else grade.auto_score
@@ -123,6 +134,9 @@ def sync_nbgrader(db_url: str, assignment: str, records: list[dict], notebook: s
                     grade.needs_manual_grade = m["stale"]
                 else:
                     grade.needs_manual_grade = False
+                if grade.extra_credit:  # formgrader's extra credit: on top of the cell's score, as nbgrader adds it
+                    manual.setdefault(tid, {})["extra_credit"] = points(grade.extra_credit)
+                    extra += 1
                 grade.auto_score = auto
             rec["manual"] = manual  # empty: none (an absent key would carry an old one over, see Store.save)
             written += 1
@@ -130,6 +144,8 @@ def sync_nbgrader(db_url: str, assignment: str, records: list[dict], notebook: s
     note = f"nbgrader gradebook {db_url}: auto scores written for {written} student(s)"
     if adjusted:
         note += f"; {adjusted} manual grade(s) read" + (f", {stale} STALE (see flags)" if stale else "")
+    if extra:
+        note += f"; extra credit on {extra} test(s)"
     return note
 
 
@@ -217,7 +233,8 @@ def write_outputs(out: Path, assignment: str, tests: list, *, students: set[str]
         try:
             from grader.reports.cli import write_reports
 
-            report_note = str(write_reports(out, quiet=True, records=final)["report"])
+            report_note = str(write_reports(out, quiet=True, records=final,
+                                            unmatched=list(run.get("unmatched") or []))["report"])
         except Exception as e:  # noqa: BLE001 - the grades are written; the report is a view of them
             report_note = f"class report NOT written ({type(e).__name__}: {e}); retry with `backprop report`"
     summary = summarise(final, tests, run, assignment=assignment, max_points=max_points)
@@ -236,7 +253,7 @@ def summarise(records: list[dict], tests: list, run: dict | None = None, *, assi
     from grader.reports.class_report import summarise as class_summary
 
     run = dict(run or {})
-    s = class_summary(records)
+    s = class_summary(records, run.get("unmatched"))
     ids = [t["id"] if isinstance(t, dict) else str(t) for t in tests]
     by_id = {t["id"]: t for t in s["tests"]}
     maxes = {t["id"]: points(t["points"]) for t in tests if isinstance(t, dict) and "points" in t}
@@ -252,10 +269,16 @@ def summarise(records: list[dict], tests: list, run: dict | None = None, *, assi
                    **{k: (by_id.get(i) or {}).get(k, 0) for k in ("passed", "partial", "failed")},
                    "mean_points": (by_id.get(i) or {}).get("mean_points", 0.0),
                    "diagnoses": (by_id.get(i) or {}).get("diagnoses", {})} for i in ids],
-        "problems": [{"student": x["student"], "status": x["status"], "why": x["reasons"][0][:300]}
+        "problems": [{"student": x["student"], "name": x["name"], "status": x["status"], "why": x["reasons"][0][:300]}
                      for x in s["students"] if x["status"] != "graded"],
-        "flagged": [{"student": a["student"], "status": a["status"], "reasons": a["reasons"]} for a in s["attention"]],
-        "manual_grades": s["manual_grades"],
+        # every submission a TA should look at, then the export's notebooks of nobody (never graded)
+        "flagged": [{"student": a["student"], "name": a["name"], "status": a["status"], "reasons": a["reasons"]}
+                    for a in s["attention"]]
+                   + [{"student": None, "name": None, "file": u["file"], "status": "not graded",
+                       "reasons": [u["reason"]]} for u in s["unmatched"]],
+        "unmatched": s["unmatched"],
+        "manual_grades": s["manual_grades"], "extra_credit": s["extra_credit"],
+        "late": s["late"], "late_penalised": s["late_penalised"],
         # the TA's review list: what the scan and the harness saw, per student (the student sees none of it)
         "review": {r["student"]: _review(r) for r in records if _review(r)},
         "grader_errors": list(run.get("grader_errors") or []), "seconds": run.get("seconds", 0.0),
@@ -285,6 +308,10 @@ def format_summary(s: dict) -> str:
                        ["test", "passed", "partial", "failed", "mean", "max", "most common diagnoses"],
                        align="lrrrrrl"))
     lines.append("(passed: full marks; partial: some points; failed: no points)")
+    if s.get("late") or s.get("extra_credit"):
+        lines.append(f"late: {s.get('late', 0)} submission(s), {s.get('late_penalised', 0)} with a penalty; extra credit: "
+                     f"{s.get('extra_credit', 0)} student(s); scores above are after both (gradebook.csv: raw, "
+                     "extra_credit, late_penalty, total)")
     review = s.get("review") or {}
     if review:
         lines += ["", f"needs review by a TA ({len(review)}): their points are held or may be forged "
@@ -296,7 +323,9 @@ def format_summary(s: dict) -> str:
     if s["flagged"]:
         lines += ["", f"needs a TA's look ({len(s['flagged'])}):"]
         for f in s["flagged"][:40]:
-            lines.append(f"  {f['student']}  [{f['status']}]  {f['reasons'][0][:110]}"
+            who = (f"{f['student']} ({f['name']})" if f.get("name") else str(f["student"])) \
+                if f.get("student") is not None else f"file {f.get('file')}"
+            lines.append(f"  {who}  [{f['status']}]  {f['reasons'][0][:110]}"
                          + (f"  (+{len(f['reasons']) - 1} more)" if len(f["reasons"]) > 1 else ""))
         if len(s["flagged"]) > 40:
             lines.append(f"  ... and {len(s['flagged']) - 40} more (summary.json, gradebook.csv column flags)")

@@ -113,10 +113,11 @@ def policy_name(step) -> str:
 
 def notebook_score(nb, record: dict) -> float:
     """``SubmittedNotebook.score`` as it will be once this record's grades are in: the TA's
-    manual score where there is one, else our automatic points for the cell."""
-    auto = {t.get("grade_id"): float(t.get("points") or 0.0) for t in record.get("tests") or []}
-    return sum(float(g.manual_score) if g.manual_score is not None
-               else auto.get(g.name, float(g.auto_score or 0.0)) for g in nb.grades)
+    manual score where there is one, else our automatic points for the cell, plus the TA's
+    extra credit (``Grade.score``)."""
+    auto = {t.get("grade_id"): float(t.get("auto_points", t.get("points")) or 0.0) for t in record.get("tests") or []}
+    return sum((float(g.manual_score) if g.manual_score is not None
+                else auto.get(g.name, float(g.auto_score or 0.0))) + float(g.extra_credit or 0.0) for g in nb.grades)
 
 
 def apply(db_url: str, course: Path, assignment: str, records: list[dict], notebook: str | None = None) -> str:

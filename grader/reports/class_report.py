@@ -21,11 +21,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from grader.files import write_atomic
+from grader.grading.late import duration
 
 from .diagnoses import RUNNER_CODES, describe
 from .html import badge, code_spans, esc, page
-from .records import (csv_cell, finalise, flag_text, fmt_percent, fmt_points, load_records, max_points,
-                      needs_attention, percent, points, safe_name, test_order)
+from .records import (csv_cell, finalise, flag_text, fmt_percent, fmt_points, load_records, load_unmatched,
+                      max_points, needs_attention, percent, points, safe_name, score_parts, test_order)
 
 GREEN, AMBER, RED, GREY = "#43a047", "#fb8c00", "#e53935", "#b0bec5"
 
@@ -41,10 +42,11 @@ def component_of(test: dict) -> str:
     return m.group(1) if m else str(test.get("target") or test.get("id"))
 
 
-def summarise(records: list[dict]) -> dict:
+def summarise(records: list[dict], unmatched: list[dict] | None = None) -> dict:
     """Everything the report shows, as JSON-able data (also ``backprop report --json`` and
     the class part of ``summary.json``). Records are ``finalise``d first: the same points,
-    states and reasons as every other output."""
+    states and reasons as every other output. ``unmatched``: notebooks of an LMS export that
+    belong to no student (``{"file", "reason"}``, from discovery), listed for the TA."""
     records = [finalise(r) for r in records]
     tests = test_order(records)
     maxp = max_points(records)
@@ -75,6 +77,8 @@ def summarise(records: list[dict]) -> dict:
                     top[tid][code] += 1
                     diag[(code, component_of(t))].add(str(r.get("student")))
         students.append({"student": str(r.get("student")), "name": r.get("name"), "total": r["total"],
+                         "raw": r["raw"], "extra_credit": r["extra_credit"], "late_penalty": r["late_penalty"],
+                         "seconds_late": float(r.get("seconds_late") or 0.0),
                          "max": r["max"], "percent": r["percent"], "status": r.get("status", "graded"),
                          "failed": failed, "attention": needs_attention(r), "reasons": r["attention"],
                          "error": r.get("error"), "flags": [flag_text(f) for f in r.get("flags") or []],
@@ -96,6 +100,9 @@ def summarise(records: list[dict]) -> dict:
         "median_percent": percent(median, mx) if totals else 0.0,
         "full_marks": sum(1 for s in students if s["max"] and s["total"] >= s["max"]),
         "manual_grades": manual,
+        "extra_credit": sum(1 for s in students if s["extra_credit"]),
+        "late": sum(1 for s in students if s["seconds_late"] > 0),
+        "late_penalised": sum(1 for s in students if s["late_penalty"]),
         "status": dict(Counter(s["status"] for s in students)),
         "not_isolated": sorted(s["student"] for s in students if s["isolation"] not in (None, "bwrap")),
         "tests": [{"id": t, "max_points": maxp.get(t), "passed": per_test[t]["passed"],
@@ -107,9 +114,10 @@ def summarise(records: list[dict]) -> dict:
                    "top_diagnosis": top[t].most_common(1)[0][0] if top[t] else None} for t in tests],
         "misconceptions": sorted(({"diagnosis": d, "component": c, "count": len(v), "students": sorted(v)}
                                   for (d, c), v in diag.items()), key=lambda m: (-m["count"], m["diagnosis"], m["component"])),
-        "attention": [{k: s[k] for k in ("student", "status", "attention", "reasons", "error", "flags", "notes",
-                                         "cell_errors", "seconds")}
+        "attention": [{k: s[k] for k in ("student", "name", "status", "attention", "reasons", "error", "flags",
+                                         "notes", "cell_errors", "seconds")}
                       for s in students if s["reasons"]],
+        "unmatched": [dict(u) for u in unmatched or []],
         "students": students,
     }
 
@@ -231,7 +239,7 @@ def report_html(summary: dict, feedback_rel: str = "../feedback", gradebook_rel:
              (f"{fmt_points(s['median'])} / {mx}" if s["median"] is not None else "—",
               f"median points ({fmt_percent(s['median_percent'])})", "median"),
              (str(s["full_marks"]), "full marks"),
-             (str(len(s["attention"])), "need a TA's look")]
+             (str(len(s["attention"]) + len(s.get("unmatched") or [])), "need a TA's look")]
     stats = [x if len(x) == 3 else (*x, x[1].split()[0]) for x in stats]
     body.append('<div class="stats">' + "".join(f'<div class="stat" data-stat="{esc(key)}"><div class="v">{esc(v)}</div>'
                                                  f'<div class="k">{esc(k)}</div></div>' for v, k, key in stats)
@@ -276,27 +284,39 @@ def report_html(summary: dict, feedback_rel: str = "../feedback", gradebook_rel:
         detail += [f"cell <code>{esc(c.get('id'))}</code>: {esc(c.get('status'))}"
                    + (f" — {esc(c.get('error'), 200)}" if c.get("error") else "") for c in a["cell_errors"]]
         secs = f"{a['seconds']:.1f} s" if isinstance(a.get("seconds"), (int, float)) else ""
-        att.append(f"<tr data-student=\"{esc(a['student'])}\"><td>{_link(a['student'], feedback_rel)}</td><td>{esc(a['status'])}</td>"
+        att.append(f"<tr data-student=\"{esc(a['student'])}\"><td>{_link(a['student'], feedback_rel)}"
+                   + (f" <span class=\"muted\">{esc(a['name'], 80)}</span>" if a.get("name") else "")
+                   + f"</td><td>{esc(a['status'])}</td>"
                    f"<td>{', '.join(esc(x) for x in a['attention'])}</td>"
                    f"<td><ul style=\"margin:0;padding-left:18px\">{''.join(f'<li>{d}</li>' for d in detail)}</ul></td>"
                    f"<td class=\"num\">{secs}</td></tr>")
+    for u in s.get("unmatched") or []:  # a notebook of nobody: not graded, not a student
+        att.append(f"<tr data-file=\"{esc(u['file'])}\"><td>file <code>{esc(u['file'], 200)}</code></td>"
+                   f"<td>not graded</td><td>no student</td><td>{esc(u['reason'], 300)}</td><td></td></tr>")
     body.append('<section class="card" id="attention"><h2>Needs a TA\'s look: errors, timeouts, flags</h2>'
                 + ('<table><thead><tr><th>student</th><th>status</th><th>why</th><th>details</th>'
                    f'<th class="num">time</th></tr></thead><tbody>{"".join(att)}</tbody></table>'
                    if att else "<p>Nothing unusual: every submission ran to the end without flags.</p>")
                 + "</section>")
 
+    # the score's parts (tests, extra credit, late penalty) where a student's total is more than its tests
+    parts = any(score_parts(x) for x in s["students"])
     st_rows = "".join(
         f"<tr data-student=\"{esc(x['student'])}\"><td>{_link(x['student'], feedback_rel)}"
         + (f" <span class=\"muted\">{esc(x['name'], 80)}</span>" if x.get("name") else "")
         + f"</td><td class=\"num\">{fmt_points(x['total'])} / "
         f"{fmt_points(x['max'])}</td><td class=\"num\">{fmt_percent(x['percent'])}</td>"
         f"<td>{badge('passed') if x['status'] == 'graded' and not x['failed'] else esc(x['status'])}</td>"
-        f"<td>{', '.join(esc(t) for t in x['failed'])}</td></tr>" for x in s["students"])
+        f"<td>{', '.join(esc(t) for t in x['failed'])}</td>"
+        + (f"<td class=\"parts\">{esc(score_parts(x) or '')}"
+           + (f" <span class=\"muted\">({esc(duration(x['seconds_late']))} late)</span>" if x['seconds_late'] > 0
+              else "") + "</td>" if parts else "")
+        + "</tr>" for x in s["students"])
     body.append(tests_section)
     body.append('<section class="card" id="students"><h2>Students</h2><table><thead><tr><th>student</th>'
                 '<th class="num">points</th><th class="num">score</th><th>status</th><th>tests not passed</th>'
-                f"</tr></thead><tbody>{st_rows}</tbody></table></section>")
+                + ("<th>points = tests + extra credit - late penalty</th>" if parts else "")
+                + f"</tr></thead><tbody>{st_rows}</tbody></table></section>")
     links = ['<a href="pass_matrix.csv">pass_matrix.csv</a> (1 passed, 0 not passed, per student and test)']
     if gradebook_rel:
         links.append(f'<a href="{esc(gradebook_rel)}">gradebook.csv</a> (points)')
@@ -310,22 +330,26 @@ def write_pass_matrix(summary: dict, path: Path) -> None:
     tests = [t["id"] for t in summary["tests"]]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["student", *tests, "total", "max", "percent", "status"])
+    w.writerow(["student", "name", *tests, "extra_credit", "raw", "late_penalty", "total", "max", "percent", "status"])
     for s in summary["students"]:
-        w.writerow([csv_cell(s["student"]), *["" if s["pass"][t] is None else s["pass"][t] for t in tests],
-                    fmt_points(s["total"]), fmt_points(s["max"]), f"{s['percent']:.1f}", s["status"]])
+        w.writerow([csv_cell(s["student"]), csv_cell(s.get("name") or ""),
+                    *["" if s["pass"][t] is None else s["pass"][t] for t in tests],
+                    *[fmt_points(s[k]) for k in ("extra_credit", "raw", "late_penalty", "total", "max")],
+                    f"{s['percent']:.1f}", s["status"]])
     write_atomic(path, buf.getvalue())
 
 
-def write_class_report(grades_dir, out_dir=None, records: list[dict] | None = None) -> Path:
+def write_class_report(grades_dir, out_dir=None, records: list[dict] | None = None,
+                       unmatched: list[dict] | None = None) -> Path:
     """Write ``<out_dir>/report/`` (default ``out_dir`` = ``grades_dir``); returns index.html's path.
+    ``unmatched``: the export's notebooks of nobody (default: from ``summary.json``).
 
     Links to ``<out_dir>/feedback/<student>.html`` (see ``feedback.write_all_feedback``).
     """
     grades_dir = Path(grades_dir)
     out_dir = Path(out_dir or grades_dir)
     records = load_records(grades_dir) if records is None else records
-    summary = summarise(records)
+    summary = summarise(records, load_unmatched(grades_dir) if unmatched is None else unmatched)
     report = out_dir / "report"
     report.mkdir(parents=True, exist_ok=True)
     fig_score_distribution(summary, report / "score_distribution.png")

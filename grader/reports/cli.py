@@ -15,7 +15,7 @@ from grader.files import WriteError
 
 from .class_report import summarise, write_class_report
 from .feedback import feedback_path, write_feedback_html
-from .records import finalise, fmt_percent, fmt_points, load_records, test_order
+from .records import finalise, fmt_percent, fmt_points, load_records, load_unmatched, test_order
 from .terminal import progress, style, table
 
 
@@ -34,11 +34,13 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def write_reports(grades_dir, quiet: bool = True, records: list[dict] | None = None) -> dict:
+def write_reports(grades_dir, quiet: bool = True, records: list[dict] | None = None,
+                  unmatched: list[dict] | None = None) -> dict:
     """Feedback pages for every record plus the class report; returns the paths written.
 
     ``records``: the finalised records ``backprop grade`` just wrote every other output from
-    (default: read from ``grades_dir``).
+    (default: read from ``grades_dir``); ``unmatched``: the export's notebooks of nobody
+    (default: summary.json's).
     """
     grades_dir = Path(grades_dir)
     skipped: list[str] = []
@@ -47,7 +49,7 @@ def write_reports(grades_dir, quiet: bool = True, records: list[dict] | None = N
     records = [finalise(r) for r in records]
     for r in progress(records, len(records), "feedback", quiet=quiet, note=lambda r: str(r.get("student"))[:20]):
         write_feedback_html(r, feedback_path(grades_dir, r.get("student", "?")))
-    index = write_class_report(grades_dir, records=records)
+    index = write_class_report(grades_dir, records=records, unmatched=unmatched)
     return {"records": records, "skipped": skipped, "report": index, "feedback": grades_dir / "feedback"}
 
 
@@ -65,10 +67,26 @@ def _rebuild(grades: Path, assignment: str, course: Path | None) -> dict:
     except (OSError, ValueError):
         pass
     run = {k: previous[k] for k in ("isolation", "isolation_warning", "graded_now", "reused", "grader_errors",
-                                    "seconds") if k in previous}
+                                    "seconds", "unmatched") if k in previous}
+    if course is not None:  # the late penalty follows the score, manual grades included: computed again
+        from grader.grading.late import for_batch
+        from grader.grading.store import Store
+
+        note = for_batch(course, assignment, Store(grades), {str(r.get("student")) for r in records})
+        if note and "NOT" in note:
+            run.setdefault("messages", []).append(note)
     ids = test_order(records)
     return write_outputs(grades, assignment, ids, course=course, reports=False, run=run,
                          max_points=previous.get("max_points"))
+
+
+def rebuild(grades: Path, assignment: str, course: Path | None, quiet: bool = True) -> tuple[dict, dict]:
+    """Every output of ``grades`` from its records, the course's gradebook.db (manual grades,
+    extra credit, late penalties; None: without it), feedback pages and class report included:
+    ``backprop report``, and ``backprop export grades`` before it exports. Returns
+    (write_outputs' summary, write_reports' paths)."""
+    rebuilt = _rebuild(grades, assignment, course)
+    return rebuilt, write_reports(grades, quiet=quiet)
 
 
 def run(args) -> int:
@@ -82,8 +100,7 @@ def run(args) -> int:
     use_db = not args.no_nbgrader and (args.course is not None or args.out is None) \
         and (course / "gradebook.db").is_file()
     try:
-        rebuilt = _rebuild(grades, args.assignment, course if use_db else None)
-        out = write_reports(grades, quiet=args.quiet or args.json)
+        rebuilt, out = rebuild(grades, args.assignment, course if use_db else None, quiet=args.quiet or args.json)
     except WriteError as e:
         print(f"backprop report: {e}; nothing else was changed, rerun `backprop report` when it can be written",
               file=sys.stderr)
@@ -93,7 +110,7 @@ def run(args) -> int:
     if not out["records"]:
         print(f"backprop report: no submission records in {grades}", file=sys.stderr)
         return 1
-    summary = summarise(out["records"])
+    summary = summarise(out["records"], load_unmatched(grades))
     if args.json:
         slim = {k: v for k, v in summary.items() if k != "students"}
         slim["paths"] = {"report": str(out["report"]), "feedback": str(out["feedback"]),
@@ -115,15 +132,21 @@ def run(args) -> int:
                   fmt_points(t["max_points"]), t["top_diagnosis"] or ""] for t in summary["tests"]],
                 ["test", "passed", "partial", "failed", "mean", "max", "most common diagnosis"], align="lrrrrrl"))
     print("(passed: full marks; partial: some points; failed: no points)")
+    if summary["late"] or summary["extra_credit"]:
+        print(f"late: {summary['late']} submission(s), {summary['late_penalised']} with a penalty; extra credit: "
+              f"{summary['extra_credit']} student(s); scores above are after both (gradebook.csv: raw, "
+              "extra_credit, late_penalty, total)")
     if summary["misconceptions"]:
         print()
         print(table([[m["diagnosis"], m["component"], m["count"]] for m in summary["misconceptions"][:8]],
                     ["misconception", "component", "students"]))
-    if summary["attention"]:
+    if summary["attention"] or summary["unmatched"]:
         print()
-        print(style(f"{len(summary['attention'])} submission(s) need a TA's look:", "yellow"))
-        print(table([[a["student"], a["status"], "; ".join(a["reasons"])[:110]] for a in summary["attention"]],
-                    ["student", "status", "why"]))
+        print(style(f"needs a TA's look ({len(summary['attention']) + len(summary['unmatched'])}):", "yellow"))
+        print(table([[a["student"], a["name"] or "", a["status"], "; ".join(a["reasons"])[:110]]
+                     for a in summary["attention"]]
+                    + [[f"file {u['file']}"[:60], "", "not graded", u["reason"][:110]] for u in summary["unmatched"]],
+                    ["student", "name", "status", "why"]))
     print()
     print(f"class report: {out['report']}")
     print(f"feedback:     {out['feedback']}/<student>.html")

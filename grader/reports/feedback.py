@@ -13,11 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from grader.files import write_atomic
+from grader.grading.late import describe as describe_late
 
 from .diagnoses import describe
 from .graph_svg import graph_svg, legend_html
 from .html import badge, code_spans, esc, page
-from .records import finalise, flag_text, fmt_percent, fmt_points, load_records, safe_name, student_visible, test_state
+from .records import (finalise, flag_text, fmt_percent, fmt_points, load_records, safe_name, score_parts,
+                      student_visible, test_state)
 
 SMALL = 48          # arrays up to this many elements are shown in full
 TOL = 1e-6          # elements whose difference exceeds this are highlighted
@@ -179,7 +181,8 @@ def feedback_html(record: dict) -> str:
             + '</div></div>'
             f'<div class="total"><span class="big">{fmt_points(total)}</span> / {fmt_points(mx)} points '
             f'<span class="muted">({fmt_percent(record["percent"])})</span>'
-            f'<div class="bar"><span style="width:{100 * frac:.1f}%"></span></div></div></header>']
+            + (f'<div class="muted parts">{esc(score_parts(record))}</div>' if score_parts(record) else "")
+            + f'<div class="bar"><span style="width:{100 * frac:.1f}%"></span></div></div></header>']
 
     status = record.get("status", "graded")
     if status != "graded":
@@ -195,6 +198,10 @@ def feedback_html(record: dict) -> str:
         notes.append("This submission was flagged for review by a TA.")
     if any("manual_points" in t for t in tests):
         notes.append("A TA adjusted the points of some tests (marked “adjusted by a TA” below).")
+    if record["extra_credit"]:
+        notes.append(f"A TA gave {fmt_points(record['extra_credit'])} point(s) of extra credit (marked below).")
+    if describe_late(record):
+        notes.append(describe_late(record))
     if notes:
         body.append('<section class="card banner warn"><b>Notes from the grader</b><ul>'
                     + "".join(f"<li>{esc(n, 500)}</li>" for n in notes) + "</ul></section>")
@@ -207,12 +214,18 @@ def feedback_html(record: dict) -> str:
         name = f'<a href="#t-{esc(tid)}">{esc(tid)}</a>' if state != "passed" else esc(tid)
         words = describe(r.get("diagnosis"))[0] if state != "passed" and not unreadable(record) else ""
         adjusted = ' <span class="muted">adjusted by a TA</span>' if "manual_points" in t else ""
+        if t.get("extra_credit"):
+            adjusted += f' <span class="muted">+ {fmt_points(t["extra_credit"])} extra credit</span>'
         rows.append(f"<tr class=\"test row-{state}\" data-test=\"{esc(tid)}\"><td>{name}</td><td>{badge(state)}</td>"
                     f"<td class=\"num\">{fmt_points(t.get('points'))} / {fmt_points(t.get('max_points'))}{adjusted}</td>"
                     f"<td>{code_spans(esc(words))}</td></tr>")
     body.append('<section class="card" id="scores"><h2>Scores</h2><table class="scores">'
                 '<thead><tr><th>test</th><th>result</th><th class="num">points</th><th>likely cause</th>'
                 "</tr></thead><tbody>" + "".join(rows)
+                + "".join(f'<tr class="{cls}"><td>{label}</td><td></td><td class="num">{sign}{fmt_points(v)}</td>'
+                          "<td></td></tr>" for cls, label, sign, v in
+                          (("extra-row", "extra credit", "+ ", record["extra_credit"]),
+                           ("late-row", "late penalty", "- ", record["late_penalty"])) if v)
                 + f'<tr class="total-row"><td><b>total</b></td><td></td><td class="num"><b>{fmt_points(total)} / '
                 f"{fmt_points(mx)}</b></td><td></td></tr></tbody></table></section>")
 

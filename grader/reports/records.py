@@ -103,19 +103,25 @@ def stale_manual_flag(test_id: str, manual: dict) -> str:
 
 def finalise(record: dict) -> dict:
     """The record as every output shows it (a copy): points rounded by ``points``, the TA's
-    manual grades (``record["manual"]``, read from gradebook.db) in place of the automatic
-    ones, each test's ``state``, ``total`` / ``max`` / ``percent``, stale manual grades
-    flagged, and ``attention``: why a TA should look. Idempotent."""
+    manual grades and extra credit (``record["manual"]``, read from gradebook.db) in place of
+    the automatic scores, each test's ``state``, stale manual grades flagged, ``attention``
+    (why a TA should look), and the score as nbgrader's export computes it:
+
+    ``raw`` = the tests' points + ``extra_credit`` (nbgrader's ``SubmittedNotebook.score``),
+    ``late_penalty`` (points, from the course's late policy, ``grader.grading.late``),
+    ``total`` = max(0, raw - late_penalty): the grade, the one every output and the LMS export
+    report, with ``max`` and ``percent`` (of ``total``). Idempotent."""
     r = copy.deepcopy(record)
     manual = r.get("manual") or {}
-    auto_total = 0.0
+    auto_total = extra_total = 0.0
     flags = [f for f in r.get("flags") or [] if not flag_text(f).startswith("stale manual grade:")]
     for t in r.get("tests") or []:
         auto = points(t.get("auto_points", t.get("points")))
         t["auto_points"] = auto
         auto_total += auto
         m = manual.get(str(t.get("id")))
-        if isinstance(m, dict) and m.get("score") is not None:
+        m = m if isinstance(m, dict) else {}
+        if m.get("score") is not None:
             t["manual_points"] = points(m["score"])
             t["points"] = t["manual_points"]
             # stale as last synced, or since (a regrade without the database still sees it)
@@ -124,6 +130,12 @@ def finalise(record: dict) -> dict:
         else:
             t.pop("manual_points", None)
             t["points"] = auto
+        extra = points(m.get("extra_credit"))
+        if extra:
+            t["extra_credit"] = extra
+            extra_total += extra
+        else:
+            t.pop("extra_credit", None)
         if t.get("max_points") is not None:
             t["max_points"] = points(t["max_points"])
         t.pop("state", None)
@@ -131,12 +143,30 @@ def finalise(record: dict) -> dict:
     tests = r.get("tests") or []
     r["flags"] = flags
     r["auto_total"] = points(auto_total)
-    r["total"] = points(sum(t["points"] for t in tests)) if tests else points(r.get("total"))
+    r["extra_credit"] = points(extra_total)
+    if tests:
+        r["raw"] = points(sum(t["points"] for t in tests) + extra_total)
+    else:  # no tests (an old or foreign record): its own raw score, else its total
+        r["raw"] = points(r["raw"] if r.get("raw") is not None else r.get("total"))
+    r["late_penalty"] = points(r.get("late_penalty"))
+    r["total"] = points(max(0.0, r["raw"] - r["late_penalty"]))
     mx = r.get("max")
     r["max"] = points(mx if mx is not None else sum(float(t.get("max_points") or 0) for t in tests))
     r["percent"] = percent(r["total"], r["max"])
     r["attention"] = attention(r)
     return r
+
+
+def score_parts(record: dict) -> str | None:
+    """How a finalised record's ``total`` is made when it is not just the tests' points:
+    ``24 + 1 extra credit - 2.5 late penalty = 22.5`` (None otherwise)."""
+    extra, penalty = record.get("extra_credit") or 0.0, record.get("late_penalty") or 0.0
+    if not extra and not penalty:
+        return None
+    text = fmt_points(points(record["raw"] - extra)) + " (tests)"
+    text += f" + {fmt_points(extra)} extra credit" if extra else ""
+    text += f" - {fmt_points(penalty)} late penalty" if penalty else ""
+    return text + f" = {fmt_points(record['total'])}"
 
 
 def attention(record: dict) -> list[str]:
@@ -202,6 +232,17 @@ def load_records(grades_dir, skipped: list | None = None) -> list[dict]:
         records = list(data)
     records = [r for r in records if isinstance(r, dict)]
     return sorted(records, key=lambda r: str(r.get("student", "")))
+
+
+def load_unmatched(grades_dir) -> list[dict]:
+    """The last batch's notebooks of nobody (``summary.json``'s ``unmatched``): kept for the TA
+    by ``backprop report``, which does not read the submissions again."""
+    try:
+        data = json.loads((Path(grades_dir) / "summary.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    found = data.get("unmatched") if isinstance(data, dict) else None
+    return [u for u in found or [] if isinstance(u, dict) and "file" in u and "reason" in u]
 
 
 def test_order(records: list[dict]) -> list[str]:

@@ -27,13 +27,14 @@ def test_report_files(grades):
 def test_pass_matrix(grades, records):
     with open(grades / "report" / "pass_matrix.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["student", *[t for t, _, _ in SUITE], "total", "max", "percent", "status"]
+    assert rows[0] == ["student", "name", *[t for t, _, _ in SUITE], "extra_credit", "raw", "late_penalty", "total",
+                       "max", "percent", "status"]
     assert len(rows) == 1 + len(records)
     by = {r[0]: r for r in rows[1:]}
-    assert set(by["alice"][1:1 + len(SUITE)]) == {"1"}
+    assert set(by["alice"][2:2 + len(SUITE)]) == {"1"}
     carol = dict(zip(rows[0], by["carol"]))
     assert carol["backward_mlp2"] == "0" and carol["mul"] == "0" and carol["add"] == "1"
-    assert all(c in ("0", "1", "") for r in rows[1:] for c in r[1:1 + len(SUITE)])
+    assert all(c in ("0", "1", "") for r in rows[1:] for c in r[2:2 + len(SUITE)])
 
 
 def test_csv_guards_against_formulas(tmp_path):
@@ -104,7 +105,7 @@ def test_cli_text_json_quiet(tmp_path, capsys):
     root = make_grades(tmp_path / "course" / "grades" / "tensor_edf", n_random=3)
     assert main(["report", "--assignment", "tensor_edf", "--course", str(tmp_path / "course")]) == 0
     out = capsys.readouterr().out
-    assert "need a TA's look" in out and "class report:" in out and "misconception" in out
+    assert "needs a TA's look" in out and "class report:" in out and "misconception" in out
     assert (root / "report" / "index.html").is_file() and (root / "feedback" / "alice.html").is_file()
 
     assert main(["report", "-a", "tensor_edf", "--out", str(root), "--json"]) == 0
