@@ -167,6 +167,25 @@ def remove_from_nbgrader(db_url: str, assignment: str, students: list[str]) -> i
     return removed
 
 
+def _move_autograded(course: Path, assignment: str, students: list[str], dest: Path) -> str:
+    """``<course>/autograded/<student>/<A>/`` of students moved aside goes with their records:
+    ``nbgrader generate_feedback`` reads every autograded folder and fails on one whose
+    submission is no longer in gradebook.db."""
+    import shutil
+
+    from .autograded import _safe_dir
+
+    moved = 0
+    for student in filter(_safe_dir, students):  # autograded/ holds only these (``autograded.for_batch``)
+        folder = course / "autograded" / student / assignment
+        if folder.is_dir() and not folder.is_symlink():
+            target = dest / "autograded" / student
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(folder), str(target / assignment))
+            moved += 1
+    return f" and {moved} autograded/ folder(s) moved beside the records" if moved else ""
+
+
 def nbgrader_db(course) -> Path:
     """The course's gradebook: ``<course>/gradebook.db`` (nbgrader's default, relative to the course)."""
     return Path(course).resolve() / "gradebook.db"
@@ -204,6 +223,8 @@ def write_outputs(out: Path, assignment: str, tests: list, *, students: set[str]
                                 "\"manual\")")
                 except Exception as e:  # noqa: BLE001 - the files are right; say the database is not
                     msg += f"; gradebook.db NOT updated ({type(e).__name__}: {e})"
+            if course is not None:
+                msg += _move_autograded(Path(course), assignment, moved, dest)
             messages.append(msg)
     records = sorted(store.all(), key=lambda r: str(r.get("student")))
 
@@ -308,10 +329,10 @@ def format_summary(s: dict) -> str:
                        ["test", "passed", "partial", "failed", "mean", "max", "most common diagnoses"],
                        align="lrrrrrl"))
     lines.append("(passed: full marks; partial: some points; failed: no points)")
-    if s.get("late") or s.get("extra_credit"):
-        lines.append(f"late: {s.get('late', 0)} submission(s), {s.get('late_penalised', 0)} with a penalty; extra credit: "
-                     f"{s.get('extra_credit', 0)} student(s); scores above are after both (gradebook.csv: raw, "
-                     "extra_credit, late_penalty, total)")
+    from grader.reports.class_report import late_line
+
+    if late_line(s):
+        lines.append(late_line(s))
     review = s.get("review") or {}
     if review:
         lines += ["", f"needs review by a TA ({len(review)}): their points are held or may be forged "

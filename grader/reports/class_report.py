@@ -122,6 +122,18 @@ def summarise(records: list[dict], unmatched: list[dict] | None = None) -> dict:
     }
 
 
+def late_line(summary: dict) -> str | None:
+    """The terminal's line on late penalties and extra credit (None when the class has neither)."""
+    parts = []
+    if summary.get("late"):
+        parts.append(f"late: {summary['late']} submission(s), {summary.get('late_penalised', 0)} with a penalty")
+    if summary.get("extra_credit"):
+        parts.append(f"extra credit: {summary['extra_credit']} student(s)")
+    if not parts:
+        return None
+    return "; ".join(parts) + " (scores above are after both; gradebook.csv: raw, extra_credit, late_penalty, total)"
+
+
 # ---------------------------------------------------------------------------- figures
 
 def _save(fig: Figure, path: Path) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from grader.files import WriteError
 
-from .class_report import summarise, write_class_report
+from .class_report import late_line, summarise, write_class_report
 from .feedback import feedback_path, write_feedback_html
 from .records import finalise, fmt_percent, fmt_points, load_records, load_unmatched, test_order
 from .terminal import progress, style, table
@@ -132,10 +132,8 @@ def run(args) -> int:
                   fmt_points(t["max_points"]), t["top_diagnosis"] or ""] for t in summary["tests"]],
                 ["test", "passed", "partial", "failed", "mean", "max", "most common diagnosis"], align="lrrrrrl"))
     print("(passed: full marks; partial: some points; failed: no points)")
-    if summary["late"] or summary["extra_credit"]:
-        print(f"late: {summary['late']} submission(s), {summary['late_penalised']} with a penalty; extra credit: "
-              f"{summary['extra_credit']} student(s); scores above are after both (gradebook.csv: raw, "
-              "extra_credit, late_penalty, total)")
+    if late_line(summary):
+        print(late_line(summary))
     if summary["misconceptions"]:
         print()
         print(table([[m["diagnosis"], m["component"], m["count"]] for m in summary["misconceptions"][:8]],

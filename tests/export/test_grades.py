@@ -1,5 +1,6 @@
 """``backprop export grades``: the LMS's grade-import CSV from real grading records of real LMS
-exports, manual scores set through nbgrader's own API, a late penalty when a record has one."""
+exports, manual scores and extra credit set through nbgrader's own API (late penalties:
+tests/grading/test_outputs_agree.py)."""
 from __future__ import annotations
 
 import datetime
@@ -12,7 +13,7 @@ from pathlib import Path
 from grader.export.grades import export_grades
 from grader.grading.batch import Request, grade
 from grader.grading.execute import Options
-from grader.grading.gradebook import fmt_points
+from grader.reports.records import fmt_points, percent
 from grader.runner import Limits
 
 REPO = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True)
 
 
-def test_canvas_import_with_manual_score_and_late_penalty(course, nbs, tmp_path):
+def test_canvas_import_with_manual_score_and_extra_credit(course, nbs, tmp_path):
     from nbgrader.api import Gradebook
 
     z = _zip(tmp_path / "submissions.zip", {
@@ -56,38 +57,41 @@ def test_canvas_import_with_manual_score_and_late_penalty(course, nbs, tmp_path)
         gb.find_grade(failed["grade_id"], ASSIGNMENT, ASSIGNMENT, "12342").manual_score = failed["max_points"]
         gb.db.commit()
     bob_points = bob["total"] - failed["points"] + failed["max_points"]
-    # a late penalty, as the late-penalty step writes it into a record
-    results = json.loads((out / "results.json").read_text())
-    for r in results:
-        if r["student"] == "12342":
-            r["late_penalty"] = 2.5
-    (out / "results.json").write_text(json.dumps(results))
+    # formgrader's extra credit for Carol: on top of her score, as nbgrader adds it
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.find_grade("test_add", ASSIGNMENT, ASSIGNMENT, "12343").extra_credit = 1.5
+        gb.db.commit()
+    carol_points = carol["total"] + 1.5
 
     r = _cli(ASSIGNMENT, "--format", "canvas", "--course", str(course), "--grades", str(out),
              "--column", "Tensor EDF (4321)")
     assert r.returncode == 0, r.stderr
-    assert "3 student(s)" in r.stdout and "manual scores for 1" in r.stdout and r.stderr == ""
+    assert "3 student(s)" in r.stdout and "manual scores for 2" in r.stdout and r.stderr == ""
     assert (out / "export" / "grades_canvas.csv").read_text().splitlines() == [
         "Student,ID,SIS User ID,SIS Login ID,Section,Tensor EDF (4321)",
         f"Points Possible,,,,,{fmt_points(alice['max'])}",
         f"andersonalice,12341,,,,{fmt_points(alice['max'])}",
-        f"brownbob,12342,,,,{fmt_points(round(bob_points - 2.5, 4))}",
-        f"cruzcarol,12343,,,,{fmt_points(carol['total'])}"]
+        f"brownbob,12342,,,,{fmt_points(bob_points)}",
+        f"cruzcarol,12343,,,,{fmt_points(carol_points)}"]
 
     r = _cli(ASSIGNMENT, "--format", "csv", "--course", str(course), "--grades", str(out), "--out", "-")
     assert r.returncode == 0, r.stderr
-    pct = lambda p: f"{round(100 * p / alice['max'], 2):g}"  # noqa: E731
+    pct = lambda p: f"{percent(p, alice['max']):.1f}"  # noqa: E731
     assert r.stdout.splitlines() == [
         "id,name,points,max,percent,late,late_penalty,manual,submitted_at,flags",
-        f"12341,andersonalice,{fmt_points(alice['max'])},{fmt_points(alice['max'])},100,no,0,,,",
-        f"12342,brownbob,{fmt_points(round(bob_points - 2.5, 4))},{fmt_points(alice['max'])},{pct(round(bob_points - 2.5, 4))},yes,2.5,"
+        f"12341,andersonalice,{fmt_points(alice['max'])},{fmt_points(alice['max'])},100.0,no,0,,,",
+        f"12342,brownbob,{fmt_points(bob_points)},{fmt_points(alice['max'])},{pct(bob_points)},yes,0,"
         f"{failed['id']},,",
-        f"12343,cruzcarol,{fmt_points(carol['total'])},{fmt_points(alice['max'])},{pct(carol['total'])},no,0,,,"]
+        f"12343,cruzcarol,{fmt_points(carol_points)},{fmt_points(alice['max'])},{pct(carol_points)},no,0,add,,"]
+    # gradebook.csv, rebuilt from the same records, says the same
+    gb_csv = (out / "gradebook.csv").read_text()
+    assert "\n12342,brownbob," in gb_csv and f",{fmt_points(bob_points)},{fmt_points(alice['max'])}," in gb_csv
 
     # --no-manual: the automatic score again
     r = _cli(ASSIGNMENT, "--format", "canvas", "--course", str(course), "--grades", str(out), "--out", "-",
              "--no-manual")
-    assert f"brownbob,12342,,,,{fmt_points(round(bob['total'] - 2.5, 4))}" in r.stdout.splitlines()
+    assert f"brownbob,12342,,,,{fmt_points(bob['total'])}" in r.stdout.splitlines()
+    assert f"cruzcarol,12343,,,,{fmt_points(carol['total'])}" in r.stdout.splitlines()
 
 
 def test_moodle_grading_worksheet(course, nbs, tmp_path):

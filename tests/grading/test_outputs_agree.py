@@ -280,6 +280,10 @@ def test_one_batch_per_output_folder(graded, submitted_nb, tmp_path):
     assert f"removed {len(moved)} of their submission(s) from gradebook.db" in r.stdout
     (stale,) = (out / "submissions" / ".stale").iterdir()
     assert sorted(p.stem for p in stale.glob("*.json")) == moved
+    # their autograded/ folders go with them: nbgrader generate_feedback reads every one
+    assert not any((course / "autograded" / s / A).exists() for s in moved)
+    assert sorted(p.name for p in (stale / "autograded").iterdir()) == moved
+    assert all((stale / "autograded" / s / A / f"{A}.ipynb").is_file() for s in moved)
     results = assert_outputs_agree(out, course, [r.stdout])
     assert [x["student"] for x in results] == ["ada", "zed"]
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
