@@ -9,7 +9,11 @@ from __future__ import annotations
 import csv
 import html
 import json
+import re
+import shlex
 import shutil
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -25,7 +29,7 @@ def grade_zip(course: Path, tmp_path: Path, name: str, members: list[tuple]) -> 
     with zipfile.ZipFile(z, "w") as zf:
         for member in members:
             put(zf, *member)
-    out = tmp_path / "out"
+    out = own / "grades" / A  # where the README's commands look by default
     r = cli("grade", str(z), "--assignment", A, "--course", str(own), "--out", str(out), "--timeout", "2")
     assert r.returncode == 0, r.stderr
     return own, out, r.stdout
@@ -92,6 +96,33 @@ def test_moodle_zip_end_to_end(course, nbs, tmp_path):  # noqa: F811
     # the student reads the note, not the TA's flag
     md = (out / "feedback" / "12342.md").read_text()
     assert "Bob Brown" in md.splitlines()[0] and "tensor" in md and "reviewed by a TA" in md
+
+    # README's LMS round trip, command by command, as a TA types them beside course/
+    commands = readme_round_trip()
+    assert [c[:3] for c in commands] == [["backprop", "grade", "~/Downloads/CS101-Tensor_EDF-42.zip"]] + \
+        [["backprop", "export", "grades"]] * 3
+    for command in commands:
+        args = [str(tmp_path / "CS101-Tensor EDF-42.zip") if a.startswith("~/") else a for a in command[1:]]
+        extra = ["--timeout", "2"] if args[0] == "grade" else []
+        r = subprocess.run([sys.executable, "-m", "grader.cli", *args, *extra], cwd=tmp_path, capture_output=True,
+                           text=True)
+        assert r.returncode == 0, (command, r.stderr)
+        if args[0] == "grade":
+            assert "0 graded now, 3 unchanged (kept)" in r.stdout  # the same export: nothing graded twice
+    exported = {f: (out / "export" / f"grades_{f}.csv").read_text().splitlines() for f in ("canvas", "moodle", "csv")}
+    assert exported["canvas"][0].endswith(",Tensor EDF (4321)")
+    assert [row.split(",")[:2] for row in exported["moodle"][1:]] == [
+        ["Participant 12341", "Alice Anderson"], ["Participant 12342", "Bob Brown"], ["Participant 12343", "Carol Cruz"]]
+    assert [row.split(",")[2] for row in exported["csv"][1:]] == [f"{recs[s]['total']:g}" for s in sorted(recs)]
+
+
+def readme_round_trip() -> list[list[str]]:
+    """The commands of README.md's "The LMS round trip", in order."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    start = text.index("### The LMS round trip")
+    section = text[start:text.index("\n### ", start + 1)]
+    commands = re.findall(r"`(backprop grade [^`]+)`|^\s*(backprop [^#\n]+?)\s*(?:#.*)?$", section, re.M)
+    return [shlex.split(a or b) for a, b in commands]
 
 
 def test_canvas_zip_with_late_marks_end_to_end(course, nbs, tmp_path):  # noqa: F811
