@@ -14,9 +14,10 @@ the notebook's score (manual grades included).
 A record's ``submitted_at`` is the LMS's upload time or, in an nbgrader tree, the
 ``timestamp.txt``'s (ISO 8601 UTC, set at discovery by ``stamp``); ``apply`` adds
 ``seconds_late``, ``late_penalty`` (points, 0 when on time or the policy is ``none``),
-``late_policy`` and ``duedate`` (the student's, extension included). ``total`` is left as graded: the penalty
-is shown beside it and subtracted by whoever reports a final grade (nbgrader's feedback,
-``backprop export grades``).
+``late_policy`` and ``duedate`` (the student's, extension included). The record's points stay
+as graded; ``grader.reports.records.finalise`` subtracts the penalty for every output
+(``total`` is ``raw`` minus ``late_penalty``, as in nbgrader's own export), and ``backprop
+report`` applies the policy again, since the penalty may depend on a score a TA has since adjusted.
 """
 from __future__ import annotations
 
