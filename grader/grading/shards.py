@@ -213,7 +213,8 @@ def merge(folders: list[Path], out: Path, course: Path, nbgrader: bool = True, r
            "reused": sum(int(x.get("reused") or 0) for x in summaries),
            "grader_errors": [e for x in summaries for e in (x.get("grader_errors") or [])],
            "seconds": round(sum(float(x.get("seconds") or 0.0) for x in summaries), 2),
-           "messages": [f"merged {len(shards)} shards of {assignment}: {len(students)} submission(s)"]}
+           "messages": [f"merged {len(shards)} shards of {assignment}: {len(students)} submission(s)"],
+           "unmatched": summaries[0].get("unmatched") or []}  # every shard lists the whole export's
     summary = write_outputs(out, assignment, ctx.tests, students=students, course=course if nbgrader else None,
                             reports=reports, run=run, max_points=ctx.max_points)
     if use_db:
