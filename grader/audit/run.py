@@ -1,7 +1,8 @@
 """Grading namespaces with the hidden suite, under several seed sets, in worker processes.
 
 Set 0 is the suite's own hidden seeds; set k > 0 replaces every hidden seed s with one
-derived from (assignment, test, k, s) by a hash, so the audit holds for seeds nobody chose.
+derived from (assignment, test, k, s) by a hash, so the audit holds for seeds nobody chose:
+the same mixing (``hidden.seeded``) that gives each graded submission its own seeds.
 A test whose specs do not depend on the seed (fixed cases, the held-out digits) is graded
 once and its score stands for every set.
 
@@ -35,21 +36,13 @@ LONG_CELL_CPU = 1.0         # CPU seconds above which a reference cell is long (
 
 
 def derived_seed(assignment: str, test: str, k: int, seed: int) -> int:
-    h = hashlib.sha256(f"{assignment}:{test}:{k}:{seed}".encode()).digest()
-    return int.from_bytes(h[:4], "little") % (2 ** 31 - 1)
+    return hidden.mixed_seed(assignment, test, k, seed)
 
 
 def seed_set(table: dict, k: int) -> dict:
-    """The test's table with its hidden seeds replaced for seed set ``k`` (0: unchanged)."""
-    t = copy.deepcopy(table)
-    if k == 0:
-        return t
-    h = t.setdefault("hidden", {})
-    if "seeds" in h:
-        h["seeds"] = [derived_seed(t["assignment"], t["id"], k, s) for s in h["seeds"]]
-    else:
-        h["seed"] = derived_seed(t["assignment"], t["id"], k, h.get("seed", 0))
-    return t
+    """The test's table with its hidden seeds replaced for seed set ``k`` (0: unchanged): set k
+    is what grading gives a submission whose key is k (``hidden.seeded``, the one mixing)."""
+    return hidden.seeded(table, k or None)
 
 
 def _key(specs) -> str:

@@ -1,7 +1,7 @@
 """The trusted half of the checks: expectations from the reference, hidden suites.
 
 ``build_specs(test, which)`` turns a suite.toml test into specs (plain data for the
-child), ``judge(test, specs, records)`` compares the child's records with the
+child; ``seeded(test, key)`` first gives a submission its own hidden seeds), ``judge(test, specs, records)`` compares the child's records with the
 reference's behaviour on the same specs, ``run_hidden(ns, test)`` does both in one
 process (nbgrader's hidden cells, our tests). Both dispatch through the registry of
 kinds (``registry.py``); ``backward_loop`` and the mlp kinds have trusted steps here
@@ -10,6 +10,7 @@ validates them and turns anything malformed into a failing case.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import inspect
@@ -47,6 +48,44 @@ def _params(test, which):
 def _classes(test, p):
     return tuple(test.get("classes") or p.get("classes")
                  or ASSIGNMENT_CLASSES.get(test.get("assignment"), ALL_CLASSES))
+
+
+# ----------------------------------------------------------------------------------
+# Hidden seeds per submission: the one place where a key changes a suite's seeds
+# ----------------------------------------------------------------------------------
+
+def mixed_seed(assignment: str, test_id: str, key: int, seed: int) -> int:
+    """The hidden seed that suite seed ``seed`` of a test becomes under ``key``, in [0, 2**31 - 1).
+
+    ``key`` is a submission's (``grader.grading.seeds``: from the course secret, the student
+    and the notebook's hash) or an audit seed set's number: the audit's sets are the keys
+    1, 2, ..., so it checks the suite under exactly the mixing grading uses.
+    """
+    h = hashlib.sha256(f"{assignment}:{test_id}:{key}:{seed}".encode()).digest()
+    return int.from_bytes(h[:4], "little") % (2 ** 31 - 1)
+
+
+def seeded(test: dict, key: int | None) -> dict:
+    """The test's table with every hidden seed mixed with ``key`` (None: the suite's own).
+
+    Only the hidden seeds change: the visible ones are printed in the student's notebook.
+    A test with fixed cases and no seed gets one anyway; its specs simply do not use it.
+    """
+    t = copy.deepcopy(test)
+    if key is None:
+        return t
+    h = t.setdefault("hidden", {})
+    if "seeds" in h:
+        h["seeds"] = [mixed_seed(t.get("assignment", ""), t["id"], key, s) for s in h["seeds"]]
+    else:
+        h["seed"] = mixed_seed(t.get("assignment", ""), t["id"], key, h.get("seed", 0))
+    return t
+
+
+def hidden_seeds(test: dict) -> list:
+    """The hidden seeds a test table's specs are built from (as its kind reads them)."""
+    h = test.get("hidden") or {}
+    return list(h.get("seeds") or [h.get("seed", 0)])
 
 
 def build_specs(test: dict, which: str = "hidden") -> list:
@@ -244,7 +283,8 @@ def judge(test, specs, records) -> Result:
         return combine(tid, [judge_case(test, s, r) for s, r in zip(specs, records)])
 
 
-def run_hidden(ns, test, which="hidden") -> Result:
-    """build_specs + probe + judge in one process (trusted setting only)."""
-    specs = build_specs(test, which)
+def run_hidden(ns, test, which="hidden", key: int | None = None) -> Result:
+    """build_specs + probe + judge in one process (trusted setting only); ``key``: a
+    submission's hidden seeds (``seeded``)."""
+    specs = build_specs(seeded(test, key) if which == "hidden" else test, which)
     return judge(test, specs, [probe(ns, s) for s in specs])
