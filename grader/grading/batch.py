@@ -18,7 +18,7 @@ from pathlib import Path
 
 from grader.runner import ChildPool, available_isolation
 
-from . import autograded, gradebook, late, shards
+from . import autograded, gradebook, late, seeds, shards
 from .gradebook import ISOLATION_WARNING, format_summary  # noqa: F401 - the CLI and the demo print it
 from .context import Checks, Context, load_context
 from .discover import Submission, discover, identity
@@ -45,6 +45,8 @@ class Request:
     reports: bool = True                  # feedback HTML + class report (grader.reports)
     progress: object = None               # callable(done, total, record) or None
     shard: tuple[int, int] | None = None  # (K, N): only the students of shard K of N (``shards``)
+    hidden_seed: int | None = None        # grade every submission with this recorded key (grading.seeds)
+    secret: bytes | None = None           # the course secret, when not in <course>/.backprop/ (Gradescope)
 
     @property
     def out_dir(self) -> Path:
@@ -53,33 +55,40 @@ class Request:
 
 # -- one submission ------------------------------------------------------------------------
 
-def _test_entries(ctx: Context, results: list[dict]) -> list[dict]:
+def _test_entries(ctx: Context, results: list[dict], key: int | None = None) -> list[dict]:
+    from grader.checks.hidden import hidden_seeds, seeded
+
     entries = []
     for test, r in zip(ctx.tests, results):
         max_points = float(test["points"])
         entries.append({"id": test["id"], "grade_id": "test_" + test["id"], "target": test.get("target"),
-                        "points": round(r["score"] * max_points, 4), "max_points": max_points, "result": r})
+                        "points": round(r["score"] * max_points, 4), "max_points": max_points, "result": r,
+                        "seeds": hidden_seeds(seeded(test, key))})  # the cases it faced, to rebuild them
     return entries
 
 
-def _record(ctx: Context, sub: Submission, isolation: str) -> dict:
+def _record(ctx: Context, sub: Submission, isolation: str, hidden_seed: dict) -> dict:
     return {"student": sub.student, "assignment": ctx.name, "sha256": sub.sha256, "source": sub.source,
-            "grader": ctx.fingerprint, "status": "graded", "isolation": isolation, "notes": list(sub.notes),
-            "cells": [], "tests": [], "total": 0.0, "max": ctx.max_points, "flags": list(sub.flags), "seconds": 0.0,
-            **identity(sub)}
+            "grader": ctx.fingerprint, "hidden_seed": hidden_seed, "status": "graded", "isolation": isolation,
+            "notes": list(sub.notes), "cells": [], "tests": [], "total": 0.0, "max": ctx.max_points,
+            "flags": list(sub.flags), "seconds": 0.0, **identity(sub)}
 
 
 def _unreadable(ctx: Context, rec: dict, why: str) -> dict:
     rec["status"], rec["error"] = "error", why
     results = [runner_result(t, "not_graded", f"not graded: {why}") for t in ctx.tests]
-    rec["tests"] = _test_entries(ctx, results)
+    rec["tests"] = _test_entries(ctx, results, rec["hidden_seed"]["key"])
     return rec
 
 
-def grade_one(pool, ctx: Context, sub: Submission, opts: Options, data: dict | None) -> dict:
-    """discover'd submission -> its record (parse, match, run, judge, score)."""
+def grade_one(pool, ctx: Context, sub: Submission, opts: Options, data: dict | None,
+              seeding: seeds.Seeding | None = None) -> dict:
+    """discover'd submission -> its record (parse, match, run, judge, score); ``seeding``: where
+    its hidden seeds come from (None: the suite's own)."""
     t0 = time.monotonic()
-    rec = _record(ctx, sub, pool.isolation if pool else "none")
+    hidden_seed = (seeding or seeds.Seeding()).for_submission(ctx.name, sub.student, sub.sha256)
+    key = hidden_seed["key"]
+    rec = _record(ctx, sub, pool.isolation if pool else "none", hidden_seed)
     rec["limits"] = pool.limits_mode if pool else None  # how memory and CPU were bounded (cgroup v1/v2, tmpfs+rlimits)
     if sub.data is None:
         return _finish(_unreadable(ctx, rec, sub.error or "unreadable"), t0)
@@ -91,10 +100,10 @@ def grade_one(pool, ctx: Context, sub: Submission, opts: Options, data: dict | N
     rec["notes"] += plan.notes
     with AST_LOCK:
         rec["flags"] += scan(plan.cells)
-    out = run_submission(pool, ctx, plan, opts, data)
+    out = run_submission(pool, ctx, plan, opts, data, key)
     rec["cells"], rec["notes"], rec["flags"] = out.cells, rec["notes"] + out.notes, rec["flags"] + out.flags
     rec["restarts"] = out.restarts
-    rec["tests"] = _test_entries(ctx, out.tests)
+    rec["tests"] = _test_entries(ctx, out.tests, key)
     if out.budget:
         rec["budget"] = out.budget
     if out.error:  # the sandbox failed under it twice: not the student's doing, not a grade
@@ -117,6 +126,7 @@ def grade(req: Request) -> dict:
     """Grade everything under ``req.path``; return the summary (also written as summary.json)."""
     t0 = time.monotonic()
     ctx = load_context(req.assignment, req.course, req.checks)
+    seeding = seeds.seeding(req.course, req.hidden_seed, req.secret)
     subs = discover(req.path, req.assignment)
     unmatched = getattr(subs, "unmatched", [])  # the export's notebooks of nobody: listed, never graded
     late.stamp(subs, req.path)  # nbgrader's timestamp.txt: the submission time in every record
@@ -130,8 +140,10 @@ def grade(req: Request) -> dict:
     todo, reused = [], 0
     for sub in subs:
         rec = None if req.force else store.is_current(sub.student, sub.sha256, ctx.fingerprint)
-        # same notebook, but the LMS's metadata or the discovery flags changed: grade it again
-        if rec and all(rec.get(k) == v for k, v in identity(sub).items()) and set(sub.flags) <= set(rec["flags"]):
+        # same notebook, but the LMS's metadata, the discovery flags or its hidden seeds changed:
+        # grade it again
+        if rec and all(rec.get(k) == v for k, v in identity(sub).items()) and set(sub.flags) <= set(rec["flags"]) \
+                and rec.get("hidden_seed") == seeding.for_submission(ctx.name, sub.student, sub.sha256):
             reused += 1
         else:
             todo.append(sub)
@@ -158,7 +170,7 @@ def grade(req: Request) -> dict:
                 if stop.is_set():
                     return
                 try:
-                    rec = grade_one(pool, ctx, sub, req.options, data)
+                    rec = grade_one(pool, ctx, sub, req.options, data, seeding)
                 except Exception:  # noqa: BLE001 - a grader bug: report it, keep grading others
                     with lock:
                         grader_errors.append(f"{sub.student}: {traceback.format_exc(limit=5)}")
@@ -186,7 +198,7 @@ def grade(req: Request) -> dict:
     messages = [f"shard {req.shard[0]}/{req.shard[1]}: {len(subs)} of the class's {len(everyone)} submission(s); "
                 "`backprop merge` joins the shards"] if req.shard else []
     summary = _outputs(req, ctx, students, isolation, len(todo) - len(grader_errors), reused, grader_errors,
-                       time.monotonic() - t0, use_nbgrader, messages, limits_mode, unmatched)
+                       time.monotonic() - t0, use_nbgrader, messages, limits_mode, unmatched, seeding.warning)
     if use_nbgrader:  # formgrader's files, once the grades are in gradebook.db
         summary.setdefault("outputs", {})["late"] = late_note
         autograded.for_batch(req.course, ctx.name, subs, summary, req.out_dir, req.path)
@@ -221,16 +233,19 @@ def _import_quietly(name: str) -> None:
 
 def _outputs(req: Request, ctx: Context, students: set[str], isolation: str, graded_now: int, reused: int,
              grader_errors: list[str], seconds: float, nbgrader: bool = True, messages: list[str] = (),
-             limits_mode: str | None = None, unmatched: list[dict] = ()) -> dict:
+             limits_mode: str | None = None, unmatched: list[dict] = (), seed_warning: str | None = None) -> dict:
     """Every output, from the records of ``students`` (``gradebook.write_outputs``); the
     export's notebooks of nobody (``unmatched``) are listed for the TA."""
     run = {"isolation": isolation, "isolation_warning": None if isolation == "bwrap" else ISOLATION_WARNING,
            "limits": limits_mode,
            "graded_now": graded_now, "reused": reused, "grader_errors": grader_errors, "seconds": round(seconds, 2),
-           "messages": list(messages), "unmatched": list(unmatched)}
-    return gradebook.write_outputs(req.out_dir, ctx.name, ctx.tests, students=students, keep_others=req.keep_others,
-                                   course=req.course if nbgrader else None, reports=req.reports, run=run,
-                                   max_points=ctx.max_points)
+           "messages": list(messages) + ([seed_warning] if seed_warning else []), "unmatched": list(unmatched)}
+    summary = gradebook.write_outputs(req.out_dir, ctx.name, ctx.tests, students=students,
+                                      keep_others=req.keep_others, course=req.course if nbgrader else None,
+                                      reports=req.reports, run=run, max_points=ctx.max_points)
+    # the no-secret warning, also among summary.json's messages (the CLI prints it in --quiet too)
+    summary["seed_warning"] = seed_warning
+    return summary
 
 
 def review_reasons(rec: dict) -> list[str]:

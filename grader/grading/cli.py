@@ -1,5 +1,5 @@
 """``backprop grade PATH --assignment A [--course DIR] [--workers N] [--out DIR] [--force]
-[--keep-others] [--shard K/N] [--quiet] [--json]`` (and ``backprop demo``).
+[--keep-others] [--shard K/N] [--quiet] [--json] [--hidden-seed KEY]`` (and ``backprop demo``).
 
 Ctrl-C stops the batch at once (exit 130) with what is saved; a file that cannot be written
 (disk full, no permission) is one line naming it. Either way the records already saved
@@ -17,6 +17,7 @@ from grader.runner import IsolationError, Limits
 from .context import ContextError
 from .discover import DiscoveryError
 from .execute import Options
+from .seeds import SecretError
 
 
 def register(subparsers) -> None:
@@ -50,6 +51,9 @@ def register(subparsers) -> None:
                    help="grade only shard K of N (students split by a hash of their id) into --out (default: "
                         "<course>/grades/<A>-shards/K-of-N/), e.g. one task of a job array; gradebook.db and "
                         "autograded/ are left to `backprop merge`, which joins the N output folders")
+    p.add_argument("--hidden-seed", type=int, default=None, metavar="KEY",
+                   help="grade with this hidden-seed key (a record's hidden_seed.key) instead of the one the course "
+                        "secret gives each submission: reproduces a recorded verdict wherever the notebook now is")
     p.set_defaults(func=run)
 
     d = subparsers.add_parser("demo", help="generate the course, build a sample class of tensor_edf "
@@ -92,12 +96,12 @@ def run(args) -> int:
                   workers=max(1, args.workers), force=args.force, options=options_from(args),
                   isolation="rlimits-only" if args.rlimits_only else None,
                   nbgrader=not args.no_nbgrader, reports=not args.no_report, keep_others=args.keep_others,
-                  progress=progress, shard=shard)
+                  progress=progress, shard=shard, hidden_seed=args.hidden_seed)
     created = not req.out_dir.exists()
     try:
         Store(req.out_dir).check_writable()
         summary = grade(req)
-    except (ContextError, DiscoveryError, IsolationError) as e:
+    except (ContextError, DiscoveryError, IsolationError, SecretError) as e:
         if created:  # a mistyped assignment or path leaves no empty output folder behind
             for d in (req.out_dir / "submissions", req.out_dir):
                 try:
@@ -126,6 +130,8 @@ def run(args) -> int:
         print(format_summary(summary))
     if summary["isolation_warning"] and (args.quiet or args.json):
         print(summary["isolation_warning"], file=sys.stderr)
+    if summary.get("seed_warning") and (args.quiet or args.json):
+        print(summary["seed_warning"], file=sys.stderr)
     if summary["grader_errors"]:
         for e in summary["grader_errors"]:
             print(f"backprop grade: grader error: {e}", file=sys.stderr)

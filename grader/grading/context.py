@@ -47,9 +47,15 @@ class Context:
 
     _specs: dict = field(default_factory=dict, repr=False)
 
-    def specs(self, test: dict) -> tuple[list, Wire]:
-        """The test's hidden specs, built and encoded once per batch: every submission gets
-        the same ones. Returns (specs, the same specs as wire data for the child)."""
+    def specs(self, test: dict, key: int | None = None) -> tuple[list, Wire]:
+        """The test's hidden specs under a submission's ``key`` (``grading.seeds``; None: the
+        suite's own seeds, built and encoded once per batch). Returns (specs, the same specs
+        as wire data for the child)."""
+        if key is not None:  # a submission's own cases: built for it alone, never kept
+            from grader.checks.hidden import seeded
+
+            specs = self.checks.build_specs(seeded(test, key), "hidden")
+            return specs, Wire(specs)
         if test["id"] not in self._specs:
             specs = self.checks.build_specs(test, "hidden")
             self._specs[test["id"]] = (specs, Wire(specs))

@@ -649,8 +649,10 @@ def _cell_json(r) -> dict:
     return out
 
 
-def run_submission(pool, ctx: Context, plan: Plan, opts: Options, data: dict | None = None) -> Outcome:
+def run_submission(pool, ctx: Context, plan: Plan, opts: Options, data: dict | None = None,
+                   key: int | None = None) -> Outcome:
     """Cells in a fresh child, then every suite test; never raises for student behaviour.
+    ``key``: the submission's hidden seeds (``grading.seeds``; None: the suite's own).
 
     A fork server that dies under the submission (``SandboxDied``) is not the student's
     doing: the pool starts a new one and the submission is graded again from the start, at
@@ -658,7 +660,7 @@ def run_submission(pool, ctx: Context, plan: Plan, opts: Options, data: dict | N
     lost: list[str] = []
     for _ in range(ATTEMPTS):
         try:
-            out = _attempt(pool, ctx, plan, opts, data)
+            out = _attempt(pool, ctx, plan, opts, data, key)
         except SandboxDied as exc:
             lost.append(str(exc))
             continue
@@ -673,7 +675,7 @@ def run_submission(pool, ctx: Context, plan: Plan, opts: Options, data: dict | N
                           for t in ctx.tests], error=why)
 
 
-def _attempt(pool, ctx: Context, plan: Plan, opts: Options, data: dict | None) -> Outcome:
+def _attempt(pool, ctx: Context, plan: Plan, opts: Options, data: dict | None, key: int | None = None) -> Outcome:
     deadline = time.monotonic() + opts.budget
     child = _Child(pool, ctx, plan, opts, data, deadline)
     out = Outcome()
@@ -690,7 +692,7 @@ def _attempt(pool, ctx: Context, plan: Plan, opts: Options, data: dict | None) -
                     why, code = f"not run: the process running your code died {child.restarts + 1} times", "crashed"
                 out.tests.append(runner_result(test, code, f"test {test['id']!r} {why}"))
                 continue
-            out.tests.append(_run_test(child, ctx, test, opts, data))
+            out.tests.append(_run_test(child, ctx, test, opts, data, key))
         out.cells = child.cell_results
         out.budget = {"seconds": opts.budget}  # no timings: a record is the same however often it is graded
         if child.ran_out_in is not None:
@@ -755,9 +757,10 @@ def _harness_reply(value, n: int):
     return records, pairs
 
 
-def _run_test(child: _Child, ctx: Context, test: dict, opts: Options, data: dict | None) -> dict:
+def _run_test(child: _Child, ctx: Context, test: dict, opts: Options, data: dict | None,
+              key: int | None = None) -> dict:
     s = child.session
-    specs, wired = ctx.specs(test)
+    specs, wired = ctx.specs(test, key)
     before = s.output().total_bytes
     batch = child.check(s.call(IO_MODULE, "probe_all", wired), f"test {test['id']}")
     reply = _harness_reply(batch.value, len(specs)) if batch.ok else None
