@@ -142,6 +142,9 @@ def generate(names: list[str] | None = None, course: Path | str = "course", *,
     if missing:
         raise TemplateError(f"no assignment {', '.join(missing)} under {root} "
                             f"(found: {', '.join(discover(root)) or 'none'})")
+    from grader.grading.seeds import ensure_secret
+
+    ensure_secret(course)  # the course's hidden-seed secret, once; outside source/ and release/
     builds = []
     for name in names:
         b = Build(course=course, name=name, course_id=course_id, root=root)
