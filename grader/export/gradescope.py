@@ -6,7 +6,9 @@ the image, then ``run_autograder`` per submission, with the student's files in
 is ``/autograder`` on Gradescope; ``AUTOGRADER_ROOT`` moves it (local runs, our tests).
 
 What the bundle holds: this project's code (``grader/``, ``reference/``), the one
-assignment's template and suite, ``pyproject.toml``, and the two scripts. The grader's code
+assignment's template and suite, ``pyproject.toml``, the two scripts, and the course's
+hidden-seed secret (``grader.grading.seeds``) as ``backprop-course/.backprop/secret``, so each
+student and each version of a notebook faces its own hidden cases, as with ``backprop grade``. The grader's code
 and the hidden suite stay in ``<root>/source`` (made root-only by ``run_autograder``);
 student code runs in the grader's child as another uid and cannot read them. Gradescope
 runs containers as root without user namespaces, so bubblewrap is usually unusable there
@@ -17,10 +19,12 @@ The zip is reproducible: fixed member order, timestamps and modes.
 from __future__ import annotations
 
 import io
+import os
 import zipfile
 from pathlib import Path
 
 from grader.authoring import assignment as authoring
+from grader.grading import seeds
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = "backprop-course"          # the project's folder inside <root>/source
@@ -67,13 +71,18 @@ exit 0
 """
 
 
-def _files(assignment: str) -> list[tuple[str, bytes, int]]:
+SECRET_MEMBER = f"{PROJECT}/{seeds.SECRET_DIR}/{seeds.SECRET_FILE}"
+
+
+def _files(assignment: str, secret: bytes | None = None) -> list[tuple[str, bytes, int]]:
     """(name in the zip, bytes, mode) of every member, sorted by name."""
     members: list[tuple[str, bytes, int]] = [
         ("setup.sh", SETUP_SH.encode(), 0o755),
         ("run_autograder", RUN_AUTOGRADER.encode(), 0o755),
         ("ASSIGNMENT", assignment.encode() + b"\n", 0o644),
     ]
+    if secret is not None:  # inside the code folder: root-only and private to the sandbox, as the suite
+        members.append((SECRET_MEMBER, secret.hex().encode() + b"\n", 0o600))
     for name in ("pyproject.toml", "README.md"):
         members.append((f"{PROJECT}/{name}", (REPO / name).read_bytes(), 0o644))
     for top in CODE_DIRS:
@@ -88,14 +97,15 @@ def _files(assignment: str) -> list[tuple[str, bytes, int]]:
     return sorted(members)
 
 
-def build_bundle(assignment: str) -> bytes:
-    """The autograder zip for ``assignment``, as bytes (reproducible byte for byte)."""
+def build_bundle(assignment: str, course: Path | None = None) -> bytes:
+    """The autograder zip for ``assignment``, as bytes (reproducible byte for byte), with the
+    hidden-seed secret of ``course`` when it has one."""
     if assignment not in authoring.discover():
         raise ValueError(f"no assignment {assignment!r} (have: {', '.join(authoring.discover())})")
     authoring.load_assignment(assignment)  # a broken template fails here, not on Gradescope
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for name, data, mode in _files(assignment):
+        for name, data, mode in _files(assignment, seeds.load_secret(course)):
             info = zipfile.ZipInfo(name, EPOCH)
             info.external_attr = (0o100000 | mode) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
@@ -103,10 +113,13 @@ def build_bundle(assignment: str) -> bytes:
     return buf.getvalue()
 
 
-def export(assignment: str, out: Path) -> Path:
+def export(assignment: str, out: Path, course: Path | None = None) -> Path:
     out = Path(out)
+    data = build_bundle(assignment, course)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(build_bundle(assignment))
+    fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it may hold the course secret
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
     return out
 
 
@@ -129,10 +142,14 @@ def _run(args) -> int:
 
     out = args.out or Path(args.course) / "export" / f"{args.assignment}-gradescope.zip"
     try:
-        export(args.assignment, out)
-    except ValueError as e:
+        export(args.assignment, out, args.course)
+    except (ValueError, seeds.SecretError) as e:
         print(f"backprop export gradescope: error: {e}", file=sys.stderr)
         return 2
     print(f"wrote {out} ({out.stat().st_size // 1024} KiB): upload it as the autograder of "
           f"{args.assignment} on Gradescope")
+    if seeds.load_secret(args.course) is None:
+        print(f"backprop export gradescope: warning: {args.course} has no course secret "
+              f"({seeds.secret_path(args.course)}): every student will face the suite's own hidden cases; "
+              "run `backprop generate` on the course, then export again", file=sys.stderr)
     return 0

@@ -16,6 +16,10 @@ import traceback
 from pathlib import Path
 
 NEUTRAL_REVIEW = "Note: this submission will also be looked at by your course staff."
+PROJECT_DIR = Path(__file__).resolve().parents[2]  # <root>/source/backprop-course in the bundle
+NO_SECRET = ("WARNING: this autograder bundle has no course secret: every student faces the suite's own "
+             "hidden cases. Export it again with `backprop export gradescope A --course DIR` from a course "
+             "made by `backprop generate`.")
 
 
 def _write(root: Path, results: dict) -> None:
@@ -34,6 +38,20 @@ def _student(root: Path) -> str:
         return str(user.get("sid") or user.get("email") or "student")
     except (OSError, ValueError, AttributeError, IndexError):
         return "student"
+
+
+def submitter_id(root: Path) -> str:
+    """Who submitted, as the hidden seeds know them: Gradescope's user id of each submitter
+    (a group: all of them), else their sid or email; ``student`` when the metadata says nothing.
+    Made of file-name-safe characters, since it names the grading folder."""
+    try:
+        meta = json.loads((root / "submission_metadata.json").read_text(encoding="utf-8"))
+        users = [u for u in meta.get("users") or [] if isinstance(u, dict)]
+    except (OSError, ValueError, AttributeError):
+        users = []
+    ids = sorted({str(u.get("id") or u.get("sid") or u.get("email") or "") for u in users} - {""})
+    safe = "+".join("".join(c if c.isascii() and (c.isalnum() or c in "._@-") else "_" for c in i) for i in ids)
+    return safe[:120] or "student"
 
 
 def find_notebook(submission: Path, assignment: str) -> tuple[Path | None, list[str]]:
@@ -71,7 +89,8 @@ def _tests(record: dict) -> list[dict]:
     return tests
 
 
-def results_from_record(record: dict, notes: list[str], seconds: float, isolation: str) -> dict:
+def results_from_record(record: dict, notes: list[str], seconds: float, isolation: str,
+                        seed_warning: str | None = None) -> dict:
     """Gradescope's results.json from one grading record."""
     out = [f"{record['assignment']}: {record['total']:g} / {record['max']:g} points."]
     out += notes + list(record.get("notes", []))
@@ -87,8 +106,16 @@ def results_from_record(record: dict, notes: list[str], seconds: float, isolatio
     if flags:  # for the course staff only: Gradescope hides "hidden" tests from students
         tests.append({"name": "TA review", "score": 0, "max_score": 0, "status": "failed",
                       "output": "needs review: " + "; ".join(flags), "visibility": "hidden"})
-    tests.append({"name": "grading", "score": 0, "max_score": 0, "status": "passed",
-                  "output": f"graded in {seconds:.1f} s, isolation: {isolation}", "visibility": "hidden"})
+    seed = record.get("hidden_seed") or {}
+    staff = [f"graded in {seconds:.1f} s, isolation: {isolation}",
+             f"student: {record.get('student')}, notebook sha256: {record.get('sha256')}",
+             f"hidden seed key: {seed.get('key')} ({seed.get('from', 'suite')}); reproduce the verdict with "
+             f"`backprop grade NOTEBOOK -a {record['assignment']} --hidden-seed {seed.get('key')}`"
+             if seed.get("key") is not None else "hidden seeds: the suite's own"]
+    if seed_warning:
+        staff.append(seed_warning)
+    tests.append({"name": "grading", "score": 0, "max_score": 0, "status": "passed", "output": "\n".join(staff),
+                  "visibility": "hidden"})
     return {"score": record["total"], "execution_time": max(1, round(seconds)), "output": "\n".join(out),
             "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
 
@@ -100,23 +127,26 @@ def failure(message: str, seconds: float = 0.0) -> dict:
 
 def grade(root: Path, assignment: str, workers: int = 1, isolation: str | None = None) -> dict:
     from grader.grading.batch import Request, grade as grade_batch
+    from grader.grading.seeds import load_secret
 
     t0 = time.monotonic()
+    secret = load_secret(PROJECT_DIR)  # in the bundle, root-only: never where student code can read
     notebook, notes = find_notebook(root / "submission", assignment)
     if notebook is None:
         return failure(f"{assignment}: 0 points. " + " ".join(notes))
     with tempfile.TemporaryDirectory(prefix="backprop-gradescope-") as tmp:
-        student = "submission"
+        student = submitter_id(root)  # the hidden seeds: per submitter and per notebook version
         folder = Path(tmp) / "submitted" / student / assignment
         folder.mkdir(parents=True)
         shutil.copyfile(notebook, folder / f"{assignment}.ipynb")
         summary = grade_batch(Request(path=Path(tmp) / "submitted", assignment=assignment, course=Path(tmp),
                                       out=Path(tmp) / "grades", workers=workers, nbgrader=False, reports=False,
-                                      isolation=isolation))
+                                      isolation=isolation, secret=secret))
         if summary["grader_errors"]:
             raise RuntimeError("; ".join(summary["grader_errors"]))
         record = json.loads((Path(tmp) / "grades" / "results.json").read_text(encoding="utf-8"))[0]
-    return results_from_record(record, notes, time.monotonic() - t0, summary["isolation"])
+    warning = None if secret else NO_SECRET
+    return results_from_record(record, notes, time.monotonic() - t0, summary["isolation"], warning)
 
 
 def main(argv: list[str] | None = None) -> int:
