@@ -65,6 +65,12 @@ def mixed_seed(assignment: str, test_id: str, key: int, seed: int) -> int:
     return int.from_bytes(h[:4], "little") % (2 ** 31 - 1)
 
 
+# The accuracy test's re-drawn digits task: a key picks one of the task seeds 0 .. 63, each of
+# which the reference learns with a margin (tests/grading/test_hidden_seeds.py). Over any seed
+# about one task in a hundred lands in the tail where a correct network falls under the target.
+MLP_TASK_SEEDS = 64
+
+
 def seeded(test: dict, key: int | None) -> dict:
     """The test's table with every hidden seed mixed with ``key`` (None: the suite's own).
 
@@ -79,6 +85,8 @@ def seeded(test: dict, key: int | None) -> dict:
         h["seeds"] = [mixed_seed(t.get("assignment", ""), t["id"], key, s) for s in h["seeds"]]
     else:
         h["seed"] = mixed_seed(t.get("assignment", ""), t["id"], key, h.get("seed", 0))
+        if t.get("check") == "mlp_accuracy":
+            h["seed"] %= MLP_TASK_SEEDS
     return t
 
 
