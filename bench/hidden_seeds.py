@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
-import resource
 import shutil
 import subprocess
 import sys
@@ -114,7 +112,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-seeds-") as tmp:
         plain = batch(args.assignment, args.n, False, Path(tmp))
         mixed = batch(args.assignment, args.n, True, Path(tmp))
-    print(f"`backprop grade`, whole process tree, CPU per submission")
+    print("`backprop grade`, whole process tree, CPU per submission")
     print(f"  no secret (shared) {plain:8.2f} s")
     print(f"  course secret      {mixed:8.2f} s   ratio {mixed / plain:.2f}")
 
