@@ -54,8 +54,7 @@ def suite_test(test_id: str) -> dict:
 def cases_from(entry: dict) -> list:
     """The hidden specs of a record's test, rebuilt from the seeds the record names."""
     table = suite_test(entry["id"])
-    table["hidden"] = dict(table["hidden"], seeds=entry["seeds"])
-    return hidden.build_specs(table)
+    return hidden.build_specs(dict(table, hidden=dict(table["hidden"], seeds=entry["seeds"])))
 
 
 @pytest.fixture(scope="module")
