@@ -240,12 +240,9 @@ def _outputs(req: Request, ctx: Context, students: set[str], isolation: str, gra
            "limits": limits_mode,
            "graded_now": graded_now, "reused": reused, "grader_errors": grader_errors, "seconds": round(seconds, 2),
            "messages": list(messages) + ([seed_warning] if seed_warning else []), "unmatched": list(unmatched)}
-    summary = gradebook.write_outputs(req.out_dir, ctx.name, ctx.tests, students=students,
-                                      keep_others=req.keep_others, course=req.course if nbgrader else None,
-                                      reports=req.reports, run=run, max_points=ctx.max_points)
-    # the no-secret warning, also among summary.json's messages (the CLI prints it in --quiet too)
-    summary["seed_warning"] = seed_warning
-    return summary
+    return gradebook.write_outputs(req.out_dir, ctx.name, ctx.tests, students=students, keep_others=req.keep_others,
+                                   course=req.course if nbgrader else None, reports=req.reports, run=run,
+                                   max_points=ctx.max_points)
 
 
 def review_reasons(rec: dict) -> list[str]:

@@ -17,7 +17,7 @@ from grader.runner import IsolationError, Limits
 from .context import ContextError
 from .discover import DiscoveryError
 from .execute import Options
-from .seeds import SecretError
+from .seeds import NO_SECRET, SecretError
 
 
 def register(subparsers) -> None:
@@ -130,8 +130,10 @@ def run(args) -> int:
         print(format_summary(summary))
     if summary["isolation_warning"] and (args.quiet or args.json):
         print(summary["isolation_warning"], file=sys.stderr)
-    if summary.get("seed_warning") and (args.quiet or args.json):
-        print(summary["seed_warning"], file=sys.stderr)
+    if args.quiet or args.json:
+        for m in summary.get("messages") or []:
+            if m.startswith(NO_SECRET):
+                print(m, file=sys.stderr)
     if summary["grader_errors"]:
         for e in summary["grader_errors"]:
             print(f"backprop grade: grader error: {e}", file=sys.stderr)

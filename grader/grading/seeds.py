@@ -30,7 +30,8 @@ SECRET_FILE = "secret"
 SECRET_BYTES = 32
 KEY_BITS = 63  # a key fits a signed 64-bit integer (JSON readers, SQLite)
 
-NO_SECRET_WARNING = ("WARNING: no course secret ({path}): every student faced the suite's own hidden cases, "
+NO_SECRET = "WARNING: no course secret"  # how the warning starts, among a summary's messages
+NO_SECRET_WARNING = (NO_SECRET + " ({path}): every student faced the suite's own hidden cases, "
                      "the same for all (a student who saw them in feedback can hard-code the answers). "
                      "Run `backprop generate` on this course to create one; later gradings then give each "
                      "student and each version of a notebook their own cases.")
