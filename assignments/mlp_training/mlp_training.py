@@ -12,14 +12,15 @@
 # | 1 | `build_mlp`: the network as an EDF graph | {{points_n:build_mlp}} |
 # | 2 | `train_step`: one minibatch SGD step | {{points_n:train_step}} |
 # | 2 | `train`: epochs of shuffled minibatches | {{points_n:train}} |
-# | 1, 4 | `MLP.predict`, `MLP.accuracy` and your final `predict(X)` | {{points_n:predict}} |
+# | 1 | `MLP.predict` and `MLP.accuracy` | {{points_n:predict}} |
 # | 3 | experiments: learning rate and depth (with plots) | not graded |
-# | 4 | your final network: trained by your own code, at least 95% accuracy | {{points_n:accuracy}} |
+# | 4 | your final network, trained by your own code (at least 95% accuracy), and `predict(X)` | {{points_n:accuracy}} |
 #
 # Every function is graded on its own, with cases the grader chooses: it sets known weights
 # into the network your `build_mlp` made and compares `predict` with the correct forward pass,
 # compares one `train_step` from weights and a batch it picks with the correct update, and
-# follows the batches your `train` visits. For task 4 the grader trains a fresh network with
+# follows the batches your `train` visits and the history it returns (on a model and a
+# `train_step` of its own, so `train` is judged alone). For task 4 the grader trains a fresh network with
 # your `build_mlp`, your `train` and your `final_settings`, from a seed it sets, on a training
 # set it draws, and measures the trained weights on digits it keeps to itself (never in your
 # notebook). A classifier that is not your trained EDF network earns nothing there. Training
@@ -296,6 +297,8 @@ plt.show()
 # 0.94 there: another sample of 360 digits varies by about 0.01). Keep the training to a
 # few seconds. Do not build another graph after this cell (see the caution in task 1): the
 # grader also sets known weights into this network and checks that `predict` follows them.
+# The two halves (the fresh network learns; `predict` follows your final network) share the
+# test's points equally.
 
 # %% [solution] id=final-model-solution
 # Your settings, then your final network built with build_mlp and trained with train on X_train, y_train.

@@ -513,7 +513,7 @@ def _evaluators(ctx, unit):
         name = test["target"]
         for kw in _function_samples(name):
             out.append((f"{name}({kw})", (lambda kw: lambda ns: _function(ns, name, kw))(kw)))
-    elif unit.check == "mlp_accuracy":
+    elif unit.check.startswith("mlp_"):  # every unit of mlp_training: the same samples
         out.append(("the trained network on the test digits", _mlp))
         for seed in range(4):
             out.append((f"build_mlp/train_step/train on a small random problem (seed {seed})",
@@ -525,10 +525,11 @@ _REFERENCE_OUTPUTS: dict = {}
 
 
 def _reference_outputs(ctx, unit):
-    key = (ctx.name, ctx.root, ctx.n_sets, unit.test)
+    mlp = unit.check.startswith("mlp_")
+    key = (ctx.name, ctx.root, ctx.n_sets, "mlp" if mlp else unit.test)  # mlp units share samples
     if key not in _REFERENCE_OUTPUTS:
         # the samples rebuild the graph, so they get a namespace of their own
-        ref = ctx.reference() if unit.check != "mlp_accuracy" else ctx.fresh_reference()
+        ref = ctx.reference() if not mlp else ctx.fresh_reference()
         # a sample the reference itself raises on is outside the domain: no evidence either way
         _REFERENCE_OUTPUTS[key] = [(text, ev, out) for text, ev in _evaluators(ctx, unit)
                                    if not _raises(out := ev(ref))]

@@ -30,7 +30,7 @@ from .backward_loop import make_node, node_classes
 from .base import CaseResult, Result, _fail, _quiet, combine, probe
 from .contract import ALL_CLASSES
 from .mlp import judge_mlp_accuracy, judge_mlp_learning
-from .mlp_net import MLP_UNIT_KINDS
+from .mlp_net import MLP_UNIT_KINDS, mlp_final_spec
 from .registry import kind
 
 # The component classes each assignment's notebook defines (graphs use only these).
@@ -254,10 +254,12 @@ def _digits_task(seed: int):
 
 
 def mlp_learning_specs(p: dict) -> list:
-    """Training data of the re-drawn task (inputs and labels of its training half only)."""
+    """Training data of the re-drawn task (inputs and labels of its training half only), and
+    the case of the notebook's ``predict`` (known weights set into the final network)."""
     seed = int(p.get("seed", 1))
     X_train, y_train, _, _ = _digits_task(seed)
-    return [{"check": "mlp_accuracy", "learning": True, "X": X_train, "y": y_train, "seed": seed}]
+    return [{"check": "mlp_accuracy", "learning": True, "X": X_train, "y": y_train, "seed": seed},
+            mlp_final_spec(seed)]
 
 
 @functools.lru_cache(maxsize=1)

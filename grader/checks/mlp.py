@@ -89,6 +89,7 @@ def _probe_mlp_learning(ns, spec, rec):
     rec["settings"] = {"sizes": list(sizes), "activation": act, "eta": eta, "epochs": epochs, "batch_size": batch}
     step = _need(ns, "train_step")
     chain = {"calls": 0, "broken": 0, "other_eta": 0, "other_model": 0}
+    batch_losses = []  # what train_step returned, batch by batch (train's history is train's test)
 
     def recording_step(m, Xb, yb, eta_b):
         # the weights must evolve by train_step alone, from build_mlp's to the last step's
@@ -97,6 +98,8 @@ def _probe_mlp_learning(ns, spec, rec):
         chain["other_eta"] += eta_b != eta
         chain["other_model"] += m is not model
         loss = step(m, Xb, yb, eta_b)
+        if len(batch_losses) < 100_000:
+            batch_losses.append(_arr(loss))
         chain["calls"] += 1
         chain["last"] = [np.array(p.value) for pair in pairs for p in pair]
         return loss
@@ -107,7 +110,7 @@ def _probe_mlp_learning(ns, spec, rec):
         chain["last"] = [np.array(p.value) for pair in pairs for p in pair]
         _mlp_setname(ns, "train_step", recording_step)
         try:
-            history = _mlp_call(rec, "train", train, model, X, y, eta, epochs, batch_size=batch, seed=seed)
+            _mlp_call(rec, "train", train, model, X, y, eta, epochs, batch_size=batch, seed=seed)
         finally:
             _mlp_setname(ns, "train_step", step)
         after = [p.value for pair in pairs for p in pair]
@@ -117,7 +120,7 @@ def _probe_mlp_learning(ns, spec, rec):
         # the weights judged must be the ones SGD trained: the graph's own Parameters
         rec["in_graph"] = all(any(p is q for q in graph) for pair in pairs for p in pair)
         rec["layers"] = _mlp_values(model)
-    rec["losses"] = [_arr(h.get("loss")) if isinstance(h, dict) else None for h in list(history)[:1000]]
+    rec["losses"] = batch_losses
 
 
 def judge_mlp_learning(spec, record, X_eval, y_eval, target) -> CaseResult:
@@ -146,7 +149,13 @@ def judge_mlp_learning(spec, record, X_eval, y_eval, target) -> CaseResult:
         return _fail("outside_train_step", where, "the weights changed outside train_step while training, or "
                      "train_step got another model or learning rate.")
     losses = record.get("losses")
-    losses = [float(v) for v in losses if isinstance(v, np.ndarray) and v.shape == ()] if isinstance(losses, list) else []
+    losses = [float(v) for v in losses if isinstance(v, np.ndarray) and v.shape == () and v.dtype.kind in "biuf"] \
+        if isinstance(losses, list) else []
+    # per epoch: the mean of its batch losses (the batches train_step returned, in order)
+    epochs = settings.get("epochs")
+    epochs = int(epochs) if isinstance(epochs, (int, float)) and 1 <= epochs <= 10_000 else 1
+    per = max(1, len(losses) // epochs)
+    losses = [float(np.mean(losses[i:i + per])) for i in range(0, len(losses), per)]
     finite = all(np.all(np.isfinite(a)) for pair in layers for a in pair)
     with np.errstate(all="ignore"):
         acc = float(np.mean(np.argmax(mlp_forward(layers, X_eval, act), axis=-1) == np.asarray(y_eval))) if finite else 0.0

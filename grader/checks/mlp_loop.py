@@ -1,14 +1,17 @@
 """Check kinds ``mlp_train_step`` and ``mlp_train``: one ``train_step`` from weights and a
 batch the grader chooses, against one SGD step; and the batches ``train`` hands to
-``train_step`` epoch by epoch, against the order ``np.random.default_rng(seed)`` fixes. Both
-run in a graph of the given components, so a wrong ``build_mlp`` is not charged again.
+``train_step`` epoch by epoch, against the order ``np.random.default_rng(seed)`` fixes, and its
+history. ``train_step`` runs in a graph of the given components, so a wrong ``build_mlp`` is
+not charged again; ``train`` runs on a stand-in model with a stand-in ``train_step`` (known
+losses, predictions that follow the steps taken), so neither is charged to it.
 """
 import numpy as np
 
-from .base import CaseResult, Kind, _arr, _fail, _graph_lists, _need, register
-from .mlp_net import (MLP_ATOL, MLP_RTOL, _MlpModel, _mlp_call, _mlp_close, _mlp_error, _mlp_guard,
+from .base import CaseResult, Kind, _arr, _fail, _get, _graph_lists, _need, register
+from .mlp_net import (MLP_ATOL, MLP_RTOL, _MlpModel, _TrainStandIn, _mlp_call, _mlp_close, _mlp_error, _mlp_guard,
                       _mlp_kind_specs, _mlp_net, _mlp_numeric_layers, _mlp_setname, _mlp_shapes,
-                      _mlp_values, check_mlp, mlp_exact, mlp_loss, mlp_numeric_case)
+                      _mlp_values, check_mlp, mlp_exact, mlp_loss, mlp_numeric_case, mlp_stand_in_labels,
+                      mlp_stand_in_loss)
 
 @_mlp_guard
 def _probe_mlp_train_step(ns, spec, rec):
@@ -23,32 +26,36 @@ def _probe_mlp_train_step(ns, spec, rec):
 
 @_mlp_guard
 def _probe_mlp_train(ns, spec, rec):
-    train, step = _need(ns, "train"), _need(ns, "train_step")
+    """The student's ``train`` on a stand-in model with a stand-in ``train_step`` (known losses,
+    predictions that follow the steps taken): what train does is judged, nothing else."""
+    train = _need(ns, "train")
     X, y = np.array(spec["X"]), np.array(spec["y"])
-    calls = []
+    this, calls = _TrainStandIn(), []
 
-    def recording_step(model, Xb, yb, eta):
-        loss = step(model, Xb, yb, eta)
+    def stand_in_step(model, Xb, yb, eta):
         if len(calls) < 1000:
-            calls.append((_arr(np.asarray(Xb)[:, 0]), _arr(yb), _arr(eta), model is this, _arr(loss)))
+            calls.append((_arr(np.asarray(Xb)[:, 0]), _arr(yb), _arr(eta), model is this))
+        loss = mlp_stand_in_loss(this.steps)
+        this.steps += 1
         return loss
 
+    kwargs = {"batch_size": spec["batch_size"], "seed": spec["seed"]}
+    if "X_val" in spec:
+        kwargs.update(X_val=np.array(spec["X_val"]), y_val=np.array(spec["y_val"]))
+    own = _get(ns, "train_step")
     with _graph_lists(ns):
-        _need(ns, "clear_compgraph")()
-        this = _MlpModel(ns, spec["sizes"], spec["activation"], spec["layers"])
-        _mlp_setname(ns, "train_step", recording_step)
+        _mlp_setname(ns, "train_step", stand_in_step)
         try:
-            history = _mlp_call(rec, "train", train, this, X, y, spec["eta"], spec["epochs"],
-                                batch_size=spec["batch_size"], seed=spec["seed"])
+            history = _mlp_call(rec, "train", train, this, X, y, spec["eta"], spec["epochs"], **kwargs)
         finally:
-            _mlp_setname(ns, "train_step", step)
+            _mlp_setname(ns, "train_step", own)
     rec["batches"] = [c[0] for c in calls]
     rec["labels"] = [c[1] for c in calls]
     rec["etas"] = [c[2] for c in calls]
     rec["same_model"] = [bool(c[3]) for c in calls]
-    rec["losses"] = [c[4] for c in calls]
-    rec["history"] = [[_arr(h.get("epoch")), _arr(h.get("loss"))] if isinstance(h, dict) else [None, None]
-                      for h in list(history)[:1000]]
+    records = [h if isinstance(h, dict) else {} for h in list(history)[:1000]]
+    rec["history"] = [[_arr(h.get("epoch")), _arr(h.get("loss")), _arr(h.get("val_acc"))] for h in records]
+    rec["has_val"] = ["val_acc" in h and h["val_acc"] is not None for h in records]
 
 
 def judge_mlp_train_step(spec, record, expected) -> CaseResult:
@@ -88,7 +95,8 @@ def judge_mlp_train_step(spec, record, expected) -> CaseResult:
 
 
 def judge_mlp_train(spec, record, expected) -> CaseResult:
-    where = f"train(..., epochs={spec['epochs']}, batch_size={spec['batch_size']}, seed=...) on {len(spec['X'])} rows"
+    where = (f"train(..., epochs={spec['epochs']}, batch_size={spec['batch_size']}, seed=...) on {len(spec['X'])} rows"
+             + (", with X_val, y_val" if "X_val" in spec else ""))
     if "error" in record:
         return _mlp_error(record, where)
     X, y = np.asarray(spec["X"]), np.asarray(spec["y"])
@@ -129,22 +137,38 @@ def judge_mlp_train(spec, record, expected) -> CaseResult:
         return _fail("wrong_batches", where, f"train_step got {len(got)} batches of sizes "
                      f"{[len(r) for r in got[:8]]}{'...' if len(got) > 8 else ''}; expected {len(want)} "
                      f"({spec['epochs']} epochs of {per_epoch}) of sizes {[len(r) for r in want[:8]]}...")
-    history, losses = record.get("history"), record.get("losses")
+    history, has_val = record.get("history"), record.get("has_val")
     per_epoch = len(want) // spec["epochs"]
     if not isinstance(history, list) or len(history) != spec["epochs"]:
         return _fail("wrong_history", where, f"returned a history of {len(history) if isinstance(history, list) else 'no'} "
                      f"records, expected one per epoch ({spec['epochs']}).")
+    val = "X_val" in spec
     for e, item in enumerate(history, start=1):
-        epoch, loss = item if isinstance(item, list) and len(item) == 2 else (None, None)
-        batch_losses = losses[(e - 1) * per_epoch:e * per_epoch] if isinstance(losses, list) else []
-        mean = float(np.mean([float(v) for v in batch_losses])) if batch_losses and all(
-            isinstance(v, np.ndarray) and v.shape == () for v in batch_losses) else None
+        epoch, loss, acc = item if isinstance(item, list) and len(item) == 3 else (None, None, None)
+        mean = float(np.mean([mlp_stand_in_loss(k) for k in range((e - 1) * per_epoch, e * per_epoch)]))
         if not isinstance(epoch, np.ndarray) or epoch.shape != () or float(epoch) != e:
             return _fail("wrong_history", where, f"record {e} has 'epoch' {None if epoch is None else epoch.tolist()}, "
                          f"expected {e}.")
-        if mean is None or not isinstance(loss, np.ndarray) or loss.shape != () or not _mlp_close(loss, mean, 1e-9, 1e-12):
+        if not isinstance(loss, np.ndarray) or loss.shape != () or not _mlp_close(loss, mean, 1e-9, 1e-12):
             return _fail("wrong_history", where, f"record {e} has 'loss' {None if loss is None else loss.tolist()}, "
-                         f"expected the mean of that epoch's batch losses ({mean}).")
+                         f"expected the mean of that epoch's batch losses ({mean:.6g}).")
+        shown = isinstance(has_val, list) and e <= len(has_val) and has_val[e - 1] is True
+        if not val:
+            if shown:
+                return _fail("wrong_history", where, f"record {e} has 'val_acc' although no validation data "
+                             "was given.")
+            continue
+        X_val, y_val = np.asarray(spec["X_val"]), np.asarray(spec["y_val"])
+        want_acc = float(np.mean(mlp_stand_in_labels(X_val, e * per_epoch) == y_val))
+        if not shown or not isinstance(acc, np.ndarray) or acc.shape != () or acc.dtype.kind not in "biuf" \
+                or not abs(float(acc) - want_acc) <= 1e-12:
+            got = "no 'val_acc'" if not shown else f"'val_acc' {np.asarray(acc).tolist()}"
+            before = float(np.mean(mlp_stand_in_labels(X_val, (e - 1) * per_epoch) == y_val))
+            when = (" (the accuracy before that epoch's steps: measure it after the epoch)"
+                    if shown and isinstance(acc, np.ndarray) and acc.shape == () and acc.dtype.kind in "biuf"
+                    and abs(float(acc) - before) <= 1e-12 else "")
+            return _fail("wrong_history", where, f"with validation data, record {e} has {got}{when}; expected "
+                         f"model.accuracy(X_val, y_val) after the epoch ({want_acc:.6g}).")
     return CaseResult(True)
 
 

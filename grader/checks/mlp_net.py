@@ -30,7 +30,7 @@ DIAGNOSES.update({
     "order_repeats": ("every epoch visits the rows in the same order", "Make the generator once, before the first epoch, and draw a new permutation from it each epoch."),
     "train_order": ("the rows are not visited in the order the seed fixes", "Make one rng = np.random.default_rng(seed) before the first epoch; each epoch order = rng.permutation(len(X))."),
     "wrong_batches": ("the batches are cut differently", "Cut each epoch's order with np.array_split(order, max(1, len(X) // batch_size)) and call train_step on each part in turn."),
-    "wrong_history": ("the history is wrong", "Append {'epoch': e, 'loss': mean of the epoch's batch losses} after each epoch, e counting from 1."),
+    "wrong_history": ("the history is wrong", "Append {'epoch': e, 'loss': mean of the epoch's batch losses} after each epoch, e counting from 1, with 'val_acc': model.accuracy(X_val, y_val) after the epoch when X_val is given (and only then)."),
     "outside_train_step": ("the network was not trained by train_step", "train must call train_step(model, X[rows], y[rows], eta) on every batch, and nothing else may change the weights."),
     "not_learning": ("training does not learn", "The training loss should fall: check train_step's update and that train passes eta and the batches."),
     "too_weak": ("the trained network is not accurate enough", "Train longer or with another learning rate or width (final_settings); your experiments show what works."),
@@ -81,6 +81,26 @@ def _mlp_rng(check, seed):
 
 MLP_NETS = (((64, 32, 10), "relu"), ((64, 16, 16, 10), "tanh"), ((64, 10), "relu"))
 MLP_SMALL_NETS = (((6, 5, 4), "relu"), ((6, 5, 5, 4), "tanh"))
+MLP_TRAIN_WIDTH, MLP_TRAIN_CLASSES = 6, 4  # train's cases: rows of 6 features, 4 classes
+
+
+def mlp_stand_in_labels(X, steps=0):
+    """The classes ``_TrainStandIn`` predicts after ``steps`` training steps: the argmax of the
+    first ``MLP_TRAIN_CLASSES`` features, rotated by the number of steps."""
+    return (np.argmax(np.asarray(X, dtype=float)[:, :MLP_TRAIN_CLASSES], axis=-1) + steps) % MLP_TRAIN_CLASSES
+
+
+def mlp_stand_in_loss(k):
+    """The loss the stand-in ``train_step`` returns on its ``k``-th call (from 0): all different."""
+    return 1.0 / (k + 2.0)
+
+
+def mlp_final_spec(seed) -> dict:
+    """The case of the notebook's ``predict``: known weights set into the final network (the
+    ``accuracy`` test's, whose target ``predict`` is)."""
+    rng = _mlp_rng("mlp_final", seed)
+    return {"check": "mlp_predict", "case": "final", "seed": int(rng.integers(1 << 30)),
+            "X": rng.uniform(0.0, 1.0, (40, MLP_LIMITS["inputs"]))}
 
 
 def mlp_specs(check, seed=0) -> list:
@@ -98,8 +118,6 @@ def mlp_specs(check, seed=0) -> list:
                           "layers": mlp_weights(sizes, rng.integers(1 << 30)),
                           "layers2": mlp_weights(sizes, rng.integers(1 << 30)),
                           "X": rng.uniform(0.0, 1.0, (40, sizes[0])), "y": rng.integers(0, sizes[-1], 40)})
-        specs.append({"check": check, "case": "final", "seed": int(rng.integers(1 << 30)),
-                      "X": rng.uniform(0.0, 1.0, (40, MLP_LIMITS["inputs"]))})
     elif check == "mlp_train_step":
         for sizes, act in MLP_SMALL_NETS:
             specs.append({"check": check, "sizes": list(sizes), "activation": act,
@@ -107,13 +125,21 @@ def mlp_specs(check, seed=0) -> list:
                           "X": rng.normal(0.0, 1.0, (8, sizes[0])), "y": rng.integers(0, sizes[-1], 8),
                           "eta": float(rng.uniform(0.2, 0.6))})
     elif check == "mlp_train":
-        sizes, act = MLP_SMALL_NETS[0]
-        n = 23  # not a multiple of the batch size: array_split's uneven batches
-        specs.append({"check": check, "sizes": list(sizes), "activation": act,
-                      "layers": mlp_weights(sizes, rng.integers(1 << 30)),
-                      "X": rng.normal(0.0, 1.0, (n, sizes[0])), "y": rng.integers(0, sizes[-1], n),
-                      "eta": float(rng.uniform(0.05, 0.2)), "epochs": 3, "batch_size": 5,
-                      "seed": int(rng.integers(1 << 30))})
+        # train on a stand-in model and train_step (``_TrainStandIn``): judged on its own.
+        # Case 1: 23 rows, batches of 5 (not a multiple: array_split's uneven batches), no
+        # validation data. Case 2: fewer rows than batch_size (max(1, ...) gives one batch),
+        # with validation data whose accuracy differs after every step (val_acc's timing).
+        for n, batch, epochs, val in ((23, 5, 3, False), (7, 10, 2, True)):
+            spec = {"check": check, "X": rng.normal(0.0, 1.0, (n, MLP_TRAIN_WIDTH)),
+                    "y": rng.integers(0, MLP_TRAIN_CLASSES, n), "eta": float(rng.uniform(0.05, 0.2)),
+                    "epochs": epochs, "batch_size": batch, "seed": int(rng.integers(1 << 30))}
+            if val:
+                spec["X_val"] = rng.normal(0.0, 1.0, (10, MLP_TRAIN_WIDTH))
+                # row i is predicted right exactly when k = r_i (mod C) after k steps; r takes
+                # the value c on c + 1 rows, so the accuracy after k steps is (k mod C + 1) / 10
+                r = rng.permutation(np.repeat(np.arange(MLP_TRAIN_CLASSES), np.arange(1, MLP_TRAIN_CLASSES + 1)))
+                spec["y_val"] = (mlp_stand_in_labels(spec["X_val"]) + r) % MLP_TRAIN_CLASSES
+            specs.append(spec)
     else:
         raise ValueError(f"no specs for {check!r}")
     return specs
@@ -190,6 +216,25 @@ class _MlpModel:
 
     def accuracy(self, X, y):
         raise _MlpStage("train must not measure accuracy when no validation data is given")
+
+
+class _TrainStandIn:
+    """The model a train case hands to ``train``: a harness stand-in whose predictions follow
+    the number of steps the stand-in ``train_step`` took (``mlp_stand_in_labels``), so that
+    ``train`` is judged on its own, whatever the student's build_mlp, train_step and MLP do."""
+
+    def __init__(self):
+        self.steps = 0
+
+    def predict(self, X):
+        if X is None:
+            raise _MlpStage("train must not predict when no validation data is given")
+        return mlp_stand_in_labels(X, self.steps)
+
+    def accuracy(self, X, y):
+        if X is None or y is None:
+            raise _MlpStage("train must not measure accuracy when no validation data is given")
+        return float(np.mean(self.predict(X) == np.asarray(y)))
 
 
 def _mlp_setname(ns, name, value):
@@ -308,8 +353,8 @@ def _mlp_error(record, where):
     stage = str(record.get("error_at", ""))
     err = record.get("error") if isinstance(record.get("error"), dict) else {}
     if err.get("type") == "contract":
-        return _fail("wrong_graph" if stage != "final_settings" else "bad_settings", where,
-                     str(err.get("message", ""))[:300] + ".")
+        code = {"final_settings": "bad_settings", "train": "wrong_history"}.get(stage, "wrong_graph")
+        return _fail(code, where, str(err.get("message", ""))[:300] + ".")
     if stage == "final_settings" and err.get("type") not in ("missing",):
         return _fail("bad_settings", where, str(err.get("message", ""))[:300])
     return _error_case(record, where + (f", in {stage}" if stage and stage not in where else ""))
