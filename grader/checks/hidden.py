@@ -29,7 +29,7 @@ from .backward_judge import judge_backward
 from .backward_loop import make_node, node_classes
 from .base import CaseResult, Result, _fail, _quiet, combine, probe
 from .contract import ALL_CLASSES
-from .mlp import judge_mlp_accuracy, judge_mlp_learning
+from .mlp import judge_cnn_learning, judge_final_follows, judge_mlp_accuracy, judge_mlp_learning
 from .mlp_net import MLP_UNIT_KINDS, mlp_final_spec
 from .registry import kind
 
@@ -101,9 +101,8 @@ def build_specs(test: dict, which: str = "hidden") -> list:
     p = _params(test, which)
     check = test["check"]
     if check == "mlp_accuracy":
-        if p.get("measure") == "predict":  # conv_edf: the notebook's own trained model on X_test
-            return [{"check": "mlp_accuracy", "target": test.get("target") or "predict",
-                     "X": ref_mlp.load_digits_split(0)[2]}]
+        if p.get("model") == "cnn":  # conv_edf: the given CNN retrained by the student's epoch
+            return cnn_learning_specs(p)
         return mlp_learning_specs(p)
     k = kind(check)
     if k.specs is None:
@@ -233,7 +232,12 @@ def judge_case(test: dict, spec: dict, record) -> CaseResult:
         return judge_backward(spec, record, expected)
     if check == "mlp_accuracy":
         target = float(_params(test, "hidden").get("target", 0.95))
-        if not spec.get("learning"):  # measure = "predict": y_test of split 0 stays in the parent
+        if spec.get("cnn_learning"):
+            _, _, X_eval, y_eval = _image_task(int(spec["seed"]))
+            return judge_cnn_learning(spec, record, X_eval, y_eval, target, cnn_logits)
+        if spec.get("cnn_final"):
+            return judge_final_follows(spec, record)
+        if not spec.get("learning"):  # predict(X_test) of split 0: y_test stays in the parent
             return judge_mlp_accuracy(spec, record, ref_mlp.load_digits_split(0)[3], target)
         _, _, X_eval, y_eval = _digits_task(int(spec["seed"]))
         return judge_mlp_learning(spec, record, X_eval, y_eval, target)
@@ -260,6 +264,48 @@ def mlp_learning_specs(p: dict) -> list:
     X_train, y_train, _, _ = _digits_task(seed)
     return [{"check": "mlp_accuracy", "learning": True, "X": X_train, "y": y_train, "seed": seed},
             mlp_final_spec(seed)]
+
+
+# -- conv_edf: the given CNN retrained by the student's train_cnn_epoch --------------------------
+
+CNN_SETTINGS = {"filters": 16, "epochs": 8, "eta": 0.3, "batch_size": 32}
+
+
+@functools.lru_cache(maxsize=4)
+def _image_task(seed: int):
+    """The re-drawn image task of a hidden seed; its held-back half never leaves the parent."""
+    from reference import cnn as ref_cnn
+
+    return ref_cnn.load_image_task(seed)
+
+
+def cnn_learning_specs(p: dict) -> list:
+    """The training half of the re-drawn image task with the grader's training settings (the
+    suite's, else ``CNN_SETTINGS``), and the case of the notebook's ``predict``."""
+    seed = int(p.get("seed", 1))
+    X_train, y_train, _, _ = _image_task(seed)
+    settings = {k: type(v)(p.get(k, v)) for k, v in CNN_SETTINGS.items()}
+    rng = np.random.default_rng([seed, 7])
+    return [{"check": "mlp_accuracy", "cnn_learning": True, "X": X_train, "y": y_train, "seed": seed, **settings},
+            {"check": "mlp_accuracy", "cnn_final": True, "seed": int(rng.integers(1 << 30)),
+             "X": rng.uniform(0.0, 1.0, (40, 64))}]
+
+
+def cnn_logits(params, X) -> np.ndarray:
+    """The logits of the reference CNN with parameters ``params`` (K, c, W, b) on images X."""
+    from reference import cnn as ref_cnn
+
+    with _REFERENCE_LOCK, _quiet(), base._graph_lists(ref_core):
+        model = ref_cnn.build_cnn(filters=params[0].shape[0])
+        for p, v in zip(model.params, params):
+            p.value = np.array(v, dtype=np.float64)
+        out = []
+        for rows in np.array_split(np.arange(len(X)), max(1, len(X) // 256)):
+            model.x.set(X[rows])
+            model.labels.set(np.zeros(len(rows), dtype=np.int64))
+            ref_core.Forward()
+            out.append(np.array(model.logits.value))
+        return np.concatenate(out)
 
 
 @functools.lru_cache(maxsize=1)

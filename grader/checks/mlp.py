@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from .base import CaseResult, Kind, Result, _arr, _err, _fail, _get, _graph_lists, _need, _quiet, combine, probe, register
+from .base import DIAGNOSES, CaseResult, Kind, Result, _arr, _err, _fail, _get, _graph_lists, _need, _quiet, combine, probe, register
 from .compare import _error_case, _valid
 from .mlp_net import (MLP_LIMITS, MLP_MAX_LAYERS, _MlpStage, _mlp_call, _mlp_error, _mlp_guard,
                       _mlp_numeric_layers, _mlp_pairs, _mlp_setname, _mlp_shapes, _mlp_symmetric, _mlp_values,
@@ -21,6 +21,10 @@ from .mlp_net import (MLP_LIMITS, MLP_MAX_LAYERS, _MlpStage, _mlp_call, _mlp_err
 def _probe_mlp(ns, spec: dict) -> dict:
     if spec.get("learning"):
         return _probe_mlp_learning(ns, spec)
+    if spec.get("cnn_learning"):
+        return _probe_cnn_learning(ns, spec)
+    if spec.get("cnn_final"):
+        return _probe_cnn_final(ns, spec)
     predict = _need(ns, spec.get("target") or "predict")
     try:
         return {"pred": _arr(predict(np.array(spec["X"])))}
@@ -181,6 +185,152 @@ def judge_mlp_learning(spec, record, X_eval, y_eval, target) -> CaseResult:
                      f"{losses[-1]:.3g}).", details)
     return _fail("too_weak", where, f"{what}" + (f"; the training loss fell from {losses[0]:.3g} to "
                  f"{losses[-1]:.3g}." if len(losses) >= 2 else "."), details)
+
+
+# -- conv_edf: the given CNN trained by the student's train_cnn_epoch -----------------------
+
+CNN_LIMITS = {"filters": 64}
+DIAGNOSES.update({
+    "outside_sgd": ("the network was not trained by SGD", "train_cnn_epoch must update the weights with SGD(eta) after Backward(model.loss), once per batch; nothing else may change them."),
+    "epoch_not_learning": ("training does not learn", "Each batch: set model.x and model.labels, Forward(), Backward(model.loss), SGD(eta); return the mean of the batch losses."),
+})
+
+
+@_mlp_guard
+def _probe_cnn_learning(ns, spec, rec):
+    """A fresh ``build_cnn(filters, seed)`` (the given network) trained by the student's
+    ``train_cnn_epoch`` for the grader's epochs on the grader's task; the weights must change
+    by ``SGD(eta)`` alone. Returns the trained parameters and the epoch losses."""
+    build, epoch_fn, sgd = _need(ns, "build_cnn"), _need(ns, "train_cnn_epoch"), _need(ns, "SGD")
+    X, y, seed = np.array(spec["X"]), np.array(spec["y"]), int(spec["seed"])
+    filters, eta, epochs, batch = int(spec["filters"]), float(spec["eta"]), int(spec["epochs"]), int(spec["batch_size"])
+    chain = {"calls": 0, "broken": 0, "other_eta": 0}
+
+    def recording_sgd(eta_b, *args, **kwargs):
+        # the weights must evolve by SGD alone, from build_cnn's to the last step's
+        chain["broken"] += any(not np.array_equal(p.value, v, equal_nan=True) for p, v in zip(plist, chain["last"]))
+        chain["other_eta"] += eta_b != eta
+        out = sgd(eta_b, *args, **kwargs)
+        chain["calls"] += 1
+        chain["last"] = [np.array(p.value) for p in plist]
+        return out
+
+    losses = []
+    with _graph_lists(ns):
+        model = _mlp_call(rec, "build_cnn", build, filters, seed=seed)
+        plist = list(model.params)
+        chain["last"] = [np.array(p.value) for p in plist]
+        rng = np.random.default_rng(seed + 1)
+        _mlp_setname(ns, "SGD", recording_sgd)
+        try:
+            for _ in range(epochs):
+                losses.append(_arr(_mlp_call(rec, "train_cnn_epoch", epoch_fn, model, X, y, eta, batch, rng)))
+        finally:
+            _mlp_setname(ns, "SGD", sgd)
+        chain["broken"] += any(not np.array_equal(p.value, v, equal_nan=True) for p, v in zip(plist, chain["last"]))
+        graph = _get(ns, "params") or []
+        rec["in_graph"] = all(any(p is q for q in graph) for p in plist)
+        rec["params"] = [_arr(p.value) for p in plist]
+    rec["chain"] = {k: v for k, v in chain.items() if k != "last"}
+    rec["losses"] = losses
+
+
+def cnn_shapes(filters):
+    """The parameter shapes of the given ``build_cnn(filters)``: K, c, W, b."""
+    return [(filters, 1, 3, 3), (filters,), (filters * 16, 10), (10,)]
+
+
+def judge_cnn_learning(spec, record, X_eval, y_eval, target, logits) -> CaseResult:
+    """Accuracy of the parameters the child trained, measured here by ``logits(params, X)``
+    (the trusted forward pass) on images the child never had."""
+    where = (f"build_cnn({spec['filters']}) trained by your train_cnn_epoch ({spec['epochs']} epochs, eta = "
+             f"{spec['eta']}, batches of {spec['batch_size']}) from the grader's seed")
+    if "error" in record:
+        return _mlp_error(record, where)
+    params = record.get("params")
+    shapes = cnn_shapes(int(spec["filters"]))
+    if not isinstance(params, list) or len(params) != 4 or any(
+            not isinstance(a, np.ndarray) or a.dtype.kind not in "biuf" or a.shape != s for a, s in zip(params, shapes)):
+        return _fail("wrong_graph", where, "model.params after training are not the network's four parameter arrays.")
+    if record.get("in_graph") is not True:
+        return _fail("not_from_model", where, "model.params are not the parameters of the EDF graph.")
+    chain = record.get("chain") if isinstance(record.get("chain"), dict) else {}
+    if not chain.get("calls"):
+        return _fail("outside_sgd", where, "train_cnn_epoch never called SGD(eta).")
+    if chain.get("broken") or chain.get("other_eta"):
+        return _fail("outside_sgd", where, "the weights changed outside SGD(eta) while training, or SGD got "
+                     "another learning rate than the eta given to train_cnn_epoch.")
+    losses = record.get("losses")
+    losses = [float(v) for v in losses if isinstance(v, np.ndarray) and v.shape == () and v.dtype.kind in "biuf"] \
+        if isinstance(losses, list) else []
+    params = [np.asarray(a, dtype=float) for a in params]
+    finite = all(np.all(np.isfinite(a)) for a in params)
+    with np.errstate(all="ignore"):
+        acc = float(np.mean(np.argmax(logits(params, X_eval), axis=-1) == np.asarray(y_eval))) if finite else 0.0
+    details = {"accuracy": acc, "target": target, "epoch_losses": [v if math.isfinite(v) else repr(v) for v in losses[:50]]}
+    if acc >= target:
+        return CaseResult(True, details=details)
+    what = (f"accuracy {acc:.3f} on {len(y_eval)} digits the grader kept to itself (never in your notebook), "
+            f"needs {target:.3f}")
+    if not finite:
+        return _fail("diverged", where, f"{what}; after training some weights are NaN or inf.", details)
+    if len(losses) >= 2 and math.isfinite(losses[0]) and not losses[-1] < losses[0]:
+        return _fail("epoch_not_learning", where, f"{what}; the epoch losses train_cnn_epoch returned did not fall "
+                     f"({losses[0]:.3g} to {losses[-1]:.3g}): check the update (SGD(eta) after Backward(model.loss)) "
+                     "and, if your components pass their tests, how the batches are set.", details)
+    return _fail("too_weak", where, f"{what}.", details)
+
+
+@_mlp_guard
+def _probe_cnn_final(ns, spec, rec):
+    """The notebook's ``predict`` with known weights set into the final graph's parameters
+    (``params``: K, c, W, b of the given CNN), twice; with the logits node's value after each
+    call. The old weights are restored."""
+    plist = list(_need(ns, "params"))
+    losses = [c for c in list(_need(ns, "components")) if type(c).__name__ == "SoftmaxCrossEntropy"]
+    shapes = [np.shape(p.value) for p in plist]
+    f = shapes[0][0] if shapes and len(shapes[0]) == 4 else 0
+    if not losses or not 1 <= f <= CNN_LIMITS["filters"] or shapes != cnn_shapes(f):
+        raise _MlpStage("the EDF graph is not the final CNN: build the final network last, with build_cnn")
+    logits = losses[-1].logits  # the given SoftmaxCrossEntropy keeps its logits operand
+    saved = [p.value for p in plist]
+    rec["pred"], rec["logits"] = [], []
+    try:
+        for k in range(2):
+            rng = np.random.default_rng([int(spec["seed"]), k])
+            for p, shape in zip(plist, shapes):
+                fan_in = shape[0] if len(shape) == 2 else int(np.prod(shape[1:]))
+                p.value = rng.normal(0.0, 1.5 / np.sqrt(fan_in) if len(shape) > 1 else 0.3, shape)
+            rec["pred"].append(_arr(_mlp_call(rec, "predict", _need(ns, "predict"), np.array(spec["X"]))))
+            rec["logits"].append(_arr(logits.value))
+    finally:
+        for p, v in zip(plist, saved):
+            p.value = v
+
+
+def judge_final_follows(spec, record, where="predict(X) of your final network") -> CaseResult:
+    """``predict`` returned the argmax of the final network's logits for X, for two sets of
+    weights the grader set (so it follows the network, not a table or another model)."""
+    if "error" in record:
+        return _mlp_error(record, where)
+    preds, logits = record.get("pred"), record.get("logits")
+    n = len(spec["X"])
+    if not (isinstance(preds, list) and isinstance(logits, list) and len(preds) == len(logits) == 2):
+        return _fail("protocol_error", where, "the probe record is malformed.")
+    for pred, z in zip(preds, logits):
+        if not isinstance(pred, np.ndarray) or pred.shape != (n,):
+            return _fail("not_from_model", where, f"returned shape {getattr(pred, 'shape', None)}, expected ({n},).")
+        if not isinstance(z, np.ndarray) or z.ndim != 2 or z.shape[0] != n:
+            return _fail("not_from_model", where, "did not run the final network on X: after predict(X) its "
+                         "logits node does not hold one row per row of X.")
+        wrong = int(np.sum(pred != np.argmax(z, axis=-1)))
+        if wrong:
+            return _fail("not_from_model", where, f"{wrong} of {n} predictions differ from the argmax of the "
+                         "final network's logits for X: predict must use the trained network (final_model.predict).")
+    if np.array_equal(logits[0], logits[1]):
+        return _fail("not_from_model", where, "gave the same logits for two different sets of weights set into "
+                     "the final network: predict must run Forward() with the network's current weights.")
+    return CaseResult(True)
 
 
 register(Kind("mlp_accuracy", probe=_probe_mlp, judge=judge_mlp_accuracy))

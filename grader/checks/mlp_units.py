@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .base import CaseResult, Kind, _arr, _fail, _graph_lists, _need, register
+from .base import CaseResult, Kind, _arr, _fail, _get, _graph_lists, _need, register
 from .mlp_net import (MLP_MAX_LAYERS, _MlpModel, _MlpStage, _mlp_call, _mlp_close, _mlp_error, _mlp_guard,
                       _mlp_kind_specs, _mlp_net, _mlp_numeric_layers, _mlp_pairs, _mlp_set, _mlp_shapes,
                       _mlp_symmetric, _mlp_values, _mlp_where, check_mlp, mlp_exact, mlp_forward,
@@ -76,6 +76,20 @@ def _probe_final_predict(ns, spec, rec):
     logits = losses[-1].logits  # the given SoftmaxCrossEntropy keeps its logits operand
     saved = [p.value for p in ordered]
     rec["pred"], rec["logits"] = [], []
+    # MLP.predict has its own test: while predict(X) runs, the MLP class's predict is a correct
+    # stand-in, so this case judges the notebook's predict alone
+    cls = _get(ns, "MLP")
+    own = cls.__dict__.get("predict") if isinstance(cls, type) else None
+    forward = _need(ns, "Forward")
+
+    def stand_in_predict(self, X):
+        self.x.set(X)
+        self.labels.set(np.zeros(len(X), dtype=np.int64))
+        forward()
+        return np.argmax(self.logits.value, axis=-1)
+
+    if own is not None:
+        setattr(cls, "predict", stand_in_predict)
     try:
         for k in range(2):
             for p, v in zip(ordered, [a for pair in mlp_weights(sizes, int(spec["seed"]) + k) for a in pair]):
@@ -85,6 +99,8 @@ def _probe_final_predict(ns, spec, rec):
     finally:
         for p, v in zip(ordered, saved):
             p.value = v
+        if own is not None:
+            setattr(cls, "predict", own)
 
 
 def judge_mlp_build(spec, record, expected) -> CaseResult:
