@@ -463,7 +463,8 @@ def _mlp_small(ns, seed):
         rng = np.random.default_rng(seed)
         X, y = rng.normal(size=(24, 6)), rng.integers(0, 3, 24)
         Xv, yv = rng.normal(size=(10, 6)), rng.integers(0, 3, 10)
-        sizes = (6, 5, 3) if seed % 2 else (6, 5, 4, 3)
+        # the declared domain includes a network with no hidden layer and fewer rows than a batch
+        sizes = [(6, 5, 4, 3), (6, 5, 3), (6, 3), (6, 5, 3)][seed % 4]
         model = ns["build_mlp"](sizes, ("relu", "tanh")[seed % 2], seed=seed)
         weights = lambda: [[_copy(W.value), _copy(b.value)] for W, b in model.layers]  # noqa: E731
         init = weights()
@@ -472,7 +473,8 @@ def _mlp_small(ns, seed):
         acc = model.accuracy(Xv, yv)
         loss = ns["train_step"](model, X[:8], y[:8], 0.1)
         stepped = weights()
-        history = ns["train"](model, X, y, 0.1, 2, batch_size=5, seed=seed, X_val=Xv, y_val=yv)
+        history = ns["train"](model, X, y, 0.1, 2, batch_size=30 if seed % 4 == 3 else 5, seed=seed,
+                              X_val=Xv, y_val=yv)
         history = [dict(r) for r in history] if isinstance(history, list) else history
         return [init, preds, logits, acc, loss, stepped, history, weights()]
     with np.errstate(all="ignore"):

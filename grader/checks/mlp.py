@@ -204,12 +204,13 @@ def _probe_cnn_learning(ns, spec, rec):
     build, epoch_fn, sgd = _need(ns, "build_cnn"), _need(ns, "train_cnn_epoch"), _need(ns, "SGD")
     X, y, seed = np.array(spec["X"]), np.array(spec["y"]), int(spec["seed"])
     filters, eta, epochs, batch = int(spec["filters"]), float(spec["eta"]), int(spec["epochs"]), int(spec["batch_size"])
-    chain = {"calls": 0, "broken": 0, "other_eta": 0}
+    chain = {"calls": 0, "broken": 0, "other_eta": 0, "negated": 0}
 
     def recording_sgd(eta_b, *args, **kwargs):
         # the weights must evolve by SGD alone, from build_cnn's to the last step's
         chain["broken"] += any(not np.array_equal(p.value, v, equal_nan=True) for p, v in zip(plist, chain["last"]))
         chain["other_eta"] += eta_b != eta
+        chain["negated"] += eta_b == -eta
         out = sgd(eta_b, *args, **kwargs)
         chain["calls"] += 1
         chain["last"] = [np.array(p.value) for p in plist]
@@ -257,6 +258,8 @@ def judge_cnn_learning(spec, record, X_eval, y_eval, target, logits) -> CaseResu
     chain = record.get("chain") if isinstance(record.get("chain"), dict) else {}
     if not chain.get("calls"):
         return _fail("outside_sgd", where, "train_cnn_epoch never called SGD(eta).")
+    if chain.get("negated") and chain.get("negated") == chain.get("other_eta"):
+        return _fail("update_sign", where, "train_cnn_epoch called SGD(-eta): every step climbs the loss.")
     if chain.get("broken") or chain.get("other_eta"):
         return _fail("outside_sgd", where, "the weights changed outside SGD(eta) while training, or SGD got "
                      "another learning rate than the eta given to train_cnn_epoch.")
