@@ -55,8 +55,10 @@ def test_flipped_kernel_loses_conv_points_with_its_diagnosis(graded):
     assert tests["backward_cnn"]["points"] < tests["backward_cnn"]["max_points"]
     for tid in ("maxpool2d", "flatten"):
         assert tests[tid]["points"] == tests[tid]["max_points"]
-    # a flipped kernel is still a convolutional layer: the network trains as well
-    assert tests["accuracy"]["points"] == tests["accuracy"]["max_points"]
+    # the grader retrains the network with the student's components: a forward that flips the
+    # kernel while backward does not learns the re-drawn task poorly; predict still follows the
+    # final network (that half of the test is kept)
+    assert tests["accuracy"]["points"] >= tests["accuracy"]["max_points"] / 2
 
 
 def test_pooling_gradient_to_every_element(graded):
