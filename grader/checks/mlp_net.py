@@ -373,3 +373,28 @@ def check_mlp(ns, check, seed=0, test_id=None):
 
 def _mlp_kind_specs(test, params, ns=None, classes=None) -> list:
     return [s for seed in _seeds(params) for s in mlp_specs(test["check"], seed)]
+
+
+def judge_final_follows(spec, record, where="predict(X) of your final network") -> CaseResult:
+    """``predict`` returned the argmax of the final network's logits for X, for two sets of
+    weights the grader set (so it follows the network, not a table or another model)."""
+    if "error" in record:
+        return _mlp_error(record, where)
+    preds, logits = record.get("pred"), record.get("logits")
+    n = len(spec["X"])
+    if not (isinstance(preds, list) and isinstance(logits, list) and len(preds) == len(logits) == 2):
+        return _fail("protocol_error", where, "the probe record is malformed.")
+    for pred, z in zip(preds, logits):
+        if not isinstance(pred, np.ndarray) or pred.shape != (n,):
+            return _fail("not_from_model", where, f"returned shape {getattr(pred, 'shape', None)}, expected ({n},).")
+        if not isinstance(z, np.ndarray) or z.ndim != 2 or z.shape[0] != n:
+            return _fail("not_from_model", where, "did not run the final network on X: after predict(X) its "
+                         "logits node does not hold one row per row of X.")
+        wrong = int(np.sum(pred != np.argmax(z, axis=-1)))
+        if wrong:
+            return _fail("not_from_model", where, f"{wrong} of {n} predictions differ from the argmax of the "
+                         "final network's logits for X: predict must use the trained network (final_model.predict).")
+    if np.array_equal(logits[0], logits[1]):
+        return _fail("not_from_model", where, "gave the same logits for two different sets of weights set into "
+                     "the final network: predict must run Forward() with the network's current weights.")
+    return CaseResult(True)

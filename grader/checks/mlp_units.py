@@ -11,7 +11,7 @@ import numpy as np
 from .base import CaseResult, Kind, _arr, _fail, _get, _graph_lists, _need, register
 from .mlp_net import (MLP_MAX_LAYERS, _MlpModel, _MlpStage, _mlp_call, _mlp_close, _mlp_error, _mlp_guard,
                       _mlp_kind_specs, _mlp_net, _mlp_numeric_layers, _mlp_pairs, _mlp_set, _mlp_shapes,
-                      _mlp_symmetric, _mlp_values, _mlp_where, check_mlp, mlp_exact, mlp_forward,
+                      _mlp_symmetric, _mlp_values, _mlp_where, check_mlp, judge_final_follows, mlp_exact, mlp_forward,
                       mlp_numeric_case, mlp_weights)
 
 @_mlp_guard
@@ -164,7 +164,7 @@ def judge_mlp_build(spec, record, expected) -> CaseResult:
 
 def judge_mlp_predict(spec, record, expected) -> CaseResult:
     if spec.get("case") == "final":
-        return _judge_final_predict(spec, record)
+        return judge_final_follows(spec, record)
     where = f"MLP.predict of {_mlp_net(spec)}"
     if "error" in record:
         return _mlp_error(record, where)
@@ -183,30 +183,6 @@ def judge_mlp_predict(spec, record, expected) -> CaseResult:
         return _fail("not_from_model", f"MLP.accuracy of {_mlp_net(spec)}",
                      f"returned {acc if acc is None else np.asarray(acc).tolist()}, the fraction of predictions "
                      f"equal to y is {want_acc:.6g}.")
-    return CaseResult(True)
-
-
-def _judge_final_predict(spec, record) -> CaseResult:
-    where = "predict(X) of your final network"
-    if "error" in record:
-        return _mlp_error(record, where)
-    preds, logits = record.get("pred"), record.get("logits")
-    n = len(spec["X"])
-    if not (isinstance(preds, list) and isinstance(logits, list) and len(preds) == len(logits) == 2):
-        return _fail("protocol_error", where, "the probe record is malformed.")
-    for pred, z in zip(preds, logits):
-        if not isinstance(pred, np.ndarray) or pred.shape != (n,):
-            return _fail("not_from_model", where, f"returned shape {getattr(pred, 'shape', None)}, expected ({n},).")
-        if not isinstance(z, np.ndarray) or z.ndim != 2 or z.shape[0] != n:
-            return _fail("not_from_model", where, "did not run the final network on X: after predict(X) its "
-                         "logits node does not hold one row per row of X.")
-        wrong = int(np.sum(pred != np.argmax(z, axis=-1)))
-        if wrong:
-            return _fail("not_from_model", where, f"{wrong} of {n} predictions differ from the argmax of the "
-                         "final network's logits for X: predict must use the trained network (final_model.predict).")
-    if np.array_equal(logits[0], logits[1]):
-        return _fail("not_from_model", where, "gave the same logits for two different sets of weights set into "
-                     "the final network: predict must run Forward() with the network's current weights.")
     return CaseResult(True)
 
 
