@@ -46,8 +46,13 @@ def _audit_first(args) -> int | None:
 
 
 def _run(args) -> int:
-    from .course import generate
+    from .course import generate, precheck
 
+    try:
+        precheck(args.assignments)  # a missing piece is named before minutes of audit
+    except TemplateError as e:
+        print(f"backprop generate: error: {e}", file=sys.stderr)
+        return 1
     refused = _audit_first(args)
     if refused is not None:
         return refused

@@ -154,6 +154,17 @@ def generate(names: list[str] | None = None, course: Path | str = "course", *,
     return builds
 
 
+def precheck(names: list[str] | None = None, *, root: Path = ASSIGNMENTS) -> None:
+    """The quick checks of ``generate`` alone (load, graded targets declared), writing nothing:
+    the command line runs them before the audit, so a missing piece is named in seconds."""
+    for name in list(names) if names else discover(root):
+        if name not in discover(root):
+            continue  # ``generate`` names the unknown assignment
+        b = Build(course=Path("."), name=name, course_id=COURSE_ID, root=root)
+        for step in (load, check_targets):
+            step(b)
+
+
 def checks_module_text(kinds: Iterable[str] | None = None) -> str:
     """The public checks as shipped to students: the bundle of ``kinds`` (default: every
     kind), checked to import only the standard library and NumPy."""
