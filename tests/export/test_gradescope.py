@@ -108,6 +108,9 @@ def test_unknown_assignment_is_a_clear_error(tmp_path):
 
 @pytest.mark.parametrize("isolation", [None, "rlimits-only"])
 def test_correct_notebook_full_marks(bundle, notebooks, tmp_path, isolation):
+    if isolation == "rlimits-only" and os.geteuid() != 0:
+        pytest.skip("the rlimits-only fallback refuses to grade as an ordinary user (tests/runner checks it); "
+                    "Gradescope runs the autograder as root")
     r = run_autograder(bundle, tmp_path, {f"{ASSIGNMENT}.ipynb": nb_bytes(notebooks["source"])}, isolation)
     grading = next(t for t in r["tests"] if t["name"] == "grading")
     assert f"isolation: {isolation or available_isolation()}" in grading["output"]
