@@ -134,7 +134,7 @@ def test_gradebook_rows_through_nbgraders_api(graded):
             nb = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, student)
             for t in rec["tests"]:
                 assert gb.find_grade(t["grade_id"], ASSIGNMENT, ASSIGNMENT, student).auto_score == pytest.approx(t["points"])
-            assert nb.score == pytest.approx(rec["total"])
+            assert nb.score == pytest.approx(rec["raw"])  # nbgrader's score: before the late penalty
         # SaveAutoGrades' comments: an untouched solution cell is "No response."
         solution_ids = [cell.name for cell in gb.find_notebook(ASSIGNMENT, ASSIGNMENT).solution_cells]
         assert solution_ids
@@ -148,9 +148,10 @@ def test_zero_policy_due_date_and_extension(graded):
     from nbgrader.api import Gradebook
 
     c, _, summary, records = graded
-    assert records["late"]["total"] > 0  # graded as usual; the penalty stands beside the score
+    assert records["late"]["raw"] > 0  # graded as usual; the penalty stands beside the score
     assert records["late"]["seconds_late"] == 9000.0
-    assert records["late"]["late_penalty"] == pytest.approx(records["late"]["total"])
+    assert records["late"]["late_penalty"] == pytest.approx(records["late"]["raw"])
+    assert records["late"]["total"] == 0  # the zero policy: the final score is raw - penalty
     assert records["late"]["submitted_at"] == "2026-03-01T14:30:00+00:00"
     for student in ("ontime", "extended", "berlin", "blank"):
         assert records[student]["seconds_late"] == 0 and records[student]["late_penalty"] == 0
@@ -159,9 +160,9 @@ def test_zero_policy_due_date_and_extension(graded):
     with Gradebook(db_url(c)) as gb:
         late = gb.find_submission(ASSIGNMENT, "late")
         assert late.total_seconds_late == 9000.0
-        assert late.late_submission_penalty == pytest.approx(records["late"]["total"])
+        assert late.late_submission_penalty == pytest.approx(records["late"]["raw"])
         assert gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, "late").late_submission_penalty == \
-            pytest.approx(records["late"]["total"])
+            pytest.approx(records["late"]["raw"])
         ext = gb.find_submission(ASSIGNMENT, "extended")
         assert ext.extension == datetime.timedelta(days=2) and ext.total_seconds_late == 0
         assert gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, "extended").late_submission_penalty is None
@@ -207,7 +208,7 @@ def test_a_tas_manual_score_survives_a_regrade_of_an_unchanged_notebook(graded):
         assert g.auto_score == pytest.approx(next(t["points"] for t in records["late"]["tests"]
                                                   if t["grade_id"] == "test_sigmoid"))
         nb = gb.find_submission_notebook(ASSIGNMENT, ASSIGNMENT, "late")
-        assert nb.score == pytest.approx(records["late"]["total"] - g.auto_score + g.max_score)
+        assert nb.score == pytest.approx(records["late"]["raw"] - g.auto_score + g.max_score)
         # the zero policy follows the TA's score, as nbgrader's own step would
         assert nb.late_submission_penalty == pytest.approx(nb.score)
     assert autograded(c, "late").is_file()
