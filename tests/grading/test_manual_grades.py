@@ -39,7 +39,7 @@ def test_manual_grade_survives_regrades_and_goes_stale_on_a_changed_resubmission
     sample.write(submitted_nb, cls / "ada.ipynb")
     buggy = sample.with_variant(submitted_nb, sample.CORPUS / "buggy" / "mul_upstream_ignored.py")
     sample.write(buggy, cls / "bob.ipynb")
-    grade = ["grade", str(cls), "--assignment", A, "--course", str(own), "--out", str(out), "--timeout", "2"]
+    grade = ["grade", str(cls), "--assignment", A, "--course", str(own), "--out", str(out), "--timeout", "60"]
     first = cli(*grade)
     auto = {r["student"]: r for r in json.loads((out / "results.json").read_text())}
     mul = next(t for t in auto["bob"]["tests"] if t["id"] == "mul")
