@@ -160,9 +160,10 @@ CASES = {
                        dict(build_mlp=0, train_step=2, train=1, predict=2, accuracy=3 / 2),
                        {"build_mlp": "identical columns", "accuracy": "identical hidden units"}),
     # relu on the logits learns 8 of the accuracy test's 64 re-drawn tasks (the suite's own
-    # seed 1 is one of them); the task its hidden seed gives it here is not
+    # seed 1 is one of them); the task its hidden seed gives it here is not, so the learning
+    # half fails, while predict still follows the final network (the other half)
     "activation_on_logits": ({"build-mlp-solution": ACTIVATION_ON_LOGITS}, (),
-                             dict(build_mlp=0, train_step=2, train=1, predict=2, accuracy=0),
+                             dict(build_mlp=0, train_step=2, train=1, predict=2, accuracy=3 / 2),
                              {"build_mlp": "the logits are relu"}),
     "no_shuffle": ({"train-solution": NO_SHUFFLE}, (),
                    dict(build_mlp=2, train_step=2, train=0, predict=2, accuracy=3),
