@@ -25,6 +25,11 @@ def grade_zip(course: Path, tmp_path: Path, name: str, members: list[tuple]) -> 
     """Grade ``members`` (``(zip name, bytes[, zip time])``) as one LMS zip in a course of its own."""
     own = tmp_path / "course"
     shutil.copytree(course, own)
+    # the session's course may hold other tests' students in its gradebook: this class starts clean
+    from nbgrader.api import Gradebook
+    with Gradebook(f"sqlite:///{own / 'gradebook.db'}") as gb:
+        for student in list(gb.students):
+            gb.remove_student(student.id)
     z = tmp_path / name
     with zipfile.ZipFile(z, "w") as zf:
         for member in members:
