@@ -283,11 +283,11 @@ plt.show()
 # Choose an architecture and training settings based on your experiments and write them
 # into `final_settings`: `"sizes"` (64 inputs first, 10 classes last, at most 4 hidden layers
 # of at most 256 units), `"activation"` (`"relu"` or `"tanh"`), `"eta"`, `"epochs"` (at most
-# 50) and `"batch_size"`. Then train a fresh network with exactly these settings, with your
-# `build_mlp` and your `train`, on the **whole** training set `X_train`, `y_train` (the
-# validation split was only for choosing). Then define `predict(X)`, which returns the
-# predicted labels of that trained network for the rows of `X` as an integer array of shape
-# `(len(X),)`.
+# 50) and `"batch_size"`. Then train a fresh network, `final_model`, with exactly these
+# settings, with your `build_mlp` and your `train`, on the **whole** training set `X_train`,
+# `y_train` (the validation split was only for choosing). Then define `predict(X)`, which
+# returns the predicted labels of `final_model` for the rows of `X` as an integer array of
+# shape `(len(X),)`.
 #
 # The test below measures `predict` on the test set and requires an accuracy of at least
 # 0.95. The grader does more: it trains a fresh network itself, as
@@ -298,7 +298,10 @@ plt.show()
 # few seconds. Do not build another graph after this cell (see the caution in task 1): the
 # grader also sets known weights into this network and checks that `predict` follows them.
 # The two halves (the fresh network learns; `predict` follows your final network) share the
-# test's points equally.
+# test's points equally. When `predict` follows your network but the fresh network does not
+# learn although correct functions learn with your `final_settings`, the fault is in
+# `build_mlp`, `train_step` or `train`: their own tests charge it, and this test says so
+# without taking the points again.
 
 # %% [solution] id=final-model-solution
 # Your settings, then your final network built with build_mlp and trained with train on X_train, y_train.

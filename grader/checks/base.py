@@ -155,7 +155,9 @@ def combine(test_id, cases) -> Result:
     passed = sum(c.passed for c in cases)
     first = next((c for c in cases if not c.passed), None)
     if first is None:
-        return Result(test_id, True, 1.0, f"all {len(cases)} cases passed", None, {"cases": len(cases)})
+        # a passed case may carry a note (a failure charged to another test, say why here)
+        notes = "".join(f"; {c.message}" for c in cases if c.message)
+        return Result(test_id, True, 1.0, f"all {len(cases)} cases passed{notes}", None, {"cases": len(cases)})
     details = dict(first.details)
     details.update(cases=len(cases), cases_passed=passed)
     extra = f" ({passed} of {len(cases)} cases passed)" if len(cases) > 1 else ""

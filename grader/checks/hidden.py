@@ -29,7 +29,7 @@ from .backward_judge import judge_backward
 from .backward_loop import make_node, node_classes
 from .base import CaseResult, Result, _fail, _quiet, combine, probe
 from .contract import ALL_CLASSES
-from .mlp import judge_cnn_learning, judge_mlp_accuracy, judge_mlp_learning
+from .mlp import charge_own_errors, judge_cnn_learning, judge_mlp_accuracy, judge_mlp_learning
 from .mlp_net import MLP_UNIT_KINDS, judge_final_follows, mlp_final_spec
 from .registry import kind
 
@@ -310,14 +310,42 @@ def cnn_logits(params, X) -> np.ndarray:
 
 @functools.lru_cache(maxsize=1)
 def _reference_notebook() -> dict:
+    return _reference_namespace()
+
+
+def _reference_namespace(**names) -> dict:
     """The names an mlp notebook defines, from the reference by name, run as notebook cells
-    (so ``train`` finds ``train_step`` in the namespace, as in a notebook)."""
+    (so ``train`` finds ``train_step`` in the namespace, as in a notebook), with ``names``."""
     ns = {name: getattr(reference, name) for name in reference.__all__}
+    ns.update(names)
     ns.update(np=np, ACTIVATIONS=ref_mlp.ACTIVATIONS, __name__=ref_mlp.__name__)  # @dataclass looks it up
     exec("from dataclasses import dataclass, field\n", ns)
     for name in ("MLP", "build_mlp", "train_step", "train"):
         exec(compile(textwrap.dedent(inspect.getsource(getattr(ref_mlp, name))), ref_mlp.__file__, "exec"), ns)
     return ns
+
+
+@functools.lru_cache(maxsize=64)
+def _reference_accuracy(seed: int, settings: tuple) -> float:
+    sizes, act, eta, epochs, batch = settings
+    spec = mlp_learning_specs({"seed": seed})[0]
+    ns = _reference_namespace(final_settings={"sizes": sizes, "activation": act, "eta": eta,
+                                              "epochs": epochs, "batch_size": batch})
+    with _REFERENCE_LOCK:
+        rec = probe(ns, spec)
+    _, _, X_eval, y_eval = _digits_task(seed)
+    r = judge_mlp_learning(spec, rec, X_eval, y_eval, 0.0)
+    return float(r.details.get("accuracy", 0.0))
+
+
+def reference_accuracy(spec: dict, settings: tuple) -> float | None:
+    """The accuracy correct functions reach on a learning spec's task with ``settings`` (the
+    student's final_settings, already checked against the notebook's limits); trusted, in the
+    parent, once per task and settings."""
+    try:
+        return _reference_accuracy(int(spec["seed"]), tuple(settings))
+    except Exception:  # noqa: BLE001 - no excuse when the reference cannot tell
+        return None
 
 
 def mlp_expectation(spec: dict) -> dict:
@@ -336,7 +364,11 @@ def judge(test, specs, records) -> Result:
         return Result(tid, False, 0.0, "the grading child returned the wrong number of records.",
                         "protocol_error", {})
     with _quiet():  # once per test: entering catch_warnings per case was a tenth of judging
-        return combine(tid, [judge_case(test, s, r) for s, r in zip(specs, records)])
+        cases = [judge_case(test, s, r) for s, r in zip(specs, records)]
+        if test.get("check") == "mlp_accuracy":
+            target = float(_params(test, "hidden").get("target", 0.95))
+            cases = charge_own_errors(specs, records, cases, target, reference_accuracy)
+        return combine(tid, cases)
 
 
 def run_hidden(ns, test, which="hidden", key: int | None = None) -> Result:

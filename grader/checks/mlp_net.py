@@ -176,6 +176,14 @@ def _mlp_call(rec, stage, fn, *args, **kwargs):
     return fn(*args, **kwargs)
 
 
+def _kept(rec: dict, error: dict) -> dict:
+    """An error record keeps the settings read before the error (the learning case's judge
+    asks whether they learn with correct functions)."""
+    if isinstance(rec.get("settings"), dict):
+        error["settings"] = rec["settings"]
+    return error
+
+
 def _mlp_guard(fn):
     """Run a probe body; an exception becomes an error record naming the call that raised."""
     def run(ns, spec):
@@ -183,9 +191,9 @@ def _mlp_guard(fn):
         try:
             fn(ns, spec, rec)
         except _MlpStage as e:
-            return {"error": {"type": "contract", "message": str(e)[:300]}, "error_at": rec.get("stage", "")}
+            return _kept(rec, {"error": {"type": "contract", "message": str(e)[:300]}, "error_at": rec.get("stage", "")})
         except (Exception, SystemExit) as e:
-            return {"error": _err(e), "error_at": rec.get("stage", "")}
+            return _kept(rec, {"error": _err(e), "error_at": rec.get("stage", "")})
         rec.pop("stage", None)
         return rec
     run.__name__ = fn.__name__

@@ -4,6 +4,7 @@ and ``MLP.predict`` / ``MLP.accuracy`` (in a graph of the given components, so a
 ``build_mlp`` is not charged again), plus the notebook's ``predict`` against its final EDF
 network with known weights set into it.
 """
+import contextlib
 import math
 
 import numpy as np
@@ -59,27 +60,15 @@ def _probe_mlp_predict(ns, spec, rec):
 def _probe_final_predict(ns, spec, rec):
     """The notebook's ``predict`` with known weights set into the final graph's parameters
     (``params``, in creation order W1, b1, W2, b2, ...), twice; with the logits node's value
-    after each call. The old weights are restored."""
+    after each call. The old weights are restored. When the graph is not a network of
+    ``final_settings['sizes']`` (``build_mlp``, which has its own test, may be what is wrong),
+    the harness builds that network from the given components and binds it as ``final_model``
+    while ``predict`` runs, so that this case judges ``predict`` alone."""
     settings = _need(ns, "final_settings")
     sizes = [int(s) for s in settings["sizes"]]
     if not 2 <= len(sizes) <= MLP_MAX_LAYERS + 1 or max(sizes) > 4096 or min(sizes) < 1:
         raise _MlpStage(f"final_settings['sizes'] = {sizes} is not a list of layer widths")
-    plist = list(_need(ns, "params"))
-    losses = [c for c in list(_need(ns, "components")) if type(c).__name__ == "SoftmaxCrossEntropy"]
     want = [np.shape(a) for pair in mlp_weights(sizes, 0) for a in pair]
-    ordered = []
-    for pair in zip(plist[0::2], plist[1::2]):  # W then b per layer; either order within a layer
-        ordered += sorted(pair, key=lambda p: -np.ndim(p.value))
-    if len(plist) != len(want) or [np.shape(p.value) for p in ordered] != want or not losses:
-        raise _MlpStage(f"the EDF graph is not a network of sizes {sizes} (final_settings['sizes']): build the "
-                        "final network last, with build_mlp(final_settings['sizes'], ...)")
-    logits = losses[-1].logits  # the given SoftmaxCrossEntropy keeps its logits operand
-    saved = [p.value for p in ordered]
-    rec["pred"], rec["logits"] = [], []
-    # MLP.predict has its own test: while predict(X) runs, the MLP class's predict is a correct
-    # stand-in, so this case judges the notebook's predict alone
-    cls = _get(ns, "MLP")
-    own = cls.__dict__.get("predict") if isinstance(cls, type) else None
     forward = _need(ns, "Forward")
 
     def stand_in_predict(self, X):
@@ -88,19 +77,41 @@ def _probe_final_predict(ns, spec, rec):
         forward()
         return np.argmax(self.logits.value, axis=-1)
 
-    if own is not None:
-        setattr(cls, "predict", stand_in_predict)
-    try:
+    with contextlib.ExitStack() as undo:
+        plist = list(_need(ns, "params"))
+        losses = [c for c in list(_need(ns, "components")) if type(c).__name__ == "SoftmaxCrossEntropy"]
+        ordered = []
+        for pair in zip(plist[0::2], plist[1::2]):  # W then b per layer; either order within a layer
+            ordered += sorted(pair, key=lambda p: -np.ndim(p.value))
+        if len(plist) != len(want) or [np.shape(p.value) for p in ordered] != want or not losses:
+            if not isinstance(ns, dict):
+                raise _MlpStage(f"the EDF graph is not a network of sizes {sizes} (final_settings['sizes']): "
+                                "build the final network last, with build_mlp(final_settings['sizes'], ...)")
+            undo.enter_context(_graph_lists(ns))
+            net = _MlpModel(ns, sizes, str(settings["activation"]), mlp_weights(sizes, 0))
+            net.predict = stand_in_predict.__get__(net)
+            had, old = "final_model" in ns, ns.get("final_model")
+            ns["final_model"] = net
+            undo.callback(lambda: ns.__setitem__("final_model", old) if had else ns.pop("final_model", None))
+            ordered, logits = [p for pair in net.layers for p in pair], net.logits
+            rec["stand_in"] = True
+        else:
+            logits = losses[-1].logits  # the given SoftmaxCrossEntropy keeps its logits operand
+        saved = [p.value for p in ordered]
+        undo.callback(lambda: [setattr(p, "value", v) for p, v in zip(ordered, saved)])
+        # MLP.predict has its own test: while predict(X) runs, the MLP class's predict is a correct
+        # stand-in, so this case judges the notebook's predict alone
+        cls = _get(ns, "MLP")
+        own = cls.__dict__.get("predict") if isinstance(cls, type) else None
+        if own is not None:
+            setattr(cls, "predict", stand_in_predict)
+            undo.callback(setattr, cls, "predict", own)
+        rec["pred"], rec["logits"] = [], []
         for k in range(2):
             for p, v in zip(ordered, [a for pair in mlp_weights(sizes, int(spec["seed"]) + k) for a in pair]):
                 p.value = np.array(v, dtype=np.float64)
             rec["pred"].append(_arr(_mlp_call(rec, "predict", _need(ns, "predict"), np.array(spec["X"]))))
             rec["logits"].append(_arr(logits.value))
-    finally:
-        for p, v in zip(ordered, saved):
-            p.value = v
-        if own is not None:
-            setattr(cls, "predict", own)
 
 
 def judge_mlp_build(spec, record, expected) -> CaseResult:
