@@ -18,7 +18,7 @@
 # | 1 | `Conv2D`: forward and backward, with stride, padding and bias | {{points_n:conv2d}} |
 # | 2 | `MaxPool2D` | {{points_n:maxpool2d}} |
 # | 3 | `Flatten` | {{points_n:flatten}} |
-# | 4 | everything together: backpropagation through a small convolutional network | {{points_n:backward_cnn}} |
+# | 4 | everything together: backpropagation through a small convolutional network (a diagnostic) | {{points_n:backward_cnn}} |
 # | 5 | train the network on the digits: at least 95% test accuracy | {{points_n:accuracy}} |
 #
 # Replace each `raise NotImplementedError()` with your code. Do not rename the classes or
@@ -171,7 +171,7 @@ print(conv.value[0, 0])   # every window: (right column - left column) summed = 
 # %% [test] id=flatten
 
 # %% [markdown] id=together
-# ## Task 4 ({{points:backward_cnn}}): all together
+# ## Task 4 (a diagnostic, {{points:backward_cnn}}): all together
 #
 # The last test builds a small convolutional network from your components,
 #
@@ -180,7 +180,8 @@ print(conv.value[0, 0])   # every window: (right column - left column) summed = 
 # runs `Backward` and checks the loop invariant after every reverse step: once the components
 # in a suffix of `components` have run `backward()`, every node's `grad` must be the
 # derivative of the loss of the program made of those components only. A failure names the
-# first component whose `backward()` broke it.
+# first component whose `backward()` broke it. It earns no points: `Backward` is given, so what
+# it finds is a bug of one of your components, which that component's own test already grades.
 
 # %% [test] id=backward_cnn
 
@@ -232,15 +233,19 @@ ax.legend()
 plt.show()
 
 # %% [markdown] id=final-model-task
-# Now train your final network on the **whole** training set and define `predict(X)`, which
-# takes rows of 64 pixels (like `X_test`) and returns the predicted digits as an integer array
-# of shape `(len(X),)`. The test measures it on the test set and requires at least 0.95. The
+# Now train your final network, `final_model`, on the **whole** training set and define
+# `predict(X)`, which takes rows of 64 pixels (like `X_test`) and returns the digits
+# `final_model` predicts as an integer array of shape `(len(X),)`. The test measures it on the test set and requires at least 0.95. The
 # grader does more, in two halves of equal weight: it trains a fresh `build_cnn(16, seed=s)` with
 # the given `train_cnn_epoch` (so with your components) (8 epochs, `eta = 0.3`, batches of 32, `rng = np.random.default_rng(s + 1)`)
 # from its own seed `s`, on digits it draws (rotated or mirrored, the labels renamed), and
 # measures the trained weights on digits your notebook never had (at least 0.92; the weights
 # must change by `SGD(eta)` alone); and it sets known weights into your final network and
-# checks that `predict` follows them. The reference network (16 filters, `eta = 0.2`, 15 epochs
+# checks that `predict` follows them (if your components cannot run the network, it checks
+# `predict` on a network of its own, bound as `final_model`). When `predict` follows the
+# network but the retrained network does not learn, the fault is in your components: their
+# own tests charge it, and this test says so without taking the points again. Without a
+# `predict` that follows the network, neither half counts. The reference network (16 filters, `eta = 0.2`, 15 epochs
 # of batches of 32) reaches about 0.98 in a few seconds. Do not build another graph after this
 # cell.
 

@@ -25,9 +25,9 @@ def register(subparsers) -> None:
     p.add_argument("--order", metavar="A,B,...",
                    help="the course's assignment order for the leak check (default: scalar_backprop, "
                         "forward_mode, tensor_edf, mlp_training, then the others alphabetically)")
-    p.add_argument("--enforce-charged-once", action="store_true",
-                   help="also fail when a mutant wrong on the whole domain keeps points on its test or "
-                        "loses points on another")
+    p.add_argument("--charged-once-report-only", action="store_true",
+                   help="report, but do not fail on, a mutant wrong on the whole domain that keeps points on "
+                        "its test or loses points on another (enforced by default)")
     p.add_argument("--all-sets-elsewhere", action="store_true",
                    help="grade each mutant on the other tests under every seed set too (default: their own "
                         "hidden seeds; the owning test always runs under every set)")
@@ -59,7 +59,7 @@ def _run(args) -> int:
         print(f"backprop audit: unknown assignment(s): {', '.join(unknown)}", file=sys.stderr)
         return 2
     opts = Options(n_sets=args.seed_sets, workers=args.workers, only=args.only, timeout=args.timeout,
-                   enforce_charged_once=args.enforce_charged_once,
+                   enforce_charged_once=not args.charged_once_report_only,
                    all_sets_elsewhere=args.all_sets_elsewhere, full=args.full)
     order = args.order.split(",") if args.order else None
     ok = True

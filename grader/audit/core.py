@@ -46,7 +46,7 @@ class Options:
     workers: int = 2
     only: str | None = None
     timeout: float = 60.0
-    enforce_charged_once: bool = False
+    enforce_charged_once: bool = True
     coverage: bool = True
     baselines: bool = True
     all_sets_elsewhere: bool = False  # grade other tests under every seed set too (slower)

@@ -16,7 +16,8 @@ import re
 
 from grader.checks.public import describe
 from grader.reports.feedback import unreadable
-from grader.reports.records import finalise, flag_text, fmt_percent, fmt_points, score_parts, student_visible
+from grader.reports.records import (finalise, flag_text, fmt_percent, fmt_points, passed_note, score_parts,
+                                    student_visible)
 
 from .late import describe as describe_late
 
@@ -103,6 +104,11 @@ def render(rec: dict) -> str:
         if hint:
             lines.append(f"- hint: {hint}")
         lines.append("")
+    noted = [] if broken else [t for t in rec["tests"] if passed_note(t)]
+    if noted:
+        lines += ["", "## Passed, with a note", ""]
+    for t in noted:
+        lines += [f"### {_code(t['id'])} ({_points(t)})", "", *md_block(passed_note(t)), ""]
     notes = list(rec.get("notes") or []) + [flag_text(f) for f in rec.get("flags") or [] if student_visible(f)]
     if any(not student_visible(f) for f in rec.get("flags") or []):
         notes.append("This submission was flagged and will be reviewed by a TA.")

@@ -18,7 +18,7 @@ from grader.grading.late import describe as describe_late
 from .diagnoses import describe
 from .graph_svg import graph_svg, legend_html
 from .html import badge, code_spans, esc, page
-from .records import (finalise, flag_text, fmt_percent, fmt_points, load_records, safe_name, score_parts,
+from .records import (finalise, flag_text, fmt_percent, fmt_points, load_records, passed_note, safe_name, score_parts,
                       student_visible, test_state)
 
 SMALL = 48          # arrays up to this many elements are shown in full
@@ -213,6 +213,7 @@ def feedback_html(record: dict) -> str:
         tid = str(t.get("id", "?"))
         name = f'<a href="#t-{esc(tid)}">{esc(tid)}</a>' if state != "passed" else esc(tid)
         words = describe(r.get("diagnosis"))[0] if state != "passed" and not unreadable(record) else ""
+        words = words or passed_note(t)[:600]  # a failure charged to another test's unit, said here
         adjusted = ' <span class="muted">adjusted by a TA</span>' if "manual_points" in t else ""
         if t.get("extra_credit"):
             adjusted += f' <span class="muted">+ {fmt_points(t["extra_credit"])} extra credit</span>'

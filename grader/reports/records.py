@@ -66,6 +66,14 @@ def test_state(test: dict) -> str:
     return state(pts, mx)
 
 
+def passed_note(test: dict) -> str:
+    """What a passed test says beyond "all N cases passed" (a failure it charged to another
+    test's unit, say), or ""."""
+    if test_state(test) != "passed":
+        return ""
+    return str((test.get("result") or {}).get("message") or "").partition(" cases passed; ")[2]
+
+
 # cells the grader had to stop: a TA looks (a cell that raised is the student's own bug, in the feedback)
 CELL_PROBLEMS = ("timeout", "crashed")
 

@@ -3,8 +3,9 @@ and child: the given CNN retrained by the student's ``train_cnn_epoch`` on a re-
 (measured in the parent), and ``predict`` following the final network.
 
 Off-task students (every stub left, a classifier of their own in the final cells) earn 0 there;
-training outside ``SGD`` earns nothing for learning; a lookup ``predict`` keeps only the
-learning half; the reference earns every point.
+a lookup ``predict`` earns nothing (the learning half counts only with a predict that follows the
+network: it holds nothing else of the student's); components that are wrong or left as stubs are
+charged on their own tests, not here again; the reference earns every point.
 """
 from __future__ import annotations
 
@@ -33,12 +34,14 @@ ANSWERS = {row.tobytes(): label for row, label in zip(X_train, y_train)}
 def predict(X):
     return np.array([ANSWERS.get(row.tobytes(), 0) for row in X])
 """
-# name -> (cells replaced, cells left as released, accuracy points of 6, cause in its message)
+# name -> (cells replaced, cells left as released, accuracy points of 2, cause in its message)
 CASES = {
-    "reference": ({}, (), 6, None),
+    "reference": ({}, (), 2, None),
     "nearest_neighbour": ({"final-model-solution": "", "predict-solution": NEAREST_NEIGHBOUR}, STUBBED, 0, None),
     "answer_table": ({"final-model-solution": "", "predict-solution": ANSWER_TABLE}, STUBBED, 0, None),
-    "predict_by_lookup": ({"predict-solution": NEAREST_NEIGHBOUR}, (), 3, "did not run the final network on X"),
+    "predict_by_lookup": ({"predict-solution": NEAREST_NEIGHBOUR}, (), 0, "did not run the final network on X"),
+    # the components cannot run the network (stubs): predict is judged on the harness's network
+    "components_left": ({}, STUBBED, 2, "charged on their own tests only"),
 }
 
 
@@ -81,6 +84,6 @@ def test_accuracy_points_and_cause(graded, name):
 
 def test_reference_learning_is_measured_in_the_parent(graded):
     acc = next(t for t in graded["reference"]["tests"] if t["id"] == "accuracy")
-    assert acc["points"] == acc["max_points"] == 6
+    assert acc["points"] == acc["max_points"] == 2
     load = next(c for c in graded["reference"]["cells"] if c["id"] == "load-data")
     assert load["status"] == "ok" and "no test labels" in load["injected"]

@@ -199,7 +199,8 @@ def graded(tmp_path_factory) -> dict:
         sample.write(_notebook(source, release, replace, stubbed), root / "class" / f"{name}.ipynb")
     grade(Request(path=root / "class", assignment=ASSIGNMENT, course=course, out=root / "out",
                   options=OPTS, nbgrader=False))
-    return {r["student"]: r for r in json.loads((root / "out" / "results.json").read_text())}
+    return {**{r["student"]: r for r in json.loads((root / "out" / "results.json").read_text())},
+            "__out__": root / "out"}
 
 
 @pytest.mark.parametrize("name", list(CASES))
@@ -227,3 +228,14 @@ def test_learning_is_measured_in_the_parent_on_data_the_child_never_had(graded):
     ran = {c["id"] for c in rec["cells"]}
     assert not ran & {"show-digits", "experiment-learning-rate", "experiment-depth"}  # experiments
     assert all(c["status"] == "ok" for c in rec["cells"]), rec["cells"]
+
+
+def test_an_excused_learning_failure_is_told_in_the_feedback(graded):
+    """sgd_sign: the accuracy test keeps its points and says why, in both feedback files."""
+    md = (graded["__out__"] / "feedback" / "sgd_sign.md").read_text()
+    assert "## Passed, with a note" in md
+    note = md.split("## Passed, with a note", 1)[1]
+    assert "`accuracy`" in note and "charged on their own tests only" in note and "loss rose" in note
+    html = (graded["__out__"] / "feedback" / "sgd_sign.html").read_text()
+    assert "charged on their own tests only" in html
+    assert "Passed, with a note" not in (graded["__out__"] / "feedback" / "reference.md").read_text()
