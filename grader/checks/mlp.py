@@ -13,7 +13,7 @@ import numpy as np
 
 from .base import DIAGNOSES, CaseResult, Kind, Result, _arr, _err, _fail, _get, _graph_lists, _need, _quiet, combine, probe, register
 from .compare import _error_case, _valid
-from .mlp_net import (MLP_LIMITS, MLP_MAX_LAYERS, _MlpStage, _mlp_call, _mlp_error, _mlp_guard,
+from .mlp_net import (MLP_LIMITS, MLP_MAX_LAYERS, _MlpStage, _mlp_call, _mlp_error, _mlp_guard, alt_allowed, follows_locally,
                       _mlp_numeric_layers, _mlp_pairs, _mlp_setname, _mlp_shapes, _mlp_symmetric, _mlp_values,
                       mlp_forward)
 
@@ -189,6 +189,15 @@ def judge_mlp_learning(spec, record, X_eval, y_eval, target) -> CaseResult:
 
 # -- charged once: a learning case charges only the accuracy test's own errors ---------------
 
+def _undone(record) -> str:
+    """The function a learning record says is left undone (a stub that raises
+    NotImplementedError, or a name the notebook does not define), else ""."""
+    err = record.get("error") if isinstance(record, dict) else None
+    if isinstance(err, dict) and err.get("type") in ("NotImplementedError", "missing"):
+        return str(record.get("error_at") or "a function")[:80]
+    return ""
+
+
 # failures that are the accuracy test's own (its final_settings) or a malformed record: never excused
 _OWN = ("bad_settings", "protocol_error")
 
@@ -208,6 +217,16 @@ def charge_own_errors(specs: list, records: list, cases: list, target: float, re
     if not learning or not others:
         return cases
     out = list(cases)
+    undone = next((_undone(records[i]) for i in learning if _undone(records[i])), "")
+    if undone:
+        # a function under the learning case is left as released (or missing): nothing is
+        # excused, and predict counts only on the notebook's own network
+        for i, c in enumerate(cases):
+            if i not in learning and c.passed and c.details.get("harness_network"):
+                out[i] = _fail("not_implemented", "predict(X) of your final network",
+                               f"your final network cannot run (NotImplementedError or a missing name in {undone}: "
+                               "a function is left undone), so predict cannot be checked on it.")
+        return out
     if not all(c.passed for c in others):
         # the CNN's settings, loop and network are the grader's: its learning case has nothing
         # of the student's but the components (charged on their own tests), so it counts only
@@ -298,7 +317,7 @@ def cnn_shapes(filters):
 def judge_cnn_learning(spec, record, X_eval, y_eval, target, logits) -> CaseResult:
     """Accuracy of the parameters the child trained, measured here by ``logits(params, X)``
     (the trusted forward pass) on images the child never had."""
-    where = (f"build_cnn({spec['filters']}) trained by your train_cnn_epoch ({spec['epochs']} epochs, eta = "
+    where = (f"build_cnn({spec['filters']}) with your components, trained by train_cnn_epoch ({spec['epochs']} epochs, eta = "
              f"{spec['eta']}, batches of {spec['batch_size']}) from the grader's seed")
     if "error" in record:
         return _mlp_error(record, where)
@@ -352,19 +371,29 @@ def _probe_cnn_final(ns, spec, rec):
     f = shapes[0][0] if shapes and len(shapes[0]) == 4 else 0
     if losses and 1 <= f <= CNN_LIMITS["filters"] and shapes == cnn_shapes(f):
         try:
-            return _final_predictions(ns, spec, rec, plist, losses[-1].logits)  # keeps its logits operand
-        except (Exception, SystemExit):
+            _cnn_final_predictions(ns, spec, rec, plist, losses[-1].logits)  # keeps its logits operand
+        except (Exception, SystemExit) as e:
             if not isinstance(ns, dict):
                 raise
+            rec.update(error=_err(e), error_at="predict")
+        if follows_locally(rec) or not alt_allowed(ns, "CNN"):
+            return
     elif not isinstance(ns, dict):
         raise _MlpStage("the EDF graph is not the final CNN: build the final network last, with build_cnn")
-    rec["stand_in"] = True
+    else:
+        rec.update(error={"type": "contract", "message": "the EDF graph is not the final CNN: build the final "
+                          "network last, with build_cnn"}, error_at="final network")
+    if not alt_allowed(ns, "CNN"):
+        return
+    alt = rec["alt"] = {}
     had, old = "final_model" in ns, ns.get("final_model")
     with _graph_lists(ns):
         net = _cnn_stand_in(ns, int(spec["seed"]))
         ns["final_model"] = net
         try:
-            _final_predictions(ns, spec, rec, net.params, net.logits)
+            _cnn_final_predictions(ns, spec, alt, net.params, net.logits)
+        except (Exception, SystemExit) as e:
+            alt.update(error=_err(e), error_at="predict")
         finally:
             if had:
                 ns["final_model"] = old
@@ -372,7 +401,7 @@ def _probe_cnn_final(ns, spec, rec):
                 ns.pop("final_model", None)
 
 
-def _final_predictions(ns, spec, rec, plist, logits) -> None:
+def _cnn_final_predictions(ns, spec, rec, plist, logits) -> None:
     saved = [p.value for p in plist]
     rec["pred"], rec["logits"] = [], []
     try:

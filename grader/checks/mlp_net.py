@@ -383,9 +383,46 @@ def _mlp_kind_specs(test, params, ns=None, classes=None) -> list:
     return [s for seed in _seeds(params) for s in mlp_specs(test["check"], seed)]
 
 
+def follows_locally(rec: dict) -> bool:
+    """In the child: whether a final-case record looks like predict following the network
+    (the judge decides; this only tells the probe to try the harness's network too)."""
+    try:
+        preds, logits = rec["pred"], rec["logits"]
+        return (len(preds) == len(logits) == 2 and not np.array_equal(logits[0], logits[1])
+                and all(np.array_equal(p, np.argmax(z, axis=-1)) for p, z in zip(preds, logits)))
+    except Exception:  # noqa: BLE001 - anything odd: try the harness's network
+        return False
+
+
 def judge_final_follows(spec, record, where="predict(X) of your final network") -> CaseResult:
     """``predict`` returned the argmax of the final network's logits for X, for two sets of
-    weights the grader set (so it follows the network, not a table or another model)."""
+    weights the grader set (so it follows the network, not a table or another model). The
+    record's ``alt`` is the same on a network the harness built and bound as ``final_model``
+    (the student's network may be what is wrong, charged on its own test): either passes."""
+    first = _final_follows(spec, record, where)
+    alt = record.get("alt") if isinstance(record, dict) else None
+    if first.passed or not isinstance(alt, dict):
+        return first
+    second = _final_follows(spec, alt, where)
+    if not second.passed:
+        return first
+    return CaseResult(True, details={"harness_network": True})
+
+
+def alt_allowed(ns, network: str = "MLP") -> bool:
+    """In the child: whether ``predict`` may be judged on the harness's network bound as
+    ``final_model``: only when the notebook's ``final_model`` is absent or is no other model
+    (no ``predict`` of its own unless it is the notebook's MLP). A classifier named
+    ``final_model`` (scikit-learn, a lookup) never has its place taken."""
+    if not isinstance(ns, dict):
+        return False
+    model, cls = ns.get("final_model"), ns.get(network)
+    if model is None or not hasattr(model, "predict"):
+        return True
+    return isinstance(cls, type) and isinstance(model, cls)
+
+
+def _final_follows(spec, record, where) -> CaseResult:
     if "error" in record:
         return _mlp_error(record, where)
     preds, logits = record.get("pred"), record.get("logits")

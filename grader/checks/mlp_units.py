@@ -4,15 +4,15 @@ and ``MLP.predict`` / ``MLP.accuracy`` (in a graph of the given components, so a
 ``build_mlp`` is not charged again), plus the notebook's ``predict`` against its final EDF
 network with known weights set into it.
 """
-import contextlib
+import functools
 import math
 
 import numpy as np
 
-from .base import CaseResult, Kind, _arr, _fail, _get, _graph_lists, _need, register
+from .base import CaseResult, Kind, _arr, _err, _fail, _get, _graph_lists, _need, register
 from .mlp_net import (MLP_MAX_LAYERS, _MlpModel, _MlpStage, _mlp_call, _mlp_close, _mlp_error, _mlp_guard,
                       _mlp_kind_specs, _mlp_net, _mlp_numeric_layers, _mlp_pairs, _mlp_set, _mlp_shapes,
-                      _mlp_symmetric, _mlp_values, _mlp_where, check_mlp, judge_final_follows, mlp_exact, mlp_forward,
+                      _mlp_symmetric, _mlp_values, _mlp_where, check_mlp, alt_allowed, follows_locally, judge_final_follows, mlp_exact, mlp_forward,
                       mlp_numeric_case, mlp_weights)
 
 @_mlp_guard
@@ -61,57 +61,84 @@ def _probe_final_predict(ns, spec, rec):
     """The notebook's ``predict`` with known weights set into the final graph's parameters
     (``params``, in creation order W1, b1, W2, b2, ...), twice; with the logits node's value
     after each call. The old weights are restored. When the graph is not a network of
-    ``final_settings['sizes']`` (``build_mlp``, which has its own test, may be what is wrong),
-    the harness builds that network from the given components and binds it as ``final_model``
-    while ``predict`` runs, so that this case judges ``predict`` alone."""
+    ``final_settings['sizes']``, or ``predict`` raises on it (``build_mlp``, which has its own
+    test, may be what is wrong: ``final_model`` is then not its network), the harness builds
+    that network from the given components and binds it as ``final_model`` while ``predict``
+    runs, so that this case judges ``predict`` alone."""
     settings = _need(ns, "final_settings")
     sizes = [int(s) for s in settings["sizes"]]
     if not 2 <= len(sizes) <= MLP_MAX_LAYERS + 1 or max(sizes) > 4096 or min(sizes) < 1:
         raise _MlpStage(f"final_settings['sizes'] = {sizes} is not a list of layer widths")
     want = [np.shape(a) for pair in mlp_weights(sizes, 0) for a in pair]
-    forward = _need(ns, "Forward")
-
-    def stand_in_predict(self, X):
-        self.x.set(X)
-        self.labels.set(np.zeros(len(X), dtype=np.int64))
-        forward()
-        return np.argmax(self.logits.value, axis=-1)
-
-    with contextlib.ExitStack() as undo:
-        plist = list(_need(ns, "params"))
-        losses = [c for c in list(_need(ns, "components")) if type(c).__name__ == "SoftmaxCrossEntropy"]
-        ordered = []
-        for pair in zip(plist[0::2], plist[1::2]):  # W then b per layer; either order within a layer
-            ordered += sorted(pair, key=lambda p: -np.ndim(p.value))
-        if len(plist) != len(want) or [np.shape(p.value) for p in ordered] != want or not losses:
+    plist = list(_need(ns, "params"))
+    losses = [c for c in list(_need(ns, "components")) if type(c).__name__ == "SoftmaxCrossEntropy"]
+    ordered = []
+    for pair in zip(plist[0::2], plist[1::2]):  # W then b per layer; either order within a layer
+        ordered += sorted(pair, key=lambda p: -np.ndim(p.value))
+    if len(plist) == len(want) and [np.shape(p.value) for p in ordered] == want and losses:
+        try:
+            _final_predictions(ns, spec, rec, sizes, ordered, losses[-1].logits)  # keeps its logits operand
+        except (Exception, SystemExit) as e:
             if not isinstance(ns, dict):
-                raise _MlpStage(f"the EDF graph is not a network of sizes {sizes} (final_settings['sizes']): "
-                                "build the final network last, with build_mlp(final_settings['sizes'], ...)")
-            undo.enter_context(_graph_lists(ns))
-            net = _MlpModel(ns, sizes, str(settings["activation"]), mlp_weights(sizes, 0))
-            net.predict = stand_in_predict.__get__(net)
-            had, old = "final_model" in ns, ns.get("final_model")
-            ns["final_model"] = net
-            undo.callback(lambda: ns.__setitem__("final_model", old) if had else ns.pop("final_model", None))
-            ordered, logits = [p for pair in net.layers for p in pair], net.logits
-            rec["stand_in"] = True
-        else:
-            logits = losses[-1].logits  # the given SoftmaxCrossEntropy keeps its logits operand
-        saved = [p.value for p in ordered]
-        undo.callback(lambda: [setattr(p, "value", v) for p, v in zip(ordered, saved)])
-        # MLP.predict has its own test: while predict(X) runs, the MLP class's predict is a correct
-        # stand-in, so this case judges the notebook's predict alone
-        cls = _get(ns, "MLP")
-        own = cls.__dict__.get("predict") if isinstance(cls, type) else None
-        if own is not None:
-            setattr(cls, "predict", stand_in_predict)
-            undo.callback(setattr, cls, "predict", own)
-        rec["pred"], rec["logits"] = [], []
+                raise
+            rec.update(error=_err(e), error_at="predict")
+        if follows_locally(rec) or not alt_allowed(ns, "MLP"):
+            return
+    elif not isinstance(ns, dict):
+        raise _MlpStage(f"the EDF graph is not a network of sizes {sizes} (final_settings['sizes']): build the "
+                        "final network last, with build_mlp(final_settings['sizes'], ...)")
+    else:
+        rec.update(error={"type": "contract", "message": f"the EDF graph is not a network of sizes {sizes} "
+                          "(final_settings['sizes']): build the final network last, with "
+                          "build_mlp(final_settings['sizes'], ...)"}, error_at="final network")
+    if not alt_allowed(ns, "MLP"):
+        return
+    alt = rec["alt"] = {}
+    had, old = "final_model" in ns, ns.get("final_model")
+    with _graph_lists(ns):
+        net = _MlpModel(ns, sizes, str(settings["activation"]), mlp_weights(sizes, 0))
+        net.predict = functools.partial(_predict_by_forward, _need(ns, "Forward"), net)
+        ns["final_model"] = net
+        try:
+            _final_predictions(ns, spec, alt, sizes, [p for pair in net.layers for p in pair], net.logits)
+        except (Exception, SystemExit) as e:
+            alt.update(error=_err(e), error_at="predict")
+        finally:
+            if had:
+                ns["final_model"] = old
+            else:
+                ns.pop("final_model", None)
+
+
+def _predict_by_forward(forward, model, X):
+    """A correct ``predict`` of a model with x, labels and logits nodes."""
+    model.x.set(X)
+    model.labels.set(np.zeros(len(X), dtype=np.int64))
+    forward()
+    return np.argmax(model.logits.value, axis=-1)
+
+
+def _final_predictions(ns, spec, rec, sizes, ordered, logits) -> None:
+    saved = [p.value for p in ordered]
+    # MLP.predict has its own test: while predict(X) runs, the MLP class's predict is a correct
+    # stand-in, so this case judges the notebook's predict alone
+    cls = _get(ns, "MLP")
+    own = cls.__dict__.get("predict") if isinstance(cls, type) else None
+    forward = _need(ns, "Forward")
+    if own is not None:
+        setattr(cls, "predict", lambda self, X: _predict_by_forward(forward, self, X))
+    rec["pred"], rec["logits"] = [], []
+    try:
         for k in range(2):
             for p, v in zip(ordered, [a for pair in mlp_weights(sizes, int(spec["seed"]) + k) for a in pair]):
                 p.value = np.array(v, dtype=np.float64)
             rec["pred"].append(_arr(_mlp_call(rec, "predict", _need(ns, "predict"), np.array(spec["X"]))))
             rec["logits"].append(_arr(logits.value))
+    finally:
+        for p, v in zip(ordered, saved):
+            p.value = v
+        if own is not None:
+            setattr(cls, "predict", own)
 
 
 def judge_mlp_build(spec, record, expected) -> CaseResult:

@@ -5,7 +5,8 @@ and child: the given CNN retrained by the student's ``train_cnn_epoch`` on a re-
 Off-task students (every stub left, a classifier of their own in the final cells) earn 0 there;
 a lookup ``predict`` earns nothing (the learning half counts only with a predict that follows the
 network: it holds nothing else of the student's); components that are wrong or left as stubs are
-charged on their own tests, not here again; the reference earns every point.
+charged on their own tests, not here again (components left as released earn nothing here);
+the reference earns every point.
 """
 from __future__ import annotations
 
@@ -40,8 +41,8 @@ CASES = {
     "nearest_neighbour": ({"final-model-solution": "", "predict-solution": NEAREST_NEIGHBOUR}, STUBBED, 0, None),
     "answer_table": ({"final-model-solution": "", "predict-solution": ANSWER_TABLE}, STUBBED, 0, None),
     "predict_by_lookup": ({"predict-solution": NEAREST_NEIGHBOUR}, (), 0, "did not run the final network on X"),
-    # the components cannot run the network (stubs): predict is judged on the harness's network
-    "components_left": ({}, STUBBED, 2, "charged on their own tests only"),
+    # components left as released: the network cannot run, so neither half counts
+    "components_left": ({}, STUBBED, 0, "NotImplementedError"),
 }
 
 

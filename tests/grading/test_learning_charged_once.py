@@ -26,9 +26,39 @@ def train_step(model, X, y, eta):
     return float(model.loss.value)
 '''
 
+STUB_BUILD = '''
+def build_mlp(sizes, activation="relu", seed=0, dtype=np.float64):
+    raise NotImplementedError()
+'''
+
 NOOP_BUILD = '''
 def build_mlp(sizes, activation="relu", seed=0, dtype=np.float64):
     pass
+'''
+
+# builds the right graph, returns something else: the final network is in the graph, but
+# final_model is not it
+RETURNS_ZEROS = '''
+_build_mlp = build_mlp
+def build_mlp(sizes, activation="relu", seed=0, dtype=np.float64):
+    _build_mlp(sizes, activation, seed, dtype)
+    return np.zeros(3)
+'''
+
+# the layers' Add(VDot(h, W), b) dropped: a graph whose logits do not depend on the weights
+NO_LAYERS = '''
+def build_mlp(sizes, activation="relu", seed=0, dtype=np.float64):
+    clear_compgraph()
+    rng = np.random.default_rng(seed)
+    x, labels = Input(), Input()
+    h, layers = x, []
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        W = Parameter(rng.normal(0.0, np.sqrt(2.0 / n_in), (n_in, n_out)).astype(dtype))
+        b = Parameter(np.zeros(n_out, dtype=dtype))
+        layers.append((W, b))
+        if i < len(sizes) - 2:
+            h = ACTIVATIONS[activation](h)
+    return MLP(x, labels, h, SoftmaxCrossEntropy(h, labels), layers)
 '''
 
 NOOP_TRAIN = '''
@@ -64,8 +94,9 @@ def test_the_reference_passes_without_a_note():
     assert "charged on their own tests" not in r.message
 
 
-@pytest.mark.parametrize("cells", [{"step": SIGN_FLIP}, {"train": NOOP_TRAIN}, {"build": NOOP_BUILD}],
-                         ids=["sign_flip", "noop_train", "noop_build"])
+@pytest.mark.parametrize("cells", [{"step": SIGN_FLIP}, {"train": NOOP_TRAIN}, {"build": NOOP_BUILD},
+                                   {"build": RETURNS_ZEROS}, {"build": NO_LAYERS}],
+                         ids=["sign_flip", "noop_train", "noop_build", "returns_zeros", "no_layers"])
 def test_a_bug_in_a_function_with_its_own_test_is_not_charged_again(cells):
     r = grade(finished(**cells))
     assert r.passed and r.score == 1.0, r.message
@@ -95,3 +126,32 @@ def test_a_predict_that_ignores_final_model_is_judged_on_the_graph_it_uses():
     exec("def predict(X):\n    return net.predict(X)\n", ns)
     r = grade(ns)
     assert r.score == 0.0, r.message
+
+
+SKLEARN_FINAL = """
+from sklearn.linear_model import LogisticRegression
+final_model = LogisticRegression(max_iter=200).fit(X_train, y_train)
+def predict(X):
+    return final_model.predict(X)
+"""
+
+
+def test_another_classifier_named_final_model_is_not_replaced():
+    """Off-task: an sklearn model as final_model, build_mlp broken (not the stub): predict is never
+    judged on the harness's network in its place, so nothing is excused."""
+    ns = finished(build=NOOP_BUILD)
+    X, y, _, _ = ref_mlp.load_digits_split(0)
+    ns.update(X_train=X, y_train=y)
+    exec(SKLEARN_FINAL, ns)
+    assert grade(ns).score == 0.0
+
+
+def test_a_function_left_undone_excuses_nothing():
+    """build_mlp left as released (NotImplementedError): the final network cannot run, so
+    predict is not judged on the harness's network and the learning case is not excused."""
+    ns = notebook(build=STUB_BUILD)
+    ns["final_settings"] = dict(FINAL_SETTINGS)
+    exec("def predict(X):\n    return final_model.predict(X)\n", ns)
+    r = grade(ns)
+    assert r.score == 0.0, r.message
+    assert "left undone" in r.message or "NotImplementedError" in r.message
