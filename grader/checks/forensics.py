@@ -21,6 +21,8 @@ The counts go into the record (``record["forensics"]``) as data; the parent judg
 student's classes and namespace is undone when the probe returns.
 """
 import operator
+import sys
+import types
 
 import numpy as np
 
@@ -33,6 +35,10 @@ FORENSIC_SKIP = {"Forward", "Backward", "SGD", "clear_compgraph", "probe", "repo
 
 class _ForensicState:
     def __init__(self, spec=None):
+        self.wrappers = {}      # id -> an installed wrapper
+        self.installed = {}     # (class, method) -> the wrapper installed on it
+        self.instrumented = {}  # (class, method) -> its method resolves to an installed wrapper
+        self.forward_codes = set()
         self.reset()
 
     def reset(self) -> None:
@@ -50,6 +56,8 @@ class _ForensicState:
         self.f_calls = {}              # derivative etc. -> {"plain", "traced", "complex"}
         self.refs = []                 # the running backward's operand values
         self.shifts = {}               # (helper site, operand index) -> distinct shifts seen
+        self.rebound = {}              # "Class.method" -> times found replaced while the case ran
+        self.instances = {}            # id -> (instance, its class): the case's instrumented components
 
     def bump(self, table, key, n=1):
         table[key] = table.get(key, 0) + n
@@ -57,7 +65,106 @@ class _ForensicState:
     def evidence(self) -> dict:
         return {"backward_forward": dict(self.backward_forward), "loop_forward": self.loop_forward,
                 "loop_components": self.loop_components, "perturbed": dict(self.perturbed),
-                "complex": dict(self.complex), "f_calls": {k: dict(v) for k, v in self.f_calls.items()}}
+                "complex": dict(self.complex), "f_calls": {k: dict(v) for k, v in self.f_calls.items()},
+                "rebound": dict(self.rebound)}
+
+
+# -- the dispatch: the wrappers count only what runs through them. A ``forward``/``backward``
+# replaced while a test runs (on the class, on the instance, by a new ``__class__``), even if
+# put back later, is found at the next check: every forward (entry and exit), every wrapped
+# backward's exit, every Backward's exit and every case's end. Being replaced is the evidence.
+
+_HARNESS_CODES = set()  # the harness's own code objects (its wrappers may wrap ours: the loop check's)
+_HARNESS_SCANNED = set()  # ids of the namespaces scanned for them
+
+
+def _harness_codes() -> set:
+    """The code of the checks' functions, nested ones included. The child's bundle is
+    scanned when it loads (reading a grader function's ``__code__`` later, while student code
+    may be running, is what the harness's audit hook reports); in-process, the
+    ``grader.checks`` modules are scanned as they appear."""
+    spaces = [globals()] + [vars(m) for name, m in list(sys.modules.items())
+                            if name.startswith("grader.checks") and isinstance(m, types.ModuleType)]
+    todo = []
+    for space in spaces:
+        if id(space) in _HARNESS_SCANNED:
+            continue
+        _HARNESS_SCANNED.add(id(space))
+        for obj in list(space.values()):
+            if isinstance(obj, type) and obj.__module__ == space.get("__name__"):
+                todo += [f.__code__ for f in vars(obj).values() if isinstance(f, types.FunctionType)]
+            elif isinstance(obj, types.FunctionType) and obj.__globals__ is space:
+                todo.append(obj.__code__)
+    while todo:
+        code = todo.pop()
+        if code not in _HARNESS_CODES:
+            _HARNESS_CODES.add(code)
+            todo += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    return _HARNESS_CODES
+
+
+def _ours(st, f, depth=0) -> bool:
+    """f is an installed wrapper, or the harness's own function (a stand-in's method, the
+    loop check's wrapper) whose closure holds nothing else."""
+    if isinstance(f, types.MethodType):
+        f = f.__func__
+    if st.wrappers.get(id(f)) is f:
+        return True
+    if depth > 3 or not isinstance(f, types.FunctionType) or f.__code__ not in _harness_codes():
+        return False
+    for cell in f.__closure__ or ():
+        try:
+            inner = cell.cell_contents
+        except ValueError:
+            continue
+        if isinstance(inner, (types.FunctionType, types.MethodType)) and not _ours(st, inner, depth + 1):
+            return False
+    return True
+
+
+def _expects(st, cls, method) -> bool:
+    """Instances of ``cls`` should run an installed ``method`` wrapper: a class of its MRO had one."""
+    key = (cls, method)
+    if key not in st.instrumented:
+        st.instrumented[key] = any(st.instrumented.get((k, method)) for k in cls.__mro__[1:])
+    return st.instrumented[key]
+
+
+def _see(st, obj) -> None:
+    """Remember a component of an instrumented class (checked again when the case ends)."""
+    if id(obj) not in st.instances and len(st.instances) < 10_000:
+        st.instances[id(obj)] = (obj, type(obj))
+    _check_dispatch(st, obj)
+
+
+def _check_dispatch(st, obj) -> None:
+    entry = st.instances.get(id(obj))
+    if entry is None or entry[0] is not obj:
+        return
+    cls = entry[1]
+    if type(obj) is not cls:
+        st.rebound[f"{cls.__name__}.__class__"] = 1
+        return
+    try:
+        own = object.__getattribute__(obj, "__dict__")
+    except (AttributeError, TypeError):
+        own = {}
+    for method in ("forward", "backward"):
+        if not _expects(st, cls, method):
+            continue
+        f = own.get(method) if isinstance(own, dict) else None
+        if f is None:
+            f = next((k.__dict__[method] for k in cls.__mro__ if method in k.__dict__), None)
+        if not _ours(st, f):
+            st.rebound[f"{cls.__name__}.{method}"] = 1
+
+
+def _check_case_end(st) -> None:
+    for obj, _ in list(st.instances.values()):
+        _check_dispatch(st, obj)
+    for (cls, method), wrapper in st.installed.items():
+        if cls.__dict__.get(method) is not wrapper:
+            st.rebound[f"{cls.__name__}.{method}"] = 1
 
 
 def _is_complex(x) -> bool:
@@ -119,11 +226,13 @@ def _wrap_forward(st, cls, orig):
                 st.bump(st.backward_forward, st.current)
             elif st.loop_depth:
                 st.loop_calls += 1
+        _see(st, self)
         st.forward_depth += 1
         try:
             out = orig(self, *args, **kwargs)
         finally:
             st.forward_depth -= 1
+            _check_dispatch(st, self)
         if (st.backward_depth or st.loop_depth) and _is_complex(getattr(self, "value", None)):
             st.bump(st.complex, f"{st.current or 'Backward'} (a forward value)")
         return out
@@ -138,11 +247,13 @@ def _wrap_backward(st, cls, orig):
             st.current = type(self).__name__
             st.refs = _operand_values(self)
             st.shifts = {}
+        _see(st, self)
         st.backward_depth += 1
         try:
             return orig(self, *args, **kwargs)
         finally:
             st.backward_depth -= 1
+            _check_dispatch(st, self)
             if outer:
                 st.current = None
     backward.__wrapped__ = orig
@@ -158,7 +269,9 @@ def _watch_instances(st, comps) -> list:
             f = getattr(type(c), "forward", None)
             if "forward" in vars(c) or not callable(f) or getattr(f, "__wrapped__", None) is not None:
                 continue
-            c.forward = _wrap_forward(st, type(c), f).__get__(c)
+            w = _wrap_forward(st, type(c), f)
+            st.wrappers[id(w)] = w
+            c.forward = w.__get__(c)
             watched.append(c)
         except (TypeError, AttributeError):
             continue
@@ -252,23 +365,41 @@ def _install_forensics(ns, st, undo: list) -> None:
     """Wrap what the probe can reach; ``undo`` gets what to restore (applied in reverse)."""
     items = list(ns.items()) if isinstance(ns, dict) else list(vars(ns).items())
     module_globals = ns if isinstance(ns, dict) else vars(ns)
+    st.wrappers, st.installed, st.instrumented = {}, {}, {}
+    classes = [cls for _, obj in items if isinstance(obj, type) for cls in obj.__mro__ if cls is not object]
+    # a forward's code under another name (``_f = Sigmoid.forward``) is counted as a forward
+    st.forward_codes = {f.__code__ for cls in classes for f in [cls.__dict__.get("forward")]
+                        if isinstance(f, types.FunctionType)}
     seen = set()
+    for cls in classes:
+        if cls in seen:
+            continue
+        seen.add(cls)
+        for method, f in list(cls.__dict__.items()):
+            alias = isinstance(f, types.FunctionType) and f.__code__ in st.forward_codes
+            if method not in ("forward", "backward") and not alias:
+                continue
+            if callable(f) and not isinstance(f, (staticmethod, classmethod, type)):
+                w = (_wrap_backward if method == "backward" else _wrap_forward)(st, cls, f)
+                try:
+                    setattr(cls, method, w)
+                except (TypeError, AttributeError):
+                    continue  # a built-in type: no student code to watch
+                undo.append((cls, method, f))
+                st.wrappers[id(w)] = w
+                st.installed[(cls, method)] = w
+    for cls in seen:  # which classes' instances must dispatch to a wrapper
+        for method in ("forward", "backward"):
+            f = next((k.__dict__[method] for k in cls.__mro__ if method in k.__dict__), None)
+            st.instrumented[(cls, method)] = st.wrappers.get(id(f)) is f and f is not None
     for name, obj in items:
         if isinstance(obj, type):
-            for cls in obj.__mro__:
-                if cls in seen or cls is object:
-                    continue
-                seen.add(cls)
-                for method, wrap in (("forward", _wrap_forward), ("backward", _wrap_backward)):
-                    f = cls.__dict__.get(method)
-                    if callable(f) and not isinstance(f, (staticmethod, classmethod, type)):
-                        try:
-                            setattr(cls, method, wrap(st, cls, f))
-                        except (TypeError, AttributeError):
-                            continue  # a built-in type: no student code to watch
-                        undo.append((cls, method, f))
+            continue
         elif callable(obj) and getattr(obj, "__globals__", None) is module_globals:
-            if name == "Backward":
+            if getattr(obj, "__code__", None) in st.forward_codes:
+                undo.append((ns, name, obj))
+                _set(ns, name, _wrap_forward(st, None, obj))
+            elif name == "Backward":
                 undo.append((ns, name, obj))
                 _set(ns, name, _wrap_loop(st, ns, obj))
             elif name in FORENSIC_FUNCTIONS:
@@ -344,6 +475,7 @@ def forensics_probe_all(ns, specs) -> list:
                 continue
             st.reset()
             rec = probe(ns, spec)
+            _check_case_end(st)
             if isinstance(rec, dict):
                 rec["forensics"] = st.evidence()
             records.append(rec)
@@ -366,9 +498,14 @@ def forensics_probe(ns, spec):
         undo = None
     try:
         rec = probe(ns, spec)
+        if undo is not None:
+            _check_case_end(st)
     finally:
         if undo is not None:
             _undo_forensics(ns, undo)
     if isinstance(rec, dict) and undo is not None:
         rec["forensics"] = st.evidence()
     return rec
+
+
+_harness_codes()  # before any student code runs

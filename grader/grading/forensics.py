@@ -63,6 +63,9 @@ def reasons(evidence) -> list[str]:
     for where, n in _table(evidence.get("perturbed")).items():
         cls, _, helper = where.partition(" -> ")
         out.append(f"{cls}.backward evaluates {helper} at shifted inputs (numerical differentiation?)")
+    for where in _table(evidence.get("rebound")):
+        out.append(f"{where} was replaced while being graded (the function that ran was not the one "
+                   "instrumented; numerical differentiation?)")
     for where, n in _table(evidence.get("complex")).items():
         out.append(f"{where.replace(' -> ', '.backward calls ')} with complex numbers (complex-step differentiation?)")
     calls = evidence.get("f_calls")
@@ -78,12 +81,12 @@ def reasons(evidence) -> list[str]:
 
 def merge(evidences: list) -> dict:
     """One test's evidence: every case's counts added up (each validated first)."""
-    total: dict = {"backward_forward": {}, "perturbed": {}, "complex": {}, "f_calls": {},
+    total: dict = {"backward_forward": {}, "perturbed": {}, "complex": {}, "rebound": {}, "f_calls": {},
                    "loop_forward": 0, "loop_components": 0}
     for ev in evidences[:1000]:
         if not isinstance(ev, dict):
             continue
-        for key in ("backward_forward", "perturbed", "complex"):
+        for key in ("backward_forward", "perturbed", "complex", "rebound"):
             for k, n in _table(ev.get(key)).items():
                 total[key][k] = total[key].get(k, 0) + n
         calls = ev.get("f_calls")
