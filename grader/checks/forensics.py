@@ -38,6 +38,7 @@ class _ForensicState:
         self.wrappers = {}      # id -> an installed wrapper
         self.installed = {}     # (class, method) -> the wrapper installed on it
         self.instrumented = {}  # (class, method) -> its method resolves to an installed wrapper
+        self.plans = {}         # class -> the methods checked on its instances
         self.forward_codes = set()
         self.reset()
 
@@ -76,6 +77,7 @@ class _ForensicState:
 
 _HARNESS_CODES = set()  # the harness's own code objects (its wrappers may wrap ours: the loop check's)
 _HARNESS_SCANNED = set()  # ids of the namespaces scanned for them
+_HARNESS_SCANNED_MODULES = [-1]  # len(sys.modules) when last scanned
 
 
 def _harness_codes() -> set:
@@ -83,8 +85,11 @@ def _harness_codes() -> set:
     scanned when it loads (reading a grader function's ``__code__`` later, while student code
     may be running, is what the harness's audit hook reports); in-process, the
     ``grader.checks`` modules are scanned as they appear."""
-    spaces = [globals()] + [vars(m) for name, m in list(sys.modules.items())
-                            if name.startswith("grader.checks") and isinstance(m, types.ModuleType)]
+    spaces = [globals()]
+    if len(sys.modules) != _HARNESS_SCANNED_MODULES[0]:
+        _HARNESS_SCANNED_MODULES[0] = len(sys.modules)
+        spaces += [vars(m) for name, m in list(sys.modules.items())
+                   if name.startswith("grader.checks") and isinstance(m, types.ModuleType)]
     todo = []
     for space in spaces:
         if id(space) in _HARNESS_SCANNED:
@@ -110,7 +115,7 @@ def _ours(st, f, depth=0) -> bool:
         f = f.__func__
     if st.wrappers.get(id(f)) is f:
         return True
-    if depth > 3 or not isinstance(f, types.FunctionType) or f.__code__ not in _harness_codes():
+    if depth > 3 or not isinstance(f, types.FunctionType) or f.__code__ not in _HARNESS_CODES:
         return False
     for cell in f.__closure__ or ():
         try:
@@ -131,10 +136,18 @@ def _expects(st, cls, method) -> bool:
 
 
 def _see(st, obj) -> None:
-    """Remember a component of an instrumented class (checked again when the case ends)."""
+    """Remember a component of an instrumented class (checked after its forward and backward,
+    and again when the case ends)."""
     if id(obj) not in st.instances and len(st.instances) < 10_000:
         st.instances[id(obj)] = (obj, type(obj))
-    _check_dispatch(st, obj)
+
+
+def _resolve(cls, method):
+    for k in cls.__mro__:
+        f = k.__dict__.get(method)
+        if f is not None:
+            return f
+    return None
 
 
 def _check_dispatch(st, obj) -> None:
@@ -148,14 +161,15 @@ def _check_dispatch(st, obj) -> None:
     try:
         own = object.__getattribute__(obj, "__dict__")
     except (AttributeError, TypeError):
-        own = {}
-    for method in ("forward", "backward"):
-        if not _expects(st, cls, method):
-            continue
-        f = own.get(method) if isinstance(own, dict) else None
+        own = None
+    plan = st.plans.get(cls)
+    if plan is None:  # the methods its instances must run through a wrapper
+        plan = st.plans[cls] = tuple(m for m in ("forward", "backward") if _expects(st, cls, m))
+    for method in plan:
+        f = own.get(method) if type(own) is dict else None
         if f is None:
-            f = next((k.__dict__[method] for k in cls.__mro__ if method in k.__dict__), None)
-        if not _ours(st, f):
+            f = _resolve(cls, method)
+        if st.wrappers.get(id(f)) is not f and not _ours(st, f):
             st.rebound[f"{cls.__name__}.{method}"] = 1
 
 
@@ -365,7 +379,8 @@ def _install_forensics(ns, st, undo: list) -> None:
     """Wrap what the probe can reach; ``undo`` gets what to restore (applied in reverse)."""
     items = list(ns.items()) if isinstance(ns, dict) else list(vars(ns).items())
     module_globals = ns if isinstance(ns, dict) else vars(ns)
-    st.wrappers, st.installed, st.instrumented = {}, {}, {}
+    st.wrappers, st.installed, st.instrumented, st.plans = {}, {}, {}, {}
+    _harness_codes()  # in-process: the check modules imported since
     classes = [cls for _, obj in items if isinstance(obj, type) for cls in obj.__mro__ if cls is not object]
     # a forward's code under another name (``_f = Sigmoid.forward``) is counted as a forward
     st.forward_codes = {f.__code__ for cls in classes for f in [cls.__dict__.get("forward")]
