@@ -39,6 +39,7 @@ class _ForensicState:
         self.installed = {}     # (class, method) -> the wrapper installed on it
         self.instrumented = {}  # (class, method) -> its method resolves to an installed wrapper
         self.plans = {}         # class -> the methods checked on its instances
+        self.ok = {}            # id -> a function found to be ours (the wrappers, the harness's)
         self.forward_codes = set()
         self.reset()
 
@@ -59,6 +60,11 @@ class _ForensicState:
         self.shifts = {}               # (helper site, operand index) -> distinct shifts seen
         self.rebound = {}              # "Class.method" -> times found replaced while the case ran
         self.instances = {}            # id -> (instance, its class): the case's instrumented components
+
+    def release(self) -> None:
+        """Drop the wrappers and objects held (the wrappers' closures hold the state: a cycle)."""
+        self.wrappers, self.installed, self.instrumented, self.plans, self.ok = {}, {}, {}, {}, {}
+        self.instances = {}
 
     def bump(self, table, key, n=1):
         table[key] = table.get(key, 0) + n
@@ -165,12 +171,16 @@ def _check_dispatch(st, obj) -> None:
     plan = st.plans.get(cls)
     if plan is None:  # the methods its instances must run through a wrapper
         plan = st.plans[cls] = tuple(m for m in ("forward", "backward") if _expects(st, cls, m))
+    ok = st.ok
     for method in plan:
         f = own.get(method) if type(own) is dict else None
         if f is None:
             f = _resolve(cls, method)
-        if st.wrappers.get(id(f)) is not f and not _ours(st, f):
-            st.rebound[f"{cls.__name__}.{method}"] = 1
+        if ok.get(id(f)) is not f:
+            if _ours(st, f):
+                ok[id(f)] = f  # the harness's own function: once is enough
+            else:
+                st.rebound[f"{cls.__name__}.{method}"] = 1
 
 
 def _check_case_end(st) -> None:
@@ -246,7 +256,8 @@ def _wrap_forward(st, cls, orig):
             out = orig(self, *args, **kwargs)
         finally:
             st.forward_depth -= 1
-            _check_dispatch(st, self)
+            if not st.forward_depth:  # the outermost forward: a nested one (super()) is checked with it
+                _check_dispatch(st, self)
         if (st.backward_depth or st.loop_depth) and _is_complex(getattr(self, "value", None)):
             st.bump(st.complex, f"{st.current or 'Backward'} (a forward value)")
         return out
@@ -267,7 +278,8 @@ def _wrap_backward(st, cls, orig):
             return orig(self, *args, **kwargs)
         finally:
             st.backward_depth -= 1
-            _check_dispatch(st, self)
+            if outer:
+                _check_dispatch(st, self)
             if outer:
                 st.current = None
     backward.__wrapped__ = orig
@@ -284,7 +296,7 @@ def _watch_instances(st, comps) -> list:
             if "forward" in vars(c) or not callable(f) or getattr(f, "__wrapped__", None) is not None:
                 continue
             w = _wrap_forward(st, type(c), f)
-            st.wrappers[id(w)] = w
+            st.wrappers[id(w)] = st.ok[id(w)] = w
             c.forward = w.__get__(c)
             watched.append(c)
         except (TypeError, AttributeError):
@@ -403,6 +415,7 @@ def _install_forensics(ns, st, undo: list) -> None:
                 undo.append((cls, method, f))
                 st.wrappers[id(w)] = w
                 st.installed[(cls, method)] = w
+    st.ok = dict(st.wrappers)
     for cls in seen:  # which classes' instances must dispatch to a wrapper
         for method in ("forward", "backward"):
             f = next((k.__dict__[method] for k in cls.__mro__ if method in k.__dict__), None)
@@ -491,12 +504,14 @@ def forensics_probe_all(ns, specs) -> list:
             st.reset()
             rec = probe(ns, spec)
             _check_case_end(st)
+            st.instances = {}  # the case's objects: not kept alive until the next case
             if isinstance(rec, dict):
                 rec["forensics"] = st.evidence()
             records.append(rec)
     finally:
         if undo is not None:
             _undo_forensics(ns, undo)
+        st.release()
     return records
 
 
@@ -518,6 +533,7 @@ def forensics_probe(ns, spec):
     finally:
         if undo is not None:
             _undo_forensics(ns, undo)
+        st.release()
     if isinstance(rec, dict) and undo is not None:
         rec["forensics"] = st.evidence()
     return rec
