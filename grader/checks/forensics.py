@@ -14,6 +14,11 @@ runs, ``forensics_probe`` counts, by construction:
   quotient), or with complex numbers (``x + ih``); ``sigmoid(self.x.value)`` is neither;
 - for ``derivative``/``gradient_fwd``/``gradient_rev``: the calls of ``f`` with plain or
   complex numbers only (the contract is one pass with ``Dual``/``Var`` arguments).
+- a ``forward``/``backward`` that is not the wrapped one when it runs: replaced on the class
+  or the instance (even if put back later), a new ``__class__``, a class with its own
+  ``__getattribute__``; checked after every outermost forward and backward and at the end
+  of every case (a property or callable object in their place is wrapped as what the
+  instance's attribute gives).
 
 The counts go into the record (``record["forensics"]``) as data; the parent judges them
 (``grader/grading/forensics.py``). Only the grading child loads this module (the bundle
@@ -171,6 +176,8 @@ def _check_dispatch(st, obj) -> None:
     plan = st.plans.get(cls)
     if plan is None:  # the methods its instances must run through a wrapper
         plan = st.plans[cls] = tuple(m for m in ("forward", "backward") if _expects(st, cls, m))
+        if plan and _resolve(cls, "__getattribute__") is not object.__getattribute__:
+            st.rebound[f"{cls.__name__}.__getattribute__"] = 1  # its attribute lookup is its own
     ok = st.ok
     for method in plan:
         f = own.get(method) if type(own) is dict else None
@@ -380,6 +387,18 @@ def _wrap_differentiator(st, ns, name, orig):
     return differentiator
 
 
+def _through(attr):
+    """A plain function calling what ``instance.<attr>`` gives (``attr`` a descriptor or a
+    callable object in a class's dict)."""
+    get = getattr(type(attr), "__get__", None)
+
+    def through(self, *args, **kwargs):
+        f = get(attr, self, type(self)) if get is not None else attr
+        return f(*args, **kwargs)
+    through.__through__ = attr
+    return through
+
+
 def _set(ns, name, value) -> None:
     if isinstance(ns, dict):
         ns[name] = value
@@ -406,13 +425,21 @@ def _install_forensics(ns, st, undo: list) -> None:
             alias = isinstance(f, types.FunctionType) and f.__code__ in st.forward_codes
             if method not in ("forward", "backward") and not alias:
                 continue
-            if callable(f) and not isinstance(f, (staticmethod, classmethod, type)):
+            if isinstance(f, type) or f is None:
+                continue
+            if not isinstance(f, types.FunctionType):
+                # a property, staticmethod, classmethod or callable object: wrapped as what the
+                # instance's attribute gives, so that it is counted like a method
+                if not (callable(f) or hasattr(type(f), "__get__")):
+                    continue
+                f = _through(f)
+            if callable(f):
                 w = (_wrap_backward if method == "backward" else _wrap_forward)(st, cls, f)
                 try:
                     setattr(cls, method, w)
                 except (TypeError, AttributeError):
                     continue  # a built-in type: no student code to watch
-                undo.append((cls, method, f))
+                undo.append((cls, method, getattr(f, "__through__", f)))
                 st.wrappers[id(w)] = w
                 st.installed[(cls, method)] = w
     st.ok = dict(st.wrappers)

@@ -64,8 +64,13 @@ def reasons(evidence) -> list[str]:
         cls, _, helper = where.partition(" -> ")
         out.append(f"{cls}.backward evaluates {helper} at shifted inputs (numerical differentiation?)")
     for where in _table(evidence.get("rebound")):
-        out.append(f"{where} was replaced while being graded (the function that ran was not the one "
-                   "instrumented; numerical differentiation?)")
+        cls, _, method = where.rpartition(".")
+        if method == "__getattribute__":
+            out.append(f"{cls} defines its own __getattribute__ (its methods may not be the ones "
+                       "instrumented; numerical differentiation?)")
+        else:
+            out.append(f"{where} was replaced while being graded (the function that ran was not the one "
+                       "instrumented; numerical differentiation?)")
     for where, n in _table(evidence.get("complex")).items():
         out.append(f"{where.replace(' -> ', '.backward calls ')} with complex numbers (complex-step differentiation?)")
     calls = evidence.get("f_calls")

@@ -155,15 +155,54 @@ class Sigmoid(CompNode):
     def backward(self):
         self.x.grad += self.grad * _sigmoid_slope(self.x.value, 1e-5)
 '''
+# (e) backward as a property: what the instance's attribute gives is the numeric backward
+PROPERTY_BACKWARD = SIGMOID_HEAD + '''
+    @property
+    def backward(self):
+        return types.MethodType(_numeric_backward, self)
+''' + CENTRAL_BACKWARD
+# (f) the class's own attribute lookup hands out the numeric backward
+OWN_LOOKUP = SIGMOID_HEAD + '''
+    def backward(self):''' + ANALYTIC + '''
+    def __getattribute__(self, name):
+        if name == "backward":
+            return types.MethodType(_numeric_backward, self)
+        return object.__getattribute__(self, name)
+''' + CENTRAL_BACKWARD
+# (g) the forward called through a module-level alias taken before grading (on Tanh: its
+# forward calls no helper that could be seen at shifted inputs)
+FORWARD_ALIAS = '''
+class Tanh(CompNode):
+    def __init__(self, x):
+        super().__init__()
+        self.x = x
+
+    def forward(self):
+        self.value = np.tanh(self.x.value)
+
+    def backward(self):
+        x, h, vals = self.x.value.copy(), 1e-5, []
+        for k in (1, -1):
+            self.x.value = x + k * h
+            _tanh_forward(self)
+            vals.append(self.value)
+        self.x.value = x
+        _tanh_forward(self)
+        self.x.grad += self.grad * (vals[0] - vals[1]) / (2 * h)
+
+
+_tanh_forward = Tanh.forward
+'''
 ATTACKS = {"class_swap": CLASS_SWAP, "instance_swap": INSTANCE_SWAP, "lazy_complex_step": LAZY_COMPLEX,
-           "swap_and_restore": SWAP_AND_RESTORE, "formula_copy": FORMULA_COPY, "slope_copy": SLOPE_COPY}
+           "swap_and_restore": SWAP_AND_RESTORE, "formula_copy": FORMULA_COPY, "slope_copy": SLOPE_COPY,
+           "property_backward": PROPERTY_BACKWARD, "own_lookup": OWN_LOOKUP, "forward_alias": FORWARD_ALIAS}
 
 
 @pytest.fixture(scope="module")
 def graded(course, submitted_nb, tmp_path_factory):
     nbs = {"honest": submitted_nb}
-    nbs.update({name: _redefine(submitted_nb, "Exp" if code is LAZY_COMPLEX else "Sigmoid", code)
-                for name, code in ATTACKS.items()})
+    target = {LAZY_COMPLEX: "Exp", FORWARD_ALIAS: "Tanh"}
+    nbs.update({name: _redefine(submitted_nb, target.get(code, "Sigmoid"), code) for name, code in ATTACKS.items()})
     return _batch(course, "tensor_edf", nbs, tmp_path_factory.mktemp("numdiff_rebinding"))
 
 
@@ -179,6 +218,9 @@ def test_honest_work_is_not_flagged(graded):
     ("lazy_complex_step", "exp", "Exp.backward was replaced while being graded"),
     ("swap_and_restore", "sigmoid", "Sigmoid.backward was replaced while being graded"),
     ("formula_copy", "sigmoid", "Sigmoid.backward evaluates _sigmoid_copy at shifted inputs"),
+    ("property_backward", "sigmoid", "Sigmoid.backward calls forward (numerical differentiation?)"),
+    ("own_lookup", "sigmoid", "Sigmoid defines its own __getattribute__"),
+    ("forward_alias", "tanh", "Tanh.backward calls forward (numerical differentiation?)"),
 ])
 def test_a_replaced_or_copied_forward_is_flagged_and_its_points_held(graded, name, test_id, reason):
     _, records, _ = graded
