@@ -29,9 +29,11 @@ _NAME = re.compile(r"[^A-Za-z0-9_ >.()-]")
 
 
 def child_source() -> str:
-    """``grader/checks/forensics.py`` as a section of the child's ``backprop_checks`` (its
-    names from ``base`` are defined earlier in the bundle)."""
-    lines = FORENSICS_SOURCE.read_text(encoding="utf-8").splitlines(keepends=True)
+    """``grader/checks/forensics_support.py`` and ``forensics.py`` as a section of the child's
+    ``backprop_checks`` (their names from ``base`` are defined earlier in the bundle)."""
+    lines = []
+    for path in (FORENSICS_SOURCE.with_name("forensics_support.py"), FORENSICS_SOURCE):
+        lines += path.read_text(encoding="utf-8").splitlines(keepends=True) + ["\n\n"]
     return "".join(line for line in lines if not line.startswith("from ."))
 
 
