@@ -102,7 +102,7 @@ def _harness_codes() -> set:
     return _HARNESS_CODES
 
 
-def _ours(st, f, depth=0) -> bool:
+def _ours(st, f: object, depth: int = 0) -> bool:
     """f is an installed wrapper, or the harness's own function (a stand-in's method, the
     loop check's wrapper) whose closure holds nothing else."""
     if isinstance(f, types.MethodType):
@@ -121,7 +121,7 @@ def _ours(st, f, depth=0) -> bool:
     return True
 
 
-def _expects(st, cls, method) -> bool:
+def _expects(st, cls: type, method: str) -> bool:
     """Instances of ``cls`` should run an installed ``method`` wrapper: a class of its MRO had one."""
     key = (cls, method)
     if key not in st.instrumented:
@@ -129,14 +129,14 @@ def _expects(st, cls, method) -> bool:
     return st.instrumented[key]
 
 
-def _see(st, obj) -> None:
+def _see(st, obj: object) -> None:
     """Remember a component of an instrumented class (checked after its forward and backward,
     and again when the case ends)."""
     if id(obj) not in st.instances and len(st.instances) < 10_000:
         st.instances[id(obj)] = (obj, type(obj))
 
 
-def _resolve(cls, method):
+def _resolve(cls: type, method: str) -> object:
     for k in cls.__mro__:
         f = k.__dict__.get(method)
         if f is not None:
@@ -144,7 +144,7 @@ def _resolve(cls, method):
     return None
 
 
-def _check_dispatch(st, obj) -> None:
+def _check_dispatch(st, obj: object) -> None:
     entry = st.instances.get(id(obj))
     if entry is None or entry[0] is not obj:
         return
@@ -181,7 +181,7 @@ def _check_case_end(st) -> None:
             st.rebound[f"{cls.__name__}.{method}"] = 1
 
 
-def _through(attr):
+def _through(attr: object) -> types.FunctionType:
     """A plain function calling what ``instance.<attr>`` gives (``attr`` a descriptor or a
     callable object in a class's dict)."""
     get = getattr(type(attr), "__get__", None)
