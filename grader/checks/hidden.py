@@ -29,7 +29,8 @@ from .backward_judge import judge_backward
 from .backward_loop import make_node, node_classes
 from .base import CaseResult, Result, _fail, _quiet, combine, probe
 from .contract import ALL_CLASSES
-from .mlp import charge_own_errors, judge_cnn_learning, judge_mlp_accuracy, judge_mlp_learning
+from .cnn import judge_cnn_learning
+from .mlp import charge_own_errors, judge_mlp_accuracy, judge_mlp_learning
 from .mlp_net import MLP_UNIT_KINDS, judge_final_follows, mlp_final_spec
 from .registry import kind
 
