@@ -27,6 +27,7 @@ from pathlib import Path
 
 from grader.authoring.assignment import ASSIGNMENTS, load_assignment
 from grader.checks import hidden, probe
+from grader.checks.records import admit
 
 from . import domains
 from .namespace import build, notebook_cells
@@ -204,7 +205,7 @@ def grade(ctx: Context, ns: dict, reached=None, skipped=None) -> dict:
                 continue
             table, specs = ctx.specs[(t["id"], k)]
             specs = copy.deepcopy(specs)  # a mutant may write into the arrays it is given
-            records = [probe(ns, s) for s in specs]
+            records = admit([probe(ns, s) for s in specs], len(specs))  # judged as grading judges them
             r = hidden.judge(table, specs, records)
             scores.append(float(r.score))
             details.append(r.diagnosis)

@@ -4,7 +4,8 @@ namespaces, and the registry of kinds that ``probe`` and ``run_public`` dispatch
 Child-safe (standard library + NumPy only): it opens the student bundle
 ``backprop_checks.py`` and runs in the grading child. The check modules are concatenated
 into that bundle (``grader/checks/bundle.py``), so every top-level name here is unique
-across ``grader/checks/`` and nothing here imports another module of the package.
+across ``grader/checks/`` and it imports only ``types`` (the shapes of specs, records
+and verdicts) from the package.
 A kind registers itself with ``register(Kind(...))`` at the end of its module.
 """
 import math
@@ -15,6 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from .types import Namespace, Record, Spec, Verdict
 
 MAX_ELEMENTS = 1_000_000  # any array in a record larger than this is rejected
 
@@ -235,9 +238,7 @@ def _graph_lists(ns: Any):
 # Check kinds: the interface every kind module implements, and the registry
 # ----------------------------------------------------------------------------------
 
-Namespace = Any  # a notebook's globals() dict or a module
-Spec = dict      # plain data: operands, upstream grads, graphs (never student code)
-Record = dict    # what a probe returns: plain data + numeric arrays (untrusted in the parent)
+# Namespace, Spec, Record: ``types.py`` (a record is untrusted until ``records.admit`` took it)
 
 
 @dataclass(frozen=True)

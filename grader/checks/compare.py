@@ -136,6 +136,8 @@ def _error_case(rec: dict, where: str, component: str | None = None, broadcast: 
     etype, msg = str(err.get("type", "")), str(err.get("message", ""))[:200]
     stage = str(rec.get("error_at", ""))
     at = {"component": component} if component else {}
+    if etype == "protocol":  # a record the parent refused (``records.admit``) or an unknown check
+        return _fail("protocol_error", where, f"the grader could not accept what the probe returned: {msg}.")
     if etype == "missing":
         return _fail("missing", where, f"`{msg}` is not defined.", {"missing": msg, "component": msg})
     if etype == "NotImplementedError":

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from grader.checks.records import admit
+from grader.checks.types import Record, Spec, Verdict
 from grader.runner import CallResult, Limits
 from grader.runner.pool import SandboxDied
 
@@ -806,7 +808,9 @@ def _run_test(child: _Child, ctx: Context, test: dict, opts: Options, data: dict
 def _judge_examined(child: _Child, ctx: Context, test: dict, specs, records) -> dict:
     """The judge's verdict, after the evidence of numerical differentiation is taken out of
     the records (``forensics``): evidence holds the test's points for a TA's review, a
-    fingerprint alone only flags it."""
+    fingerprint alone only flags it. The records enter the parent here, through the one
+    validation point (``records.admit``): what follows may rely on their shape."""
+    records = admit(records, len(specs))
     try:
         found, hold, _ = forensics.examine(test, specs, records, forensics.reference_expectation)
     except Exception as e:  # noqa: BLE001 - a grader bug: the verdict stands, the TA is told
