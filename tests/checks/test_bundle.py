@@ -102,7 +102,8 @@ register(Kind("{name}", probe=_probe_{name}, judge=None))
 
 
 def fake_checks(tmp_path: Path, **extra: str) -> Path:
-    (tmp_path / "base.py").write_text((CHECKS / "base.py").read_text())
+    for shared in ("types", "base"):  # base imports types
+        (tmp_path / f"{shared}.py").write_text((CHECKS / f"{shared}.py").read_text())
     (tmp_path / "alpha.py").write_text(KIND.format(name="alpha"))
     for name, text in extra.items():
         (tmp_path / f"{name}.py").write_text(text)
