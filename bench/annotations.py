@@ -8,6 +8,7 @@ Prints one line per module: functions fully annotated / all functions, the ratio
 ratio over public functions only (no leading underscore); then the totals. ``self``/``cls``
 need no annotation; ``__init__`` needs ``-> None`` like any other function. Functions in
 strings (the child harness in ``execute.IO_SOURCE``) are not counted.
+Before issue 12's typed boundaries: 120 of 363 functions (33%), public 26%.
 """
 from __future__ import annotations
 
@@ -37,9 +38,9 @@ def missing(fn: ast.FunctionDef | ast.AsyncFunctionDef, method: bool) -> list[st
     """What ``fn`` leaves unannotated: parameter names, and "return"."""
     a = fn.args
     params = [*a.posonlyargs, *a.args, *a.kwonlyargs]
-    if method and params and params[0].arg in ("self", "cls") and \
+    if params and params[0].arg in ("self", "cls") and \
             not any(getattr(d, "id", None) == "staticmethod" for d in fn.decorator_list):
-        params = params[1:]
+        params = params[1:]  # a method (or a function that becomes one: ``type(name, bases, {...})``)
     params += [p for p in (a.vararg, a.kwarg) if p is not None]
     out = [p.arg for p in params if p.annotation is None]
     if fn.returns is None:

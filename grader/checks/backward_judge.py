@@ -7,7 +7,8 @@ node ``_judge_node``), an error the probe met (``_judge_error``), and the end st
 (``_judge_end``: every component processed, nothing changed after the last step, a
 second call gives the same grads).
 """
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from typing import Any
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,14 +17,16 @@ from .base import CaseResult, _Lazy, _fail, _jsonable
 from .compare import (ATOL_EXACT, FORWARD_ATOL, FORWARD_RTOL, RTOL_EXACT, _close, _describe, _error_case, _errors,
                       _valid, broadcasts_to, classify)
 from .graphs import STANDINS, _components, _judged, record_order, valid_prefix
+from .types import LoopRecord, LoopSpec
 
 
-def _graph_details(spec: dict, processed=(), broken=None, bad_node=None) -> dict:
+def _graph_details(spec: LoopSpec, processed: Iterable[str] = (), broken: str | None = None,
+                   bad_node: str | None = None) -> dict:
     return {"nodes": [{"name": n["name"], "kind": n["kind"], "args": list(n["args"])} for n in spec["nodes"]],
             "loss": spec["loss"], "processed": list(processed), "broken": broken, "bad_node": bad_node}
 
 
-def judge_backward(spec: dict, record, expected: dict) -> CaseResult:
+def judge_backward(spec: LoopSpec, record: LoopRecord, expected: dict) -> CaseResult:
     """Judge one Backward run against the invariant expectation (full arrays or projections)."""
     where = f"Backward on graph `{spec.get('graph', '?')}`"
     if not isinstance(record, dict):
@@ -34,7 +37,7 @@ def judge_backward(spec: dict, record, expected: dict) -> CaseResult:
         return _fail("protocol_error", where, f"the probe record could not be judged ({type(e).__name__}).")
 
 
-def _grad_at(snap, name: str):
+def _grad_at(snap: Any, name: str) -> np.ndarray | None:
     if not isinstance(snap, dict):
         return None
     a = snap.get(name)
@@ -62,12 +65,12 @@ class _Run:
         values.update(exp["values"])
         return cls(spec, rec, exp, where, comps, [c["name"] for c in comps], _judged(spec), values, record_order(rec))
 
-    def graph(self, k: int = 0, broken=None, bad=None) -> dict:
+    def graph(self, k: int = 0, broken: str | None = None, bad: str | None = None) -> dict:
         """Details for drawing the graph: the first ``k`` processed components, the culprit."""
         processed = [self.names[i] for i in self.order[:k] if 0 <= i < len(self.names)]
         return {"graph": _graph_details(self.spec, processed, broken, bad)}
 
-    def component_at(self, ci):
+    def component_at(self, ci: Any) -> dict | None:
         return self.comps[ci] if isinstance(ci, int) and 0 <= ci < len(self.comps) else None
 
 
@@ -130,7 +133,8 @@ def _judge_forward(r: _Run, fsteps: list) -> CaseResult | None:
     return None
 
 
-def _judge_step(r: _Run, k: int, n_ok: int, reason, prev) -> tuple[CaseResult | None, dict | None]:
+def _judge_step(r: _Run, k: int, n_ok: int, reason: str | None,
+                prev: Any) -> tuple[CaseResult | None, dict | None]:
     """Reverse step k: a valid next component, operands unchanged, its upstream grad as
     accumulated, and every judged grad satisfying the invariant. Returns (failure, snapshot)."""
     i = r.order[k]
@@ -168,7 +172,8 @@ def _judge_step(r: _Run, k: int, n_ok: int, reason, prev) -> tuple[CaseResult | 
     return None, snap
 
 
-def _judge_node(r: _Run, k: int, i: int, c: dict, name: str, snap, prev, step_where: str) -> CaseResult | None:
+def _judge_node(r: _Run, k: int, i: int, c: dict, name: str, snap: dict | None, prev: Any,
+                step_where: str) -> CaseResult | None:
     """``name``.grad after step k: shape, finiteness, then the invariant (projection or full)."""
     entry = r.exp["steps"][k][name]
     got = _grad_at(snap, name)
@@ -204,7 +209,8 @@ def _judge_node(r: _Run, k: int, i: int, c: dict, name: str, snap, prev, step_wh
     return _diagnose_node(r, k, c, name, got, want, before, want_before, step_where, err, {**base.make(), **err})
 
 
-def _diagnose_node(r: _Run, k: int, c: dict, name: str, got, want, before, want_before, step_where: str,
+def _diagnose_node(r: _Run, k: int, c: dict, name: str, got: np.ndarray, want: np.ndarray,
+                   before: np.ndarray | None, want_before: np.ndarray, step_where: str,
                    err: dict, details: dict) -> CaseResult:
     """The most specific diagnosis of a wrong ``name``.grad after the step processing ``c``."""
     rtol, atol = r.exp["rtol"], r.exp["atol"]
@@ -245,7 +251,7 @@ def _judge_error(r: _Run) -> CaseResult:
     return _error_case(rec, w, c["kind"] if c else None, broadcast=broadcast and c["kind"] != "VDot")
 
 
-def _judge_end(r: _Run, prev) -> CaseResult | None:
+def _judge_end(r: _Run, prev: Any) -> CaseResult | None:
     """Every component processed once, grads unchanged after the last step, and a second
     Backward giving the same grads (so stale grads are reset, not accumulated)."""
     rec, order = r.rec, r.order
@@ -272,7 +278,7 @@ def _judge_end(r: _Run, prev) -> CaseResult | None:
     return None
 
 
-def _same_value(got, want) -> bool:
+def _same_value(got: Any, want: Any) -> bool:
     want = np.asarray(want)
     return _valid(got, want.shape) is None and _close(got, want, FORWARD_RTOL,
                                                       FORWARD_ATOL * (1 + np.max(np.abs(want), initial=0)))

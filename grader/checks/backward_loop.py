@@ -6,28 +6,32 @@ twice with stale grads, and records every reverse step's changed grads; the judg
 grads after step k are the gradients of the loss of the program made of the processed
 components only (central differences, projections unless a failure needs localising).
 """
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
 import numpy as np
 
 from .backward_judge import judge_backward
 from .base import CaseResult, Kind, Result, _arr, _err, _get, _need, _quiet, _seeds, combine, probe, register
-from .compare import ATOL, H, RTOL
+from .compare import ATOL, H, RTOL, Counter
 from .contract import ALL_CLASSES
 from .graphs import (STANDINS, _components, _judged, _loss_of, build_graph, evaluate_graph, node_formula, record_order,
                      valid_prefix)
+from .types import LoopRecord, LoopSpec, Namespace
 
 
 def standin_class(base: type, kind: str) -> type:
     """The stand-in component ``kind`` (graphs.STANDINS) as a subclass of ``base`` (the
     student's CompNode, or the reference's): ``kind(*operands, coef=[c0, c1, ...])``."""
-    def __init__(self, *operands, coef=()):
+    def __init__(self, *operands: Any, coef: Sequence[float] = ()) -> None:
         base.__init__(self)
         self.operands, self.coef = operands, [float(c) for c in coef]
 
-    def forward(self):
+    def forward(self) -> None:
         self.value = np.asarray(self.coef[0] + sum(c * np.asarray(o.value, dtype=float)
                                                    for c, o in zip(self.coef[1:], self.operands)))
 
-    def backward(self):
+    def backward(self) -> None:
         for c, o in zip(self.coef[1:], self.operands):
             o.grad += c * self.grad
 
@@ -35,7 +39,7 @@ def standin_class(base: type, kind: str) -> type:
                                 "__doc__": "A test component of the grader: an affine map with known derivatives."})
 
 
-def node_classes(ns, spec: dict) -> dict:
+def node_classes(ns: Namespace, spec: LoopSpec) -> dict[str, type]:
     """kind -> class for the components of a graph: the namespace's classes, stand-ins on its CompNode."""
     out = {}
     for n in _components(spec):
@@ -45,13 +49,13 @@ def node_classes(ns, spec: dict) -> dict:
     return out
 
 
-def make_node(cls: type, n: dict, objs: dict):
+def make_node(cls: type, n: dict, objs: dict) -> Any:
     """One component node of a graph spec, built from already made operand nodes."""
     args = [objs[a] for a in n["args"]]
     return cls(*args, coef=n["coef"]) if n["kind"] in STANDINS else cls(*args)
 
 
-def graph_spec(graph, seed=0, classes=None) -> dict:
+def graph_spec(graph: str, seed: int = 0, classes: Sequence[str] | None = None) -> LoopSpec:
     g = build_graph(graph, seed, classes)
     rng = np.random.default_rng([seed, 1])
     values = evaluate_graph(g)
@@ -59,21 +63,21 @@ def graph_spec(graph, seed=0, classes=None) -> dict:
     return {"check": "backward_loop", "graph": graph, **g, "stale": stale}
 
 
-def _changed(now: dict, last: dict) -> dict:
+def _changed(now: dict[str, np.ndarray | None], last: dict[str, np.ndarray | None]) -> dict[str, np.ndarray | None]:
     """The grads in snapshot ``now`` that differ from ``last``.
 
     A reverse step changes only its component's operands' grads, so a step records just
     those (the judge rebuilds each full snapshot from the one before): sending every node's
     grad after every step made the records of a loop test mostly repeats.
     """
-    def same(a, b):
+    def same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
         if a is None or b is None:
             return a is b
         return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
     return {name: g for name, g in now.items() if name not in last or not same(g, last[name])}
 
 
-def _probe_backward(ns, spec: dict) -> dict:
+def _probe_backward(ns: Namespace, spec: LoopSpec) -> LoopRecord:
     rec = {"steps": []}
     stage = "lookup"
     state = {"depth": 0, "pre": None, "current": None, "steps": rec["steps"]}
@@ -108,11 +112,11 @@ def _probe_backward(ns, spec: dict) -> dict:
             o.grad = np.array(spec["stale"][name])
         limit = 4 * len(comps) + 4
 
-        def snapshot():
+        def snapshot() -> dict[str, np.ndarray | None]:
             return {name: _arr(getattr(o, "grad", None)) for name, o in objs.items()}
 
-        def wrap(orig):
-            def backward(self, *args, **kwargs):
+        def wrap(orig: Callable[..., Any]) -> Callable[..., Any]:
+            def backward(self: Any, *args: Any, **kwargs: Any) -> Any:
                 if state["depth"] or id(self) not in index:  # super().backward() or a foreign node
                     return orig(self, *args, **kwargs)
                 if state["pre"] is None:
@@ -163,7 +167,8 @@ def _probe_backward(ns, spec: dict) -> dict:
     return rec
 
 
-def numeric_backward_expectation(spec, order, counter=None, full_at=()) -> dict:
+def numeric_backward_expectation(spec: LoopSpec, order: list[int], counter: Counter | None = None,
+                                 full_at: Iterable[tuple[int, str]] = ()) -> dict:
     """Expected invariant after each step of the (valid prefix of the) student's order.
 
     Each entry is a projection {"u", "want", "scale"} except at (step, node) in
@@ -180,7 +185,7 @@ def numeric_backward_expectation(spec, order, counter=None, full_at=()) -> dict:
     judged = _judged(spec)
     full_at = set(full_at)
 
-    def loss(S, node, new):
+    def loss(S: set[int], node: str, new: np.ndarray) -> float:
         if counter is not None:
             counter.n += 1
         return _loss_of(spec, values, S, node, new)
@@ -230,7 +235,7 @@ def numeric_backward_expectation(spec, order, counter=None, full_at=()) -> dict:
     return exp
 
 
-def numeric_backward_case(ns, spec, counter=None) -> CaseResult:
+def numeric_backward_case(ns: Namespace, spec: LoopSpec, counter: Counter | None = None) -> CaseResult:
     record = probe(ns, spec)
     order = record_order(record)
     full_at = set()
@@ -242,7 +247,8 @@ def numeric_backward_case(ns, spec, counter=None) -> CaseResult:
     return verdict
 
 
-def check_backward(ns, graph="x_times_x_plus_1", seed=0, classes=None, test_id=None) -> Result:
+def check_backward(ns: Namespace, graph: str = "x_times_x_plus_1", seed: int = 0, classes: Sequence[str] | None = None,
+                   test_id: str | None = None) -> Result:
     """Loop-invariant check of ``Backward``: ``check_backward(ns, graph="mlp2", seed=0)``.
 
     ``classes`` defaults to the contract classes defined in ``ns``.
@@ -255,7 +261,7 @@ def check_backward(ns, graph="x_times_x_plus_1", seed=0, classes=None, test_id=N
     return combine(test_id or f"backward_{graph}", [numeric_backward_case(ns, spec)])
 
 
-def backward_specs(test: dict, params: dict, ns=None, classes=None) -> list:
+def backward_specs(test: dict, params: dict, ns: Namespace = None, classes: Sequence[str] | None = None) -> list[LoopSpec]:
     """One spec per (seed, graph); graphs use the test's classes, else ``classes``, else
     the contract classes ``ns`` defines."""
     classes = (test.get("classes") or params.get("classes") or classes

@@ -10,14 +10,14 @@ A kind registers itself with ``register(Kind(...))`` at the end of its module.
 """
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .types import Namespace, Record, Spec, Verdict
+from .types import ErrorInfo, Namespace, Probe, Record, Spec, Verdict
 
 MAX_ELEMENTS = 1_000_000  # any array in a record larger than this is rejected
 
@@ -58,7 +58,7 @@ RUNNER_OUTCOMES = {
 }
 
 
-def describe(code) -> tuple:
+def describe(code: str | None) -> tuple[str, str]:
     """(plain words, hint) for a diagnosis or runner code; unknown codes in words, no hint."""
     if not code:
         return "", ""
@@ -74,17 +74,17 @@ class Result:
     diagnosis: str | None = None
     details: dict = field(default_factory=dict)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         """One line: a passing notebook test cell shows this, not the details."""
         verdict = "passed" if self.passed else f"failed ({self.diagnosis})"
         return f"<{self.test_id}: {verdict}, score {self.score:.2f}>"
 
-    def to_json(self) -> dict:
+    def to_json(self) -> Verdict:
         return {"test_id": self.test_id, "passed": bool(self.passed), "score": float(self.score),
                 "message": self.message, "diagnosis": self.diagnosis, "details": _jsonable(self.details)}
 
     @classmethod
-    def from_json(cls, d) -> "Result":
+    def from_json(cls, d: Verdict | dict[str, Any]) -> "Result":
         return cls(test_id=str(d["test_id"]), passed=bool(d["passed"]), score=float(d["score"]),
                    message=str(d["message"]), diagnosis=d.get("diagnosis"), details=dict(d.get("details") or {}))
 
@@ -126,10 +126,16 @@ def _num(v: Any) -> bool | int | float | str:
     return v if math.isfinite(v) else repr(v)  # JSON has no NaN/inf
 
 
+# Where a failed projection asks for the full Jacobian: (reverse step, node) pairs in a loop
+# test, True for a component case, the instance's index in a case made of instances.
+Localise = list[tuple[int, str]] | bool | int | None
+
+
 class CaseResult:
     """One case's verdict inside a check (combined into one Result per test)."""
 
-    def __init__(self, passed, message="", diagnosis=None, details=None, localise=None):
+    def __init__(self, passed: bool, message: str = "", diagnosis: str | None = None, details: dict | None = None,
+                 localise: Localise = None) -> None:
         self.passed, self.message, self.diagnosis = passed, message, diagnosis
         self.details = details or {}
         self.localise = localise  # set by a failed projection: where to compute the full Jacobian
@@ -138,12 +144,13 @@ class CaseResult:
 class _Lazy(dict):
     """Failure details built only when a failure is reported (they are costly per step)."""
 
-    def __init__(self, make):
+    def __init__(self, make: Callable[[], dict]) -> None:
         super().__init__()
         self.make = make
 
 
-def _fail(diagnosis: str, where: str, what: str, details: dict | None = None, localise=None) -> "CaseResult":
+def _fail(diagnosis: str, where: str, what: str, details: dict | None = None,
+          localise: Localise = None) -> "CaseResult":
     if isinstance(details, _Lazy):
         details = details.make()
     hint = describe(diagnosis)[1]
@@ -151,7 +158,7 @@ def _fail(diagnosis: str, where: str, what: str, details: dict | None = None, lo
     return CaseResult(False, msg, diagnosis, details, localise)
 
 
-def combine(test_id, cases) -> Result:
+def combine(test_id: str, cases: list["CaseResult"]) -> Result:
     """One Result from per-case verdicts: score is the fraction of cases passed."""
     if not cases:
         return Result(test_id, False, 0.0, "no cases were run", "protocol_error", {})
@@ -184,7 +191,7 @@ def _need(ns: Any, name: str) -> Any:
     return obj
 
 
-def _err(e) -> dict:
+def _err(e: BaseException) -> ErrorInfo:
     try:
         msg = str(e)[:300]
     except Exception:
@@ -204,14 +211,14 @@ def _arr(x: Any) -> np.ndarray | None:
 
 
 @contextmanager
-def _quiet():
+def _quiet() -> Iterator[None]:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
         yield
 
 
 @contextmanager
-def _graph_lists(ns: Any):
+def _graph_lists(ns: Namespace) -> Iterator[None]:
     """Run with the student's graph lists emptied; restore them (same objects) afterwards."""
     saved = {}
     for name in ("components", "params", "inputs"):
@@ -255,7 +262,7 @@ class Kind:
     """
 
     name: str
-    probe: Callable[[Namespace, Spec], Record]
+    probe: Probe
     judge: Callable[..., "CaseResult"]
     specs: Callable[..., list[Spec]] | None = None
     numeric_case: Callable[[Namespace, Spec], "CaseResult"] | None = None
@@ -286,11 +293,11 @@ def probe(ns: Namespace, spec: Spec) -> Record:
             return {"error": _err(e), "error_at": "probe"}
 
 
-def _seeds(params: dict) -> list:
+def _seeds(params: dict) -> list[int]:
     return list(params.get("seeds") or [params.get("seed", 0)])
 
 
-def run_public(ns: Namespace, test: dict, which: str = "visible") -> Result:
+def run_public(ns: Namespace, test: dict[str, Any], which: str = "visible") -> Result:
     """Run one suite test (a dict as in suite.toml) with the numeric, public expectations."""
     p = dict(test.get(which) or {})
     check, tid = test["check"], test.get("id", test.get("target", "test"))

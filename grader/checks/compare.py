@@ -33,12 +33,13 @@ Numeric gradients, float64 throughout
   about 1e-5 per case, and the deterministic checks (shape, accumulation, mutation,
   forward) do not depend on it.
 """
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from .base import MAX_ELEMENTS, CaseResult, _fail, _jsonable, _num, _quiet
+from .types import Record
 
 
 H = 1e-6
@@ -75,14 +76,14 @@ def broadcasts_to(shape: tuple, out_shape: tuple) -> bool:
         return False
 
 
-def _close(got: np.ndarray, want: np.ndarray, rtol: float, atol) -> bool:
+def _close(got: np.ndarray, want: np.ndarray, rtol: float, atol: float | np.ndarray) -> bool:
     # errstate alone silences NumPy's floating-point warnings; _quiet's catch_warnings
     # costs more than the comparison, and judges call this thousands of times
     with np.errstate(all="ignore"):
         return bool(np.all(np.abs(got - want) <= atol + rtol * np.abs(want)))
 
 
-def _errors(got, want) -> dict:
+def _errors(got: Any, want: Any) -> dict[str, Any]:
     got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
     with _quiet():  # nanmax of an all-NaN diff warns through `warnings`, not errstate
         diff = np.abs(got - want)
@@ -108,7 +109,7 @@ def _describe(err: dict) -> str:
             f"(max abs error {_fmt(err['max_abs_err'])}, max rel error {_fmt(err['max_rel_err'])})")
 
 
-def classify(got: np.ndarray, want: np.ndarray, rtol: float, atol, want_ones: np.ndarray | None = None,
+def classify(got: np.ndarray, want: np.ndarray, rtol: float, atol: float | np.ndarray, want_ones: np.ndarray | None = None,
              is_matmul: bool = False) -> tuple[str, str]:
     """The most specific diagnosis for a wrong gradient contribution (got != want)."""
     if want_ones is not None and not _close(want_ones, want, rtol, atol) and _close(got, want_ones, rtol, atol):
@@ -127,7 +128,7 @@ def classify(got: np.ndarray, want: np.ndarray, rtol: float, atol, want_ones: np
     return "wrong_gradient", "is wrong"
 
 
-def _error_case(rec: dict, where: str, component: str | None = None, broadcast: bool = False) -> CaseResult:
+def _error_case(rec: Record, where: str, component: str | None = None, broadcast: bool = False) -> CaseResult:
     """A failing case for a probe that raised; ``details["component"]`` names the class at fault
     when it is known (for a missing name, the name itself), so reports can place it."""
     err = rec.get("error")
@@ -154,7 +155,7 @@ def _error_case(rec: dict, where: str, component: str | None = None, broadcast: 
 class Counter:
     """Counts forward evaluations (for the benchmark)."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.n = 0
 
 
@@ -166,7 +167,7 @@ def _central(f: Callable, xs: list, i: int) -> Any:
     return (f(*xp) - f(*xm)) / (2 * H)
 
 
-def exact_atol(arrays) -> float:
+def exact_atol(arrays: Iterable[Any]) -> float:
     """Absolute tolerance against the reference's exact values: ATOL_EXACT * (1 + max|want|)."""
     m = max((float(np.max(np.abs(np.asarray(a, dtype=float)), initial=0)) for a in arrays), default=0.0)
     return ATOL_EXACT * (1 + m)

@@ -6,13 +6,17 @@ the judge checks value, mutation, grad shapes, grad values (a random projection,
 full Jacobian to localise) and accumulation. Expectations: central differences of the
 stated formula (``contract.py``) or, hidden, the reference's own record.
 """
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from .base import CaseResult, Kind, Result, _arr, _err, _need, _quiet, _seeds, combine, probe, register
-from .compare import ATOL, H, RTOL, RTOL_EXACT, exact_atol
+from .compare import ATOL, H, RTOL, RTOL_EXACT, Counter, exact_atol
 from .component_judge import judge_component
 from .contract import DEFAULT_REGIONS, DOMAINS, FORMULAS, LABELS, LARGE_INPUTS, OPERANDS, SHAPES
 from .conv_contract import sample_distinct
+from .types import ComponentRecord, ComponentSpec, Namespace, Shape
 
 
 # the declared default cases and large-input classes, under the names the checks use
@@ -20,7 +24,7 @@ DEFAULT_SHAPES = SHAPES
 STABILITY = tuple(LARGE_INPUTS)
 
 
-def _signed(shape, rng: np.random.Generator) -> np.ndarray:
+def _signed(shape: Shape, rng: np.random.Generator) -> np.ndarray:
     """Random values of either sign with magnitudes in [0.5, 2]: upstream and prior grads
     that are never ones, never near zero."""
     return rng.choice([-1.0, 1.0], size=shape) * rng.uniform(0.5, 2.0, size=shape)
@@ -32,7 +36,7 @@ def _from_regions(regions: list, which: np.ndarray, rng: np.random.Generator) ->
     return lo + (hi - lo) * rng.uniform(size=which.shape)
 
 
-def _sample(name: str, shape, rng: np.random.Generator, domain: str | None = None, scale: float = 1.0,
+def _sample(name: str, shape: Shape, rng: np.random.Generator, domain: str | None = None, scale: float = 1.0,
             offset: int | None = None) -> np.ndarray:
     """Operand values from the class's declared regions (``contract.DOMAINS``).
 
@@ -63,7 +67,7 @@ def _sample(name: str, shape, rng: np.random.Generator, domain: str | None = Non
     return _from_regions(regions, which.reshape(shape), rng) * scale
 
 
-def _upstream(shape, rng: np.random.Generator) -> np.ndarray:
+def _upstream(shape: Shape, rng: np.random.Generator) -> np.ndarray:
     if tuple(shape) == ():
         return np.asarray(rng.choice([-1.0, 1.0]) * rng.uniform(1.3, 2.7))
     return _signed(shape, rng)
@@ -75,11 +79,11 @@ def regions_of(name: str) -> list[str]:
     return list(regions) if len(regions) > 1 else []
 
 
-def _is_shape(s):
+def _is_shape(s: Any) -> bool:
     return isinstance(s, (list, tuple)) and all(isinstance(i, (int, np.integer)) for i in s)
 
 
-def _normalise_cases(name: str, shapes) -> list[list[tuple]]:
+def _normalise_cases(name: str, shapes: Sequence[Any] | None) -> list[list[tuple]]:
     """``shapes`` is one case (a list of operand shapes) or a list of cases."""
     if shapes is None:
         return [[tuple(s) for s in case] for case in DEFAULT_SHAPES.get(name, [[(4, 3)]])]
@@ -110,7 +114,7 @@ def _stability_parts(name: str, case: list[tuple]) -> list[list[np.ndarray]]:
     return [[np.full(shape, v)] for v in values[:2]]
 
 
-def _kwargs_of(kwargs, i: int) -> dict:
+def _kwargs_of(kwargs: dict | list[dict] | None, i: int) -> dict:
     """Case ``i``'s constructor keyword arguments: one table for all cases, or one per case."""
     if isinstance(kwargs, list):
         return dict(kwargs[i]) if i < len(kwargs) else {}
@@ -118,7 +122,8 @@ def _kwargs_of(kwargs, i: int) -> dict:
 
 
 def _part(name: str, case: list[tuple], rng: np.random.Generator, i: int, labels: list, scale: float,
-          domain, kw=None, offset=None, regime=None) -> dict:
+          domain: str | None, kw: dict | None = None, offset: int | None = None,
+          regime: str | None = None) -> ComponentSpec:
     """One instance of a case: operands, upstream, prior grads, projection directions
     (``kw``: the constructor's keyword arguments, which also set the output shape)."""
     kw = dict(kw or {})
@@ -140,7 +145,7 @@ def _part(name: str, case: list[tuple], rng: np.random.Generator, i: int, labels
 
 
 def _case_parts(name: str, case: list[tuple], rng: np.random.Generator, i: int, labels: list, scale: float,
-                domain, kw=None) -> list[dict]:
+                domain: str | None, kw: dict | None = None) -> list[ComponentSpec]:
     """The instances one case is judged on: one, or one per region when an operand is too
     small to hold every region of the class (a 0-d ReLU input is either side of the kink)."""
     regions = regions_of(name) if domain is None else []
@@ -151,7 +156,10 @@ def _case_parts(name: str, case: list[tuple], rng: np.random.Generator, i: int, 
             for r in range(len(regions))]
 
 
-def component_specs(name, shapes=None, seed=0, scales=None, domain=None, labels=None, kwargs=None) -> list:
+def component_specs(name: str, shapes: Sequence[Any] | None = None, seed: int = 0,
+                    scales: Sequence[float] | None = None, domain: str | None = None,
+                    labels: Sequence[int] | None = None,
+                    kwargs: dict | list[dict] | None = None) -> list[ComponentSpec]:
     """Specs for one component class: one per case (``shapes``), seeded.
 
     ``scales`` (one per case) multiplies the operand values (1000 probes stability),
@@ -187,12 +195,12 @@ def component_specs(name, shapes=None, seed=0, scales=None, domain=None, labels=
 class _Leaf:
     """An operand node for probing one component: ``value`` and ``grad``, nothing else."""
 
-    def __init__(self, value):
+    def __init__(self, value: np.ndarray) -> None:
         self.value = value
         self.grad = None
 
 
-def _unbroadcast_by_definition(grad, shape) -> np.ndarray:
+def _unbroadcast_by_definition(grad: np.ndarray, shape: Shape) -> np.ndarray:
     """The adjoint of broadcasting an operand of ``shape`` up to ``grad``'s shape, from its
     definition (the grader's stand-in, not the notebook's method): every entry of ``grad`` is
     added to the operand entry it was broadcast from (``idx``: that entry's flat index)."""
@@ -202,7 +210,7 @@ def _unbroadcast_by_definition(grad, shape) -> np.ndarray:
     return np.bincount(idx.ravel(), weights=g.ravel(), minlength=size).reshape(shape)
 
 
-def _probe_component(ns, spec: dict) -> dict:
+def _probe_component(ns: Namespace, spec: ComponentSpec) -> ComponentRecord:
     """The component's record; while it runs, the notebook's ``unbroadcast`` (a graded unit of
     its own in tensor_edf) is the grader's, so a bug there is not charged to Add, Mul or MSE."""
     if "parts" in spec:
@@ -218,7 +226,7 @@ def _probe_component(ns, spec: dict) -> dict:
             ns["unbroadcast"] = saved
 
 
-def _probe_one_component(ns, spec: dict) -> dict:
+def _probe_one_component(ns: Namespace, spec: ComponentSpec) -> ComponentRecord:
     rec = {}
     stage = "lookup"
     try:
@@ -258,12 +266,12 @@ def _probe_one_component(ns, spec: dict) -> dict:
     return rec
 
 
-def _component_noise(v, f, ops):
+def _component_noise(v: np.ndarray, f: np.ndarray, ops: list[np.ndarray]) -> float:
     xs = max((float(np.max(np.abs(o), initial=0)) for o in ops), default=0.0)
     return float(np.sum(np.abs(v))) * (float(np.max(np.abs(f), initial=0)) + xs)
 
 
-def numeric_component_expectation(spec, full=False, counter=None) -> dict:
+def numeric_component_expectation(spec: ComponentSpec, full: bool = False, counter: Counter | None = None) -> dict:
     """Expected record from central differences of the stated forward formula."""
     name = spec["target"]
     labels = list(spec.get("labels") or [])
@@ -280,7 +288,7 @@ def numeric_component_expectation(spec, full=False, counter=None) -> dict:
     exp["atol"] = ATOL * (1 + _component_noise(v, value, ops))
     diff = [k for k in range(len(ops)) if k not in labels]
 
-    def at(shifted):
+    def at(shifted: list[np.ndarray]) -> np.ndarray:
         if counter is not None:
             counter.n += 1
         return np.asarray(f(*shifted), dtype=float)
@@ -314,15 +322,17 @@ def numeric_component_expectation(spec, full=False, counter=None) -> dict:
     return exp
 
 
-def check_component(ns, name, shapes=None, seed=0, scales=None, domain=None, labels=None,
-                    test_id=None, kwargs=None) -> Result:
+def check_component(ns: Namespace, name: str, shapes: Sequence[Any] | None = None, seed: int = 0,
+                    scales: Sequence[float] | None = None, domain: str | None = None,
+                    labels: Sequence[int] | None = None, test_id: str | None = None,
+                    kwargs: dict | list[dict] | None = None) -> Result:
     """Numeric check of one component class: ``check_component(ns, "Sigmoid", shapes=[(4, 3)], seed=0)``."""
     specs = component_specs(name, shapes, seed, scales, domain, labels, kwargs)
     cases = [numeric_component_case(ns, s) for s in specs]
     return combine(test_id or name, cases)
 
 
-def numeric_component_case(ns, spec, counter=None) -> CaseResult:
+def numeric_component_case(ns: Namespace, spec: ComponentSpec, counter: Counter | None = None) -> CaseResult:
     record = probe(ns, spec)
     with _quiet():
         if "parts" not in spec:
@@ -340,14 +350,15 @@ def numeric_component_case(ns, spec, counter=None) -> CaseResult:
     return verdict
 
 
-def component_suite_specs(test: dict, params: dict, ns=None, classes=None) -> list:
+def component_suite_specs(test: dict, params: dict, ns: Namespace = None,
+                          classes: Sequence[str] | None = None) -> list[ComponentSpec]:
     """The specs of a suite test: one set of cases per seed."""
     return [s for seed in _seeds(params)
             for s in component_specs(test.get("target"), params.get("shapes"), seed, params.get("scales"),
                                      params.get("domain"), params.get("labels"), params.get("kwargs"))]
 
 
-def component_exact(spec: dict, rec: dict) -> dict:
+def component_exact(spec: ComponentSpec, rec: ComponentRecord) -> dict:
     """The hidden expectation from the reference's record on the same spec."""
     if "parts" in spec:
         return {"parts": [component_exact(p, r) for p, r in zip(spec["parts"], rec["parts"])]}

@@ -17,6 +17,7 @@ from .compare import (FORWARD_ATOL, FORWARD_RTOL, RTOL_EXACT, _close, _describe,
 from .contract import OPERANDS
 from .conv_diagnose import conv_refine
 from .hints import declared_refine
+from .types import ComponentRecord, ComponentSpec
 
 
 def _shapes_text(spec: dict) -> str:
@@ -57,12 +58,12 @@ class _ComponentCase:
     def operand_at(self, k: int) -> str:
         return f"{self.backward_at}, operand {self.names[k]}"
 
-    def graded(self):
+    def graded(self) -> list[tuple[int, np.ndarray]]:
         """(index, operand) of the operands that get a grad (labels do not)."""
         return [(k, o) for k, o in enumerate(self.ops) if k not in self.labels]
 
 
-def judge_component(spec: dict, record, expected: dict) -> CaseResult:
+def judge_component(spec: ComponentSpec, record: ComponentRecord, expected: dict) -> CaseResult:
     """Judge one component case. ``expected``: {"value", and either "grads"/"grads_ones"
     (full, per operand) or "proj" (u, want, scale), "rtol", "atol"}; for a case made of
     instances (``spec["parts"]``), {"parts": [one such expectation per instance]}."""
@@ -81,7 +82,7 @@ def judge_component(spec: dict, record, expected: dict) -> CaseResult:
         return _fail("protocol_error", where, f"the probe record could not be judged ({type(e).__name__}).")
 
 
-def _judge_parts(spec: dict, record, expected: dict) -> CaseResult:
+def _judge_parts(spec: ComponentSpec, record: ComponentRecord, expected: dict) -> CaseResult:
     """A case judged on several instances (one per region, or large inputs + an ordinary
     instance) passes only if every instance does; the first failure names its regime."""
     where = f"{spec['target']} (case {spec.get('case', 0) + 1})"

@@ -6,6 +6,8 @@ forward value as the course notes state it, written apart from the solution's co
 evaluated here with NumPy and the notes' notation (``notation.py``). The tables below are
 views of the declarations under the names the checks use.
 """
+from typing import Any
+
 import numpy as np
 
 from .base import DIAGNOSES
@@ -17,11 +19,11 @@ class DeclaredFormula:
     """A class's declared forward formula as a function of its operands (positional, in
     declared order) and its constructor's keyword arguments (declared defaults)."""
 
-    def __init__(self, name: str, operands: tuple, formula: str, defaults: dict):
+    def __init__(self, name: str, operands: tuple, formula: str, defaults: dict) -> None:
         self.name, self.operands, self.formula, self.defaults = name, tuple(operands), formula, dict(defaults)
         self._code = None  # compiled on first use: a child that never evaluates it pays nothing
 
-    def __call__(self, *operands, **kwargs):
+    def __call__(self, *operands: np.ndarray, **kwargs: Any) -> np.ndarray:
         if len(operands) != len(self.operands):
             raise TypeError(f"{self.name}'s formula takes {len(self.operands)} operands, got {len(operands)}")
         if self._code is None:
@@ -30,11 +32,11 @@ class DeclaredFormula:
         env.update(zip(self.operands, operands))
         return np.asarray(eval(self._code, env))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<formula of {self.name}: {self.formula}>"
 
 
-def _domain(declared) -> dict | None:
+def _domain(declared: str | dict | None) -> dict | None:
     if declared is None:
         return None
     if isinstance(declared, str):

@@ -18,6 +18,7 @@ import numpy as np
 from .base import DIAGNOSES, CaseResult, _fail
 from .compare import _close
 from .conv_contract import _offset_slices, conv2d_formula, conv_out_size
+from .types import ComponentRecord, ComponentSpec
 
 DIAGNOSES.update({
     "conv_output_shape": ("wrong output size of a convolution or pooling",
@@ -37,7 +38,7 @@ DIAGNOSES.update({
 _CONV_TARGETS = ("Conv2D", "MaxPool2D")
 
 
-def conv_refine(spec: dict, record, expected: dict, verdict: CaseResult) -> CaseResult:
+def conv_refine(spec: ComponentSpec, record: ComponentRecord, expected: dict, verdict: CaseResult) -> CaseResult:
     """A more specific diagnosis of a failed Conv2D/MaxPool2D case when the numbers show one."""
     if verdict.passed or spec.get("target") not in _CONV_TARGETS or not isinstance(record, dict):
         return verdict
@@ -117,7 +118,8 @@ def _conv_x_bar_padded(x_shape: tuple, W: np.ndarray, up: np.ndarray, s: int, p:
     return g
 
 
-def _padding_evidence(x, W, up, g, exp, kw, at) -> CaseResult | None:
+def _padding_evidence(x: np.ndarray, W: np.ndarray, up: np.ndarray, g: np.ndarray, exp: dict, kw: dict,
+                      at: str) -> CaseResult | None:
     s, p = int(kw.get("stride", 1)), int(kw.get("padding", 0))
     if p == 0:
         return None

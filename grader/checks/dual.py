@@ -8,12 +8,15 @@ was broken (a term of the product rule, the quotient rule, the chain-rule factor
 reflected operator computed the wrong way round).
 """
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from .base import DIAGNOSES, CaseResult, Kind, Result, _err, _fail, _need, _quiet, _seeds, combine, probe, register
 from .compare import ATOL, ATOL_EXACT, H, RTOL, RTOL_EXACT, _error_case
 from .elementary import FUNCTION_NAMES, MATH_FUNCTIONS, _env
+from .types import Namespace, OpsRecord, OpsSpec
 
 
 # Diagnoses in the vocabulary of dual numbers (values and dot parts, never forward()).
@@ -84,7 +87,7 @@ def dual_unit(op: str) -> str:
     return f"Dual.{DUAL_OPS[op][0]}"
 
 
-def dual_specs(ops=None, seed=0) -> list:
+def dual_specs(ops: Sequence[str] | None = None, seed: int = 0) -> list[OpsSpec]:
     """One spec per seed with every op of the test (an operator and its reflected twin are one
     unit, so a bug wrong on every expression of its op fails the whole case). Dots are nonzero on both operands and of different sizes (|a.dot| in
     [1.5, 2.5], |b.dot| in [0.3, 0.8]), so no rule's terms cancel, a dropped term or factor
@@ -99,21 +102,21 @@ def dual_specs(ops=None, seed=0) -> list:
     return [{"check": "dual", "ops": list(ops or DUAL_OPS), "a": a, "b": b, "c": c, "n": n, "k": k}]
 
 
-def dual_expressions(spec: dict) -> list:
+def dual_expressions(spec: OpsSpec) -> list:
     """(op, text, expression, a, b) for every expression of the spec's ops; log sees |b|."""
     a, b = tuple(spec["a"]), tuple(spec["b"])
     return [(op, text, expr, a, (abs(b[0]), b[1]) if op == "log" else b)
             for op in spec["ops"] for text, expr in DUAL_OPS[op][1]]
 
 
-def _dual_pair(d) -> list | None:
+def _dual_pair(d: Any) -> list | None:
     try:
         return [float(d.val), float(d.dot)]
     except Exception:
         return None
 
 
-def _probe_dual(ns, spec: dict) -> dict:
+def _probe_dual(ns: Namespace, spec: OpsSpec) -> OpsRecord:
     Dual = _need(ns, "Dual")
     F = _env(ns)
     out = []
@@ -133,7 +136,7 @@ def _probe_dual(ns, spec: dict) -> dict:
     return {"results": out}
 
 
-def numeric_dual_expectation(spec) -> dict:
+def numeric_dual_expectation(spec: OpsSpec) -> dict:
     """val from math; dot = d/dt of the expression along (a.dot, b.dot), by central differences."""
     out = []
     for _, _, expr, (av, ad), (bv, bd) in dual_expressions(spec):
@@ -194,7 +197,7 @@ def _dual_dot_cause(op: str, text: str, a: tuple, b: tuple, got: float, want: fl
     return "dot_wrong"
 
 
-def judge_dual(spec, record, expected) -> CaseResult:
+def judge_dual(spec: OpsSpec, record: OpsRecord, expected: dict) -> CaseResult:
     units = ", ".join(dict.fromkeys(dual_unit(op) for op in spec["ops"]))
     try:
         got = record["results"]
@@ -243,22 +246,23 @@ def judge_dual(spec, record, expected) -> CaseResult:
         return _fail("protocol_error", units, f"the probe record could not be judged ({type(e).__name__}).")
 
 
-def check_dual(ns, ops=None, seed=0, test_id=None) -> Result:
+def check_dual(ns: Namespace, ops: Sequence[str] | None = None, seed: int = 0, test_id: str | None = None) -> Result:
     """``check_dual(ns, ops=["mul", "rmul"], seed=0)``: value and dot of each operation."""
     with _quiet():
         verdicts = [judge_dual(s, probe(ns, s), numeric_dual_expectation(s)) for s in dual_specs(ops, seed)]
     return combine(test_id or "dual", verdicts)
 
 
-def dual_suite_specs(test: dict, params: dict, ns=None, classes=None) -> list:
+def dual_suite_specs(test: dict, params: dict, ns: Namespace = None,
+                     classes: Sequence[str] | None = None) -> list[OpsSpec]:
     return [s for seed in _seeds(params) for s in dual_specs(params.get("ops"), seed)]
 
 
-def numeric_dual_case(ns, spec: dict) -> CaseResult:
+def numeric_dual_case(ns: Namespace, spec: OpsSpec) -> CaseResult:
     return judge_dual(spec, probe(ns, spec), numeric_dual_expectation(spec))
 
 
-def dual_exact(spec: dict, rec: dict) -> dict:
+def dual_exact(spec: OpsSpec, rec: OpsRecord) -> dict:
     return {"results": [{"val": r["val"], "dot": r["dot"]} for r in rec["results"]],
             "rtol": RTOL_EXACT, "atol": ATOL_EXACT}
 

@@ -12,7 +12,7 @@ from .base import _get
 FUNCTION_NAMES = ("exp", "log", "sin", "cos", "sigmoid", "tanh")
 
 
-def _math_sigmoid(x):
+def _math_sigmoid(x: float) -> float:
     return 0.5 + 0.5 * math.tanh(0.5 * x)
 
 

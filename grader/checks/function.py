@@ -9,15 +9,19 @@ derivative made with the student's own constructor (for ``gradient_rev`` a ``Var
 or ``Var`` runs and only the function's own logic is judged. Without ``grad`` the stand-in
 returns a plain number (derivative 0).
 """
+from collections.abc import Callable, Sequence
+from typing import Any
+
 import numpy as np
 
 from .base import DIAGNOSES, CaseResult, Kind, Result, _arr, _err, _fail, _need, _quiet, _seeds, combine, probe, register
 from .compare import (ATOL, ATOL_EXACT, RTOL, RTOL_EXACT, _central, _close, _describe, _error_case, _errors,
                       _valid, classify)
 from .elementary import MATH_FUNCTIONS, _env, _lambda, _math_sigmoid
+from .types import FunctionRecord, FunctionSpec, Namespace
 
 
-def _materialise(v, rng):
+def _materialise(v: Any, rng: np.random.Generator) -> Any:
     """Suite case values: {random = [dims]} -> seeded normal array, {tuple = [...]} stays a marker."""
     if isinstance(v, dict) and "random" in v:
         return rng.normal(size=tuple(int(i) for i in v["random"]))
@@ -26,7 +30,7 @@ def _materialise(v, rng):
     return v
 
 
-def _plain(v):
+def _plain(v: Any) -> Any:
     if isinstance(v, dict) and "tuple" in v:
         return tuple(int(i) for i in v["tuple"])
     if isinstance(v, np.ndarray):
@@ -34,7 +38,7 @@ def _plain(v):
     return v
 
 
-def function_specs(target, cases=None, seed=0) -> list:
+def function_specs(target: str, cases: list[dict] | None = None, seed: int = 0) -> list[FunctionSpec]:
     """One spec per case (a dict of keyword arguments); default cases for logistic_ls_grads."""
     rng = np.random.default_rng(seed)
     if cases is None:
@@ -46,14 +50,14 @@ def function_specs(target, cases=None, seed=0) -> list:
              "kwargs": {k: _materialise(v, rng) for k, v in dict(c).items()}} for i, c in enumerate(cases)]
 
 
-def _out(x):
+def _out(x: Any) -> dict[str, Any]:
     """A returned value as data: a list for tuples/lists of numbers, else one numeric array."""
     if isinstance(x, (tuple, list)) and not (x and isinstance(x[0], (int, float)) and len(x) > 3 and False):
         return {"seq": [_arr(_scalar(v)) for v in x]}
     return {"one": _arr(_scalar(x))}
 
 
-def _scalar(v):
+def _scalar(v: Any) -> Any:
     """Dual/Var results as their value; numbers and arrays unchanged."""
     for attr in ("val", "value"):
         if hasattr(v, attr) and not isinstance(v, np.ndarray):
@@ -83,7 +87,7 @@ DIAGNOSES.update(FUNCTION_DIAGNOSES)
 AD_FUNCTIONS = ("derivative", "gradient_fwd", "gradient_rev")
 
 
-def _standin(ns, target: str, desc: dict):
+def _standin(ns: Namespace, target: str, desc: dict) -> Callable[..., Any]:
     """The harness's f for an AD function: known value and derivative, built with the student's
     constructor only (its attributes ``val``/``dot`` or ``value``/``grad``, as given)."""
     value = _lambda(desc["value"], MATH_FUNCTIONS)
@@ -91,13 +95,13 @@ def _standin(ns, target: str, desc: dict):
     if target == "gradient_rev":
         Var = _need(ns, "Var")
 
-        def backward(self):
+        def backward(self) -> None:
             for v, g in zip(*self.standin_grads):
                 v.grad = g
 
         Out = type("StandInOutput", (Var,), {"backward": backward})
 
-        def f(*vs):
+        def f(*vs: Any) -> Any:
             vals = [float(v.value) for v in vs]
             if grads is None:
                 return value(*vals)
@@ -107,7 +111,7 @@ def _standin(ns, target: str, desc: dict):
         return f
     Dual = _need(ns, "Dual")
 
-    def f(*ds):
+    def f(*ds: Any) -> Any:
         vals = [float(d.val) for d in ds]
         if grads is None:
             return value(*vals)
@@ -115,7 +119,7 @@ def _standin(ns, target: str, desc: dict):
     return f
 
 
-def _probe_function(ns, spec: dict) -> dict:
+def _probe_function(ns: Namespace, spec: FunctionSpec) -> FunctionRecord:
     fn = _need(ns, spec["target"])
     kwargs = {}
     for k, v in spec["kwargs"].items():
@@ -131,12 +135,12 @@ def _probe_function(ns, spec: dict) -> dict:
         return {"error": _err(e), "error_at": "call"}
 
 
-def _logistic_formula(w, b, x, t, lam):
+def _logistic_formula(w: float, b: float, x: float, t: float, lam: float) -> float:
     y = _math_sigmoid(w * x + b)
     return 0.5 * (y - t) ** 2 + lam * 0.5 * w ** 2
 
 
-def numeric_function_expectation(spec) -> dict:
+def numeric_function_expectation(spec: FunctionSpec) -> dict:
     """The expected result from stated formulas and central differences."""
     target, kw = spec["target"], {k: _plain(v) for k, v in spec["kwargs"].items()}
     if target == "logistic_ls_grads":
@@ -229,7 +233,7 @@ def _ad_cause(spec: dict, got: np.ndarray, want: np.ndarray, rtol: float, atol: 
     return "ad_result_wrong"
 
 
-def judge_function(spec, record, expected) -> CaseResult:
+def judge_function(spec: FunctionSpec, record: FunctionRecord, expected: dict) -> CaseResult:
     target = spec["target"]
     ad = target in AD_FUNCTIONS
     where = _ad_where(spec) if ad else f"{target} (case {spec.get('case', 0) + 1})"
@@ -288,7 +292,8 @@ def judge_function(spec, record, expected) -> CaseResult:
         return _fail("protocol_error", where, f"the probe record could not be judged ({type(e).__name__}).")
 
 
-def check_function(ns, target, cases=None, seed=0, test_id=None) -> Result:
+def check_function(ns: Namespace, target: str, cases: list[dict] | None = None, seed: int = 0,
+                   test_id: str | None = None) -> Result:
     """``check_function(ns, "derivative", cases=[{"f": "lambda x: x * x", "x": 3.0}])``."""
     specs = function_specs(target, cases, seed)
     with _quiet():
@@ -296,18 +301,19 @@ def check_function(ns, target, cases=None, seed=0, test_id=None) -> Result:
     return combine(test_id or target, verdicts)
 
 
-def function_suite_specs(test: dict, params: dict, ns=None, classes=None) -> list:
+def function_suite_specs(test: dict, params: dict, ns: Namespace = None,
+                         classes: Sequence[str] | None = None) -> list[FunctionSpec]:
     """Cases are fixed data: only the first seed, unless the test lists ``seeds``."""
     seeds = _seeds(params)
     return [s for seed in (seeds if "seeds" in params else seeds[:1])
             for s in function_specs(test.get("target"), params.get("cases"), seed)]
 
 
-def numeric_function_case(ns, spec: dict) -> CaseResult:
+def numeric_function_case(ns: Namespace, spec: FunctionSpec) -> CaseResult:
     return judge_function(spec, probe(ns, spec), numeric_function_expectation(spec))
 
 
-def function_exact(spec: dict, rec: dict) -> dict:
+def function_exact(spec: FunctionSpec, rec: FunctionRecord) -> dict:
     return {**rec, "rtol": RTOL_EXACT, "atol": ATOL_EXACT}
 
 

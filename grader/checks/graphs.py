@@ -2,7 +2,8 @@
 assignment's classes, their values by the stated formulas, consumers, and the valid
 reverse-topological prefix of a processing order.
 """
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -21,7 +22,7 @@ def _node(name: str, kind: str, *args: str) -> dict:
 STANDINS = {"Affine1": 1, "Affine2": 2}
 
 
-def node_formula(n: dict):
+def node_formula(n: dict) -> Callable[..., np.ndarray]:
     """The forward formula of a graph node: a contract class's, or a stand-in's affine map."""
     if n["kind"] in STANDINS:
         coef = [float(c) for c in n["coef"]]
@@ -39,20 +40,20 @@ def _needs(classes: Sequence[str], *names: str) -> None:
         raise ValueError(f"this graph needs {missing}, which the assignment does not have")
 
 
-def _g_x_times_x_plus_1(rng, classes):
+def _g_x_times_x_plus_1(rng: np.random.Generator, classes: Sequence[str]) -> dict:
     _needs(classes, "Add", "Mul")
     return _graph([_node("x", "Input"), _node("one", "Input"), _node("u", "Add", "x", "one"),
                    _node("y", "Mul", "x", "u")], {"x": 17.0, "one": 1.0}, "y")
 
 
-def _g_relu_affine(rng, classes):
+def _g_relu_affine(rng: np.random.Generator, classes: Sequence[str]) -> dict:
     _needs(classes, "Mul", "Add", "ReLU")
     return _graph([_node("W", "Parameter"), _node("x", "Input"), _node("b", "Parameter"),
                    _node("Wx", "Mul", "W", "x"), _node("z", "Add", "Wx", "b"), _node("y", "ReLU", "z")],
                   {"W": 2.0, "x": 3.0, "b": 1.0}, "y")
 
 
-def _g_mlp2(rng, classes):
+def _g_mlp2(rng: np.random.Generator, classes: Sequence[str]) -> dict:
     act = "ReLU" if "ReLU" in classes else "Tanh"
     _needs(classes, "VDot", "Add", act, "SoftmaxCrossEntropy")
     N, I, Hd, C = 4, 3, 5, 3
@@ -70,7 +71,7 @@ def _g_mlp2(rng, classes):
     return _graph(nodes, vals, "loss")
 
 
-def _g_shared_subexpr(rng, classes):
+def _g_shared_subexpr(rng: np.random.Generator, classes: Sequence[str]) -> dict:
     _needs(classes, "Sigmoid", "Square", "Mul", "Add")
     vector = "Sum" in classes
     x = rng.uniform(-2, 2, size=(3,) if vector else ())
@@ -168,7 +169,7 @@ def _g_random(rng: np.random.Generator, classes: Sequence[str], n: int) -> dict:
     return _graph(nodes, {k: vals[k] for k in vals if k in ("x0", "x1", "w", "bias")}, last)
 
 
-def _g_cnn(rng, classes):
+def _g_cnn(rng: np.random.Generator, classes: Sequence[str]) -> dict:
     """Conv2D -> ReLU -> MaxPool2D -> Flatten -> VDot -> Add -> SoftmaxCrossEntropy (default
     stride, padding and pool size), with pre-activations away from the ReLU kink and every
     pooling window's maximum positive and clear of its runner-up."""
@@ -194,7 +195,7 @@ GRAPHS = {"x_times_x_plus_1": _g_x_times_x_plus_1, "relu_affine": _g_relu_affine
           "shared_subexpr": _g_shared_subexpr, "cnn": _g_cnn}
 
 
-def build_graph(graph, seed=0, classes=None) -> dict:
+def build_graph(graph: str, seed: int = 0, classes: Sequence[str] | None = None) -> dict:
     """A named graph as data: nodes (name, kind, args) in creation order, leaf values, loss."""
     classes = tuple(classes or ALL_CLASSES)
     rng = np.random.default_rng(seed)
@@ -207,7 +208,7 @@ def build_graph(graph, seed=0, classes=None) -> dict:
     return GRAPHS[graph](rng, classes)
 
 
-def evaluate_graph(g, values=None) -> dict:
+def evaluate_graph(g: dict, values: dict | None = None) -> dict:
     """Every node's value by the stated formulas."""
     vals = dict(values or g["values"])
     with _quiet():
@@ -238,7 +239,7 @@ def _consumers(g: dict) -> dict[int, set[int]]:
     return cons
 
 
-def record_order(record) -> list:
+def record_order(record: Any) -> list[int]:
     """The component indices processed, from an untrusted record (ints only, else [])."""
     steps = record.get("steps") if isinstance(record, dict) else None
     if not isinstance(steps, list):

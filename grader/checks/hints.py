@@ -12,12 +12,13 @@ from .base import CaseResult, _fail
 from .compare import _close
 from .contract import FORMULA_TEXT, HINTS, OPERANDS
 from .notation import NOTATION
+from .types import ComponentRecord, ComponentSpec
 
 # generic diagnoses of a wrong number that a declared hint may name more precisely
 _REFINABLE = ("forward_wrong", "wrong_gradient", "sign_error", "wrong_factor", "upstream_ignored")
 
 
-def declared_refine(spec: dict, record, expected: dict, verdict: CaseResult) -> CaseResult:
+def declared_refine(spec: ComponentSpec, record: ComponentRecord, expected: dict, verdict: CaseResult) -> CaseResult:
     """``verdict``, or the declared hint whose evidence the failed case's numbers show."""
     name = spec.get("target")
     if verdict.passed or verdict.diagnosis not in _REFINABLE or not isinstance(record, dict):

@@ -7,14 +7,15 @@ losses, predictions that follow the steps taken), so neither is charged to it.
 """
 import numpy as np
 
-from .base import CaseResult, Kind, _arr, _fail, _get, _graph_lists, _need, register
+from .base import CaseResult, Kind, Result, _arr, _fail, _get, _graph_lists, _need, register
 from .mlp_net import (MLP_ATOL, MLP_RTOL, _MlpModel, _TrainStandIn, _mlp_call, _mlp_close, _mlp_error, _mlp_guard,
                       _mlp_kind_specs, _mlp_net, _mlp_numeric_layers, _mlp_setname, _mlp_shapes,
                       _mlp_values, check_mlp, mlp_exact, mlp_loss, mlp_numeric_case, mlp_stand_in_labels,
                       mlp_stand_in_loss)
+from .types import MlpRecord, MlpSpec, Namespace, Opaque
 
 @_mlp_guard
-def _probe_mlp_train_step(ns, spec, rec):
+def _probe_mlp_train_step(ns: Namespace, spec: MlpSpec, rec: MlpRecord) -> None:
     step = _need(ns, "train_step")
     with _graph_lists(ns):
         _need(ns, "clear_compgraph")()
@@ -25,14 +26,14 @@ def _probe_mlp_train_step(ns, spec, rec):
 
 
 @_mlp_guard
-def _probe_mlp_train(ns, spec, rec):
+def _probe_mlp_train(ns: Namespace, spec: MlpSpec, rec: MlpRecord) -> None:
     """The student's ``train`` on a stand-in model with a stand-in ``train_step`` (known losses,
     predictions that follow the steps taken): what train does is judged, nothing else."""
     train = _need(ns, "train")
     X, y = np.array(spec["X"]), np.array(spec["y"])
     this, calls = _TrainStandIn(), []
 
-    def stand_in_step(model, Xb, yb, eta):
+    def stand_in_step(model: Opaque, Xb: np.ndarray, yb: np.ndarray, eta: float) -> float:
         if len(calls) < 1000:
             calls.append((_arr(np.asarray(Xb)[:, 0]), _arr(yb), _arr(eta), model is this))
         loss = mlp_stand_in_loss(this.steps)
@@ -58,7 +59,7 @@ def _probe_mlp_train(ns, spec, rec):
     rec["has_val"] = ["val_acc" in h and h["val_acc"] is not None for h in records]
 
 
-def judge_mlp_train_step(spec, record, expected) -> CaseResult:
+def judge_mlp_train_step(spec: MlpSpec, record: MlpRecord, expected: dict) -> CaseResult:
     where = f"train_step on {_mlp_net(spec)}"
     if "error" in record:
         return _mlp_error(record, where)
@@ -94,7 +95,7 @@ def judge_mlp_train_step(spec, record, expected) -> CaseResult:
     return CaseResult(True)
 
 
-def judge_mlp_train(spec, record, expected) -> CaseResult:
+def judge_mlp_train(spec: MlpSpec, record: MlpRecord, expected: dict) -> CaseResult:
     where = (f"train(..., epochs={spec['epochs']}, batch_size={spec['batch_size']}, seed=...) on {len(spec['X'])} rows"
              + (", with X_val, y_val" if "X_val" in spec else ""))
     if "error" in record:
@@ -172,12 +173,12 @@ def judge_mlp_train(spec, record, expected) -> CaseResult:
     return CaseResult(True)
 
 
-def check_mlp_train_step(ns, seed=0, test_id=None):
+def check_mlp_train_step(ns: Namespace, seed: int = 0, test_id: str | None = None) -> Result:
     """One train_step from known weights and a batch, against one SGD step."""
     return check_mlp(ns, "mlp_train_step", seed, test_id)
 
 
-def check_mlp_train(ns, seed=0, test_id=None):
+def check_mlp_train(ns: Namespace, seed: int = 0, test_id: str | None = None) -> Result:
     """The batches train hands to train_step, against the order its seed fixes."""
     return check_mlp(ns, "mlp_train", seed, test_id)
 

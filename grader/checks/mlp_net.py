@@ -5,8 +5,9 @@ own records instead), and the judges' helpers. Registers no kind.
 """
 import numpy as np
 
-from .base import DIAGNOSES, KINDS, CaseResult, _arr, _err, _fail, _need, _quiet, _seeds, combine, probe
+from .base import DIAGNOSES, KINDS, CaseResult, Result, _arr, _err, _fail, _need, _quiet, _seeds, combine, probe
 from .compare import _error_case
+from .types import MlpRecord, MlpSpec, Namespace, Opaque, Probe, ProbeBody
 
 MLP_UNIT_KINDS = ("mlp_build", "mlp_predict", "mlp_train_step", "mlp_train")
 MLP_RTOL, MLP_ATOL = 1e-6, 1e-9
@@ -43,11 +44,11 @@ DIAGNOSES.update({
 # The network in NumPy: the notebook's formulas
 # ----------------------------------------------------------------------------------
 
-def _mlp_phi(h, activation):
+def _mlp_phi(h: np.ndarray, activation: str) -> np.ndarray:
     return np.maximum(h, 0.0) if activation == "relu" else np.tanh(h)
 
 
-def mlp_forward(layers, X, activation, last=None):
+def mlp_forward(layers: list, X: np.ndarray, activation: str | None, last: str | None = None) -> np.ndarray:
     """Logits of the MLP with weights ``layers`` = [(W, b), ...]; ``last`` (an activation name
     or None) is applied to the logits too, to recognise that mistake."""
     h = np.asarray(X, dtype=float)
@@ -58,12 +59,12 @@ def mlp_forward(layers, X, activation, last=None):
     return _mlp_phi(h, last) if last else h
 
 
-def mlp_loss(layers, X, y, activation) -> float:
+def mlp_loss(layers: list, X: np.ndarray, y: np.ndarray, activation: str) -> float:
     z = mlp_forward(layers, X, activation)
     return float(np.mean(np.logaddexp.reduce(z, axis=-1) - z[np.arange(len(z)), np.asarray(y, dtype=int)]))
 
 
-def mlp_weights(sizes, seed):
+def mlp_weights(sizes: list[int], seed: int) -> list[list[np.ndarray]]:
     """Weights the grader sets into a network: not the He initialisation, so that a network
     that ignores them is seen; biases non-zero, so that a missing bias is seen."""
     rng = np.random.default_rng(seed)
@@ -71,7 +72,7 @@ def mlp_weights(sizes, seed):
             for a, b in zip(sizes[:-1], sizes[1:])]
 
 
-def _mlp_rng(check, seed):
+def _mlp_rng(check: str, seed: int) -> np.random.Generator:
     return np.random.default_rng([sum(map(ord, check)), int(seed)])
 
 
@@ -84,18 +85,18 @@ MLP_SMALL_NETS = (((6, 5, 4), "relu"), ((6, 5, 5, 4), "tanh"))
 MLP_TRAIN_WIDTH, MLP_TRAIN_CLASSES = 6, 4  # train's cases: rows of 6 features, 4 classes
 
 
-def mlp_stand_in_labels(X, steps=0):
+def mlp_stand_in_labels(X: np.ndarray, steps: int = 0) -> np.ndarray:
     """The classes ``_TrainStandIn`` predicts after ``steps`` training steps: the argmax of the
     first ``MLP_TRAIN_CLASSES`` features, rotated by the number of steps."""
     return (np.argmax(np.asarray(X, dtype=float)[:, :MLP_TRAIN_CLASSES], axis=-1) + steps) % MLP_TRAIN_CLASSES
 
 
-def mlp_stand_in_loss(k):
+def mlp_stand_in_loss(k: int) -> float:
     """The loss the stand-in ``train_step`` returns on its ``k``-th call (from 0): all different."""
     return 1.0 / (k + 2.0)
 
 
-def mlp_final_spec(seed) -> dict:
+def mlp_final_spec(seed: int) -> MlpSpec:
     """The case of the notebook's ``predict``: known weights set into the final network (the
     ``accuracy`` test's, whose target ``predict`` is)."""
     rng = _mlp_rng("mlp_final", seed)
@@ -103,7 +104,7 @@ def mlp_final_spec(seed) -> dict:
             "X": rng.uniform(0.0, 1.0, (40, MLP_LIMITS["inputs"]))}
 
 
-def mlp_specs(check, seed=0) -> list:
+def mlp_specs(check: str, seed: int = 0) -> list[MlpSpec]:
     rng = _mlp_rng(check, seed)
     specs = []
     if check == "mlp_build":
@@ -115,8 +116,7 @@ def mlp_specs(check, seed=0) -> list:
     elif check == "mlp_predict":
         for sizes, act in MLP_NETS[:2]:
             specs.append({"check": check, "case": "model", "sizes": list(sizes), "activation": act,
-                          "layers": mlp_weights(sizes, rng.integers(1 << 30)),
-                          "layers2": mlp_weights(sizes, rng.integers(1 << 30)),
+                          "layers": mlp_weights(sizes, rng.integers(1 << 30)), "layers2": mlp_weights(sizes, rng.integers(1 << 30)),
                           "X": rng.uniform(0.0, 1.0, (40, sizes[0])), "y": rng.integers(0, sizes[-1], 40)})
     elif check == "mlp_train_step":
         for sizes, act in MLP_SMALL_NETS:
@@ -153,30 +153,30 @@ class _MlpStage(Exception):
     """A contract violation found while probing (not an exception of the student's code)."""
 
 
-def _mlp_pairs(model):
+def _mlp_pairs(model: Opaque) -> list:
     layers = list(getattr(model, "layers"))
     if not 0 < len(layers) <= MLP_MAX_LAYERS or not all(len(pair) == 2 for pair in layers):
         raise _MlpStage("model.layers must be a list of (W, b) Parameter pairs, first layer first")
     return layers
 
 
-def _mlp_values(model):
+def _mlp_values(model: Opaque) -> list[list[np.ndarray | None]]:
     return [[_arr(W.value), _arr(b.value)] for W, b in _mlp_pairs(model)]
 
 
-def _mlp_set(pairs, layers):
+def _mlp_set(pairs: list, layers: list) -> None:
     if len(pairs) != len(layers):
         raise _MlpStage(f"model.layers has {len(pairs)} (W, b) pairs, expected {len(layers)}")
     for (W, b), (Wv, bv) in zip(pairs, layers):
         W.value, b.value = np.array(Wv, dtype=np.float64), np.array(bv, dtype=np.float64)
 
 
-def _mlp_call(rec, stage, fn, *args, **kwargs):
+def _mlp_call(rec: MlpRecord, stage: str, fn: Opaque, *args: object, **kwargs: object) -> Opaque:
     rec["stage"] = stage
     return fn(*args, **kwargs)
 
 
-def _kept(rec: dict, error: dict) -> dict:
+def _kept(rec: MlpRecord, error: MlpRecord) -> MlpRecord:
     """An error record keeps the settings read before the error (the learning case's judge
     asks whether they learn with correct functions)."""
     if isinstance(rec.get("settings"), dict):
@@ -184,9 +184,9 @@ def _kept(rec: dict, error: dict) -> dict:
     return error
 
 
-def _mlp_guard(fn):
+def _mlp_guard(fn: ProbeBody) -> Probe:
     """Run a probe body; an exception becomes an error record naming the call that raised."""
-    def run(ns, spec):
+    def run(ns: Namespace, spec: MlpSpec) -> MlpRecord:
         rec = {}
         try:
             fn(ns, spec, rec)
@@ -204,7 +204,7 @@ class _MlpModel:
     """The network of a train_step/train case, built from the given components (so that a
     wrong build_mlp is not charged again here); the same fields as the notebook's MLP."""
 
-    def __init__(self, ns, sizes, activation, layers):
+    def __init__(self, ns: Namespace, sizes: list[int], activation: str, layers: list) -> None:
         Input, Parameter = _need(ns, "Input"), _need(ns, "Parameter")
         VDot, Add = _need(ns, "VDot"), _need(ns, "Add")
         phi = _need(ns, "ACTIVATIONS")[activation]
@@ -219,10 +219,10 @@ class _MlpModel:
         self.logits = h
         self.loss = _need(ns, "SoftmaxCrossEntropy")(h, self.labels)
 
-    def predict(self, X):
+    def predict(self, X: np.ndarray) -> np.ndarray:
         raise _MlpStage("train must not predict when no validation data is given")
 
-    def accuracy(self, X, y):
+    def accuracy(self, X: np.ndarray, y: np.ndarray) -> float:
         raise _MlpStage("train must not measure accuracy when no validation data is given")
 
 
@@ -231,21 +231,21 @@ class _TrainStandIn:
     the number of steps the stand-in ``train_step`` took (``mlp_stand_in_labels``), so that
     ``train`` is judged on its own, whatever the student's build_mlp, train_step and MLP do."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.steps = 0
 
-    def predict(self, X):
+    def predict(self, X: np.ndarray | None) -> np.ndarray:
         if X is None:
             raise _MlpStage("train must not predict when no validation data is given")
         return mlp_stand_in_labels(X, self.steps)
 
-    def accuracy(self, X, y):
+    def accuracy(self, X: np.ndarray | None, y: np.ndarray | None) -> float:
         if X is None or y is None:
             raise _MlpStage("train must not measure accuracy when no validation data is given")
         return float(np.mean(self.predict(X) == np.asarray(y)))
 
 
-def _mlp_setname(ns, name, value):
+def _mlp_setname(ns: Namespace, name: str, value: object) -> None:
     if isinstance(ns, dict):
         ns[name] = value
     else:
@@ -256,7 +256,7 @@ def _mlp_setname(ns, name, value):
 # Expected records from the notebook's formulas (public; hidden uses the reference's)
 # ----------------------------------------------------------------------------------
 
-def _mlp_numeric_grad(layers, X, y, act, h=1e-6):
+def _mlp_numeric_grad(layers: list, X: np.ndarray, y: np.ndarray, act: str, h: float = 1e-6) -> list[list[np.ndarray]]:
     grads = []
     for W, b in layers:
         pair = []
@@ -275,12 +275,12 @@ def _mlp_numeric_grad(layers, X, y, act, h=1e-6):
     return grads
 
 
-def _mlp_order(n, epochs, batch_size, seed):
+def _mlp_order(n: int, epochs: int, batch_size: int, seed: int) -> list[list[np.ndarray]]:
     rng = np.random.default_rng(seed)
     return [[rows for rows in np.array_split(rng.permutation(n), max(1, n // batch_size))] for _ in range(epochs)]
 
 
-def mlp_expected(spec) -> dict:
+def mlp_expected(spec: MlpSpec) -> dict:
     """The expected record of a spec, from the notebook's formulas (no solution code)."""
     check = spec["check"]
     if check == "mlp_build":
@@ -304,7 +304,7 @@ def mlp_expected(spec) -> dict:
     raise ValueError(f"no expectation for {check!r}")
 
 
-def mlp_exact(spec, reference_record) -> dict:
+def mlp_exact(spec: MlpSpec, reference_record: MlpRecord) -> dict:
     """The reference's own probe record as the expectation (exact tolerances)."""
     return dict(reference_record)
 
@@ -313,7 +313,7 @@ def mlp_exact(spec, reference_record) -> dict:
 # Judges
 # ----------------------------------------------------------------------------------
 
-def _mlp_close(got, want, rtol=MLP_RTOL, atol=MLP_ATOL):
+def _mlp_close(got: object, want: object, rtol: float = MLP_RTOL, atol: float = MLP_ATOL) -> bool:
     got, want = np.asarray(got, dtype=float), np.asarray(want, dtype=float)
     if got.shape != want.shape:
         return False
@@ -322,7 +322,7 @@ def _mlp_close(got, want, rtol=MLP_RTOL, atol=MLP_ATOL):
         return bool(np.all(np.abs(got - want) <= scale + rtol * np.abs(want)))
 
 
-def _mlp_numeric_layers(layers, shapes):
+def _mlp_numeric_layers(layers: object, shapes: list[tuple]) -> tuple[list | None, str | None]:
     """``layers`` as float arrays of the given (W shape, b shape) pairs, or a reason why not."""
     if not isinstance(layers, list) or len(layers) != len(shapes):
         return None, f"{len(layers) if isinstance(layers, list) else 'no'} layers, expected {len(shapes)}"
@@ -340,24 +340,24 @@ def _mlp_numeric_layers(layers, shapes):
     return out, None
 
 
-def _mlp_shapes(sizes):
+def _mlp_shapes(sizes: list[int]) -> list[tuple[tuple[int, int], tuple[int]]]:
     return [((a, b), (b,)) for a, b in zip(sizes[:-1], sizes[1:])]
 
 
-def _mlp_symmetric(W):
+def _mlp_symmetric(W: np.ndarray) -> bool:
     """True when two units (columns) of W are identical."""
     return W.shape[1] > 1 and np.unique(W.T, axis=0).shape[0] < W.shape[1]
 
 
-def _mlp_where(spec):
+def _mlp_where(spec: MlpSpec) -> str:
     return f"build_mlp({tuple(spec['sizes'])}, {spec['activation']!r})"
 
 
-def _mlp_net(spec):
+def _mlp_net(spec: MlpSpec) -> str:
     return f"a {'-'.join(map(str, spec['sizes']))} {spec['activation']} network"
 
 
-def _mlp_error(record, where):
+def _mlp_error(record: MlpRecord, where: str) -> CaseResult:
     stage = str(record.get("error_at", ""))
     err = record.get("error") if isinstance(record.get("error"), dict) else {}
     if err.get("type") == "contract":
@@ -368,22 +368,22 @@ def _mlp_error(record, where):
     return _error_case(record, where + (f", in {stage}" if stage and stage not in where else ""))
 
 
-def mlp_numeric_case(ns, spec) -> CaseResult:
+def mlp_numeric_case(ns: Namespace, spec: MlpSpec) -> CaseResult:
     """One spec checked against the notebook's formulas (the public expectation)."""
     return KINDS[spec["check"]].judge(spec, probe(ns, spec), mlp_expected(spec))
 
 
-def check_mlp(ns, check, seed=0, test_id=None):
+def check_mlp(ns: Namespace, check: str, seed: int = 0, test_id: str | None = None) -> Result:
     """The public check of one mlp kind on its cases for ``seed``."""
     with _quiet():
         return combine(test_id or check, [mlp_numeric_case(ns, s) for s in mlp_specs(check, seed)])
 
 
-def _mlp_kind_specs(test, params, ns=None, classes=None) -> list:
+def _mlp_kind_specs(test: dict, params: dict, ns: Namespace = None, classes: object = None) -> list[MlpSpec]:
     return [s for seed in _seeds(params) for s in mlp_specs(test["check"], seed)]
 
 
-def follows_locally(rec: dict) -> bool:
+def follows_locally(rec: MlpRecord) -> bool:
     """In the child: whether a final-case record looks like predict following the network
     (the judge decides; this only tells the probe to try the harness's network too)."""
     try:
@@ -394,7 +394,7 @@ def follows_locally(rec: dict) -> bool:
         return False
 
 
-def judge_final_follows(spec, record, where="predict(X) of your final network") -> CaseResult:
+def judge_final_follows(spec: MlpSpec, record: MlpRecord, where: str = "predict(X) of your final network") -> CaseResult:
     """``predict`` returned the argmax of the final network's logits for X, for two sets of
     weights the grader set (so it follows the network, not a table or another model). The
     record's ``alt`` is the same on a network the harness built and bound as ``final_model``
@@ -409,7 +409,7 @@ def judge_final_follows(spec, record, where="predict(X) of your final network") 
     return CaseResult(True, details={"harness_network": True})
 
 
-def alt_allowed(ns, network: str = "MLP") -> bool:
+def alt_allowed(ns: Namespace, network: str = "MLP") -> bool:
     """In the child: whether ``predict`` may be judged on the harness's network bound as
     ``final_model``: only when the notebook's ``final_model`` is absent or is no other model
     (no ``predict`` of its own unless it is the notebook's MLP). A classifier named
@@ -422,7 +422,7 @@ def alt_allowed(ns, network: str = "MLP") -> bool:
     return isinstance(cls, type) and isinstance(model, cls)
 
 
-def _final_follows(spec, record, where) -> CaseResult:
+def _final_follows(spec: MlpSpec, record: MlpRecord, where: str) -> CaseResult:
     if "error" in record:
         return _mlp_error(record, where)
     preds, logits = record.get("pred"), record.get("logits")

@@ -9,14 +9,15 @@ import math
 
 import numpy as np
 
-from .base import CaseResult, Kind, _arr, _err, _fail, _get, _graph_lists, _need, register
+from .base import CaseResult, Kind, Result, _arr, _err, _fail, _get, _graph_lists, _need, register
 from .mlp_net import (MLP_MAX_LAYERS, _MlpModel, _MlpStage, _mlp_call, _mlp_close, _mlp_error, _mlp_guard,
                       _mlp_kind_specs, _mlp_net, _mlp_numeric_layers, _mlp_pairs, _mlp_set, _mlp_shapes,
                       _mlp_symmetric, _mlp_values, _mlp_where, check_mlp, alt_allowed, follows_locally, judge_final_follows, mlp_exact, mlp_forward,
                       mlp_numeric_case, mlp_weights)
+from .types import MlpRecord, MlpSpec, Namespace, Opaque
 
 @_mlp_guard
-def _probe_mlp_build(ns, spec, rec):
+def _probe_mlp_build(ns: Namespace, spec: MlpSpec, rec: MlpRecord) -> None:
     build = _need(ns, "build_mlp")
     sizes, act, seed = tuple(int(s) for s in spec["sizes"]), spec["activation"], int(spec["seed"])
     with _graph_lists(ns):
@@ -38,7 +39,7 @@ def _probe_mlp_build(ns, spec, rec):
 
 
 @_mlp_guard
-def _probe_mlp_predict(ns, spec, rec):
+def _probe_mlp_predict(ns: Namespace, spec: MlpSpec, rec: MlpRecord) -> None:
     if spec.get("case") == "final":
         return _probe_final_predict(ns, spec, rec)
     MLP = _need(ns, "MLP")
@@ -57,7 +58,7 @@ def _probe_mlp_predict(ns, spec, rec):
         rec["pred2"] = _arr(_mlp_call(rec, "predict", model.predict, X[:7]))
 
 
-def _probe_final_predict(ns, spec, rec):
+def _probe_final_predict(ns: Namespace, spec: MlpSpec, rec: MlpRecord) -> None:
     """The notebook's ``predict`` with known weights set into the final graph's parameters
     (``params``, in creation order W1, b1, W2, b2, ...), twice; with the logits node's value
     after each call. The old weights are restored. When the graph is not a network of
@@ -110,7 +111,7 @@ def _probe_final_predict(ns, spec, rec):
                 ns.pop("final_model", None)
 
 
-def _predict_by_forward(forward, model, X):
+def _predict_by_forward(forward: Opaque, model: Opaque, X: np.ndarray) -> np.ndarray:
     """A correct ``predict`` of a model with x, labels and logits nodes."""
     model.x.set(X)
     model.labels.set(np.zeros(len(X), dtype=np.int64))
@@ -118,7 +119,8 @@ def _predict_by_forward(forward, model, X):
     return np.argmax(model.logits.value, axis=-1)
 
 
-def _final_predictions(ns, spec, rec, sizes, ordered, logits) -> None:
+def _final_predictions(ns: Namespace, spec: MlpSpec, rec: MlpRecord, sizes: list[int], ordered: list,
+                       logits: Opaque) -> None:
     saved = [p.value for p in ordered]
     # MLP.predict has its own test: while predict(X) runs, the MLP class's predict is a correct
     # stand-in, so this case judges the notebook's predict alone
@@ -141,7 +143,7 @@ def _final_predictions(ns, spec, rec, sizes, ordered, logits) -> None:
             setattr(cls, "predict", own)
 
 
-def judge_mlp_build(spec, record, expected) -> CaseResult:
+def judge_mlp_build(spec: MlpSpec, record: MlpRecord, expected: dict) -> CaseResult:
     where = _mlp_where(spec)
     if "error" in record:
         return _mlp_error(record, where)
@@ -200,7 +202,7 @@ def judge_mlp_build(spec, record, expected) -> CaseResult:
     return CaseResult(True)
 
 
-def judge_mlp_predict(spec, record, expected) -> CaseResult:
+def judge_mlp_predict(spec: MlpSpec, record: MlpRecord, expected: dict) -> CaseResult:
     if spec.get("case") == "final":
         return judge_final_follows(spec, record)
     where = f"MLP.predict of {_mlp_net(spec)}"
@@ -224,12 +226,12 @@ def judge_mlp_predict(spec, record, expected) -> CaseResult:
     return CaseResult(True)
 
 
-def check_mlp_build(ns, seed=0, test_id=None):
+def check_mlp_build(ns: Namespace, seed: int = 0, test_id: str | None = None) -> Result:
     """build_mlp: shapes, dtype, a seeded He initialisation, the graph's logits and loss."""
     return check_mlp(ns, "mlp_build", seed, test_id)
 
 
-def check_mlp_predict(ns, seed=0, test_id=None):
+def check_mlp_predict(ns: Namespace, seed: int = 0, test_id: str | None = None) -> Result:
     """MLP.predict / MLP.accuracy with weights the checks set, and the final predict(X)."""
     return check_mlp(ns, "mlp_predict", seed, test_id)
 

@@ -8,17 +8,17 @@ NumPy (``NOTATION``). Each is written from its definition, never from the refere
 import numpy as np
 
 
-def notation_sigmoid(x):
+def notation_sigmoid(x: np.ndarray) -> np.ndarray:
     """sigma(x) = 1 / (1 + exp(-x)), as 0.5 + 0.5 tanh(x / 2): saturates, never overflows."""
     return 0.5 + 0.5 * np.tanh(0.5 * np.asarray(x, dtype=float))
 
 
-def logsumexp(z, axis=-1):
+def logsumexp(z: np.ndarray, axis: int = -1) -> np.ndarray:
     """log sum_j exp(z_j) over ``axis``, without overflow."""
     return np.logaddexp.reduce(np.asarray(z, dtype=float), axis=axis)
 
 
-def pick(z, labels):
+def pick(z: np.ndarray, labels: np.ndarray) -> np.ndarray:
     """Each row's entry at its integer label: z[n, labels[n]]."""
     z = np.asarray(z)
     return z[np.arange(z.shape[0]), np.asarray(labels).astype(int)]
@@ -35,7 +35,7 @@ def _offset_slices(k: int, l: int, oh: int, ow: int, s: int) -> tuple:
     return (slice(None), slice(None), slice(k, k + s * (oh - 1) + 1, s), slice(l, l + s * (ow - 1) + 1, s))
 
 
-def correlate2d(x, W, stride=1, padding=0):
+def correlate2d(x: np.ndarray, W: np.ndarray, stride: int = 1, padding: int = 0) -> np.ndarray:
     """sum_{c,k,l} W[f, c, k, l] x_pad[n, c, i*s + k, j*s + l]: images (N, C, H, W) against a
     kernel bank (F, C, KH, KW), zero-padded by ``padding``, the kernel not flipped."""
     x, W = np.asarray(x, dtype=float), np.asarray(W, dtype=float)
@@ -50,7 +50,7 @@ def correlate2d(x, W, stride=1, padding=0):
     return out
 
 
-def window_max(x, size=2, stride=2):
+def window_max(x: np.ndarray, size: int = 2, stride: int = 2) -> np.ndarray:
     """v[n, c, i, j] = max over the (size, size) window at (i*s, j*s)."""
     x = np.asarray(x, dtype=float)
     k, s = int(size), int(stride)

@@ -13,12 +13,16 @@ Two kinds of spec, so each unit is judged on its own:
   grad after ``backward()``, again after a second ``backward()``, and after grads were set to
   garbage (zeroing), plus the order ``topological_order()`` returns.
 """
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 
 from .base import DIAGNOSES, CaseResult, Kind, Result, _err, _fail, _need, _quiet, _seeds, combine, probe, register
 from .compare import ATOL, ATOL_EXACT, H, RTOL, RTOL_EXACT, _error_case
 from .dual import DUAL_OPS, _dual_reversed, _dual_text, _near, dual_expressions, dual_names, dual_specs
 from .elementary import FUNCTION_NAMES, MATH_FUNCTIONS, _env
+from .types import Namespace, OpsRecord, OpsSpec
 
 
 TAPE_DIAGNOSES = {
@@ -68,7 +72,7 @@ def tape_unit(op: str) -> str:
     return "Var.backward" if op == "backward" else f"Var.{DUAL_OPS[op][0]}"
 
 
-def _tape_graph(rng) -> dict:
+def _tape_graph(rng: np.random.Generator) -> dict:
     """A graph by construction: inputs x, y, z; u = f(x, y) used three times (twice by one node);
     x used directly too; random local derivatives, away from 0 and 1."""
     loc = lambda: float(rng.choice([-1.0, 1.0]) * rng.uniform(0.4, 2.5))
@@ -90,7 +94,7 @@ def _tape_graph(rng) -> dict:
     return {"values": values, "parents": parents, "preset": preset}
 
 
-def tape_specs(seed=0, ops=None) -> list:
+def tape_specs(seed: int = 0, ops: Sequence[str] | None = None) -> list[OpsSpec]:
     """One spec per seed with the test's operations (as for ``Dual``, values only), and one per
     graph for ``backward``."""
     ops = list(ops or TAPE_OPS)
@@ -106,13 +110,13 @@ def tape_specs(seed=0, ops=None) -> list:
     return out
 
 
-def _tape_expressions(spec: dict) -> list:
+def _tape_expressions(spec: OpsSpec) -> list:
     """(op, text, expression, a, b) as for ``Dual``, with values only (dot 1 is not used)."""
     return [(op, text, expr, a[0], b[0])
             for op, text, expr, a, b in dual_expressions({**spec, "a": (spec["a"], 1.0), "b": (spec["b"], 1.0)})]
 
 
-def _tape_partials(out, leaves: list) -> list | None:
+def _tape_partials(out: Any, leaves: list) -> list | None:
     """d out / d leaf for each leaf, by the harness's own walk of the recorded parents."""
     order, seen, stack = [], set(), [(out, False)]
     while stack:
@@ -137,7 +141,7 @@ def _tape_partials(out, leaves: list) -> list | None:
     return [adj.get(id(v), 0.0) for v in leaves]
 
 
-def _probe_tape_op(ns, spec: dict) -> dict:
+def _probe_tape_op(ns: Namespace, spec: OpsSpec) -> OpsRecord:
     Var = _need(ns, "Var")
     F = _env(ns)
     out = []
@@ -159,7 +163,7 @@ def _probe_tape_op(ns, spec: dict) -> dict:
     return {"results": out}
 
 
-def _probe_tape_backward(ns, spec: dict) -> dict:
+def _probe_tape_backward(ns: Namespace, spec: OpsSpec) -> OpsRecord:
     Var = _need(ns, "Var")
     g = spec["graph"]
     stage = "build"
@@ -186,11 +190,11 @@ def _probe_tape_backward(ns, spec: dict) -> dict:
         return {"error": _err(e), "error_at": stage}
 
 
-def _probe_tape(ns, spec: dict) -> dict:
+def _probe_tape(ns: Namespace, spec: OpsSpec) -> OpsRecord:
     return _probe_tape_backward(ns, spec) if spec["ops"] == ["backward"] else _probe_tape_op(ns, spec)
 
 
-def _tape_sweep(graph: dict, variant: str = "exact", order=None) -> list:
+def _tape_sweep(graph: dict, variant: str = "exact", order: list[int] | None = None) -> list:
     """Grads of every node after a sweep in reverse ``order`` (a topological order, default
     creation order); the variants model the classic mistakes of ``backward()``."""
     ps = graph["parents"]
@@ -207,7 +211,7 @@ def _tape_sweep(graph: dict, variant: str = "exact", order=None) -> list:
     return grads
 
 
-def numeric_tape_expectation(spec) -> dict:
+def numeric_tape_expectation(spec: OpsSpec) -> dict:
     if spec["ops"] == ["backward"]:
         g = _tape_sweep(spec["graph"])
         return {"grads": g, "rtol": RTOL, "atol": ATOL}
@@ -220,7 +224,7 @@ def numeric_tape_expectation(spec) -> dict:
     return {"results": out, "rtol": RTOL, "atol": ATOL * 10}
 
 
-def judge_tape_op(spec, record, expected) -> CaseResult:
+def judge_tape_op(spec: OpsSpec, record: OpsRecord, expected: dict) -> CaseResult:
     units = ", ".join(dict.fromkeys(tape_unit(op) for op in spec["ops"]))
     got = record["results"]
     if not isinstance(got, list) or len(got) != len(expected["results"]):
@@ -269,7 +273,7 @@ def judge_tape_op(spec, record, expected) -> CaseResult:
     return CaseResult(True)
 
 
-def _tape_order_problem(graph: dict, order) -> str | None:
+def _tape_order_problem(graph: dict, order: Any) -> str | None:
     ps, n = graph["parents"], len(graph["parents"])
     if not (isinstance(order, list) and all(isinstance(i, int) for i in order)):
         return "did not return a list of the graph's Vars"
@@ -296,7 +300,7 @@ def _tape_node(graph: dict, i: int) -> str:
     return f"node {i} ({made}, used {'once' if uses == 1 else f'{uses} times'})"
 
 
-def judge_tape_backward(spec, record, expected) -> CaseResult:
+def judge_tape_backward(spec: OpsSpec, record: OpsRecord, expected: dict) -> CaseResult:
     graph = spec["graph"]
     n = len(graph["parents"])
     where = f"Var.backward (a graph of {n} Vars with shared subexpressions, case {spec.get('case', 0) + 1})"
@@ -341,7 +345,7 @@ def judge_tape_backward(spec, record, expected) -> CaseResult:
     return CaseResult(True)
 
 
-def judge_tape(spec, record, expected) -> CaseResult:
+def judge_tape(spec: OpsSpec, record: OpsRecord, expected: dict) -> CaseResult:
     units = ", ".join(tape_unit(op) for op in spec["ops"])
     try:
         if not isinstance(record, dict):
@@ -355,7 +359,7 @@ def judge_tape(spec, record, expected) -> CaseResult:
         return _fail("protocol_error", units, f"the probe record could not be judged ({type(e).__name__}).")
 
 
-def check_tape(ns, seed=0, ops=None, test_id=None) -> Result:
+def check_tape(ns: Namespace, seed: int = 0, ops: Sequence[str] | None = None, test_id: str | None = None) -> Result:
     """``check_tape(ns, seed=0, ops=["mul", "backward"])``: each operation's value and recorded
     local derivatives; ``backward()`` on harness-built graphs."""
     with _quiet():
@@ -363,15 +367,16 @@ def check_tape(ns, seed=0, ops=None, test_id=None) -> Result:
     return combine(test_id or "tape", verdicts)
 
 
-def tape_suite_specs(test: dict, params: dict, ns=None, classes=None) -> list:
+def tape_suite_specs(test: dict, params: dict, ns: Namespace = None,
+                     classes: Sequence[str] | None = None) -> list[OpsSpec]:
     return [s for seed in _seeds(params) for s in tape_specs(seed, params.get("ops"))]
 
 
-def numeric_tape_case(ns, spec: dict) -> CaseResult:
+def numeric_tape_case(ns: Namespace, spec: OpsSpec) -> CaseResult:
     return judge_tape(spec, probe(ns, spec), numeric_tape_expectation(spec))
 
 
-def tape_exact(spec: dict, rec: dict) -> dict:
+def tape_exact(spec: OpsSpec, rec: OpsRecord) -> dict:
     if spec["ops"] == ["backward"]:
         return {"grads": rec["grads"], "rtol": RTOL_EXACT, "atol": ATOL_EXACT}
     return {"results": [{"value": r["value"], "partials": r["partials"]} for r in rec["results"]],

@@ -15,6 +15,7 @@
 # Child-safe (standard library + NumPy only): bundled first, since ``base`` imports it.
 #
 # (No docstring: the bundle opens with the first module's docstring, and that is base's.)
+from collections.abc import Callable
 from typing import Any, TypedDict, Union
 
 import numpy as np
@@ -22,6 +23,9 @@ import numpy as np
 # What a record may hold, at any depth (``records.admit`` enforces it in the parent).
 Data = Union[None, bool, int, float, str, np.ndarray, list, tuple, dict]
 Namespace = Any  # a notebook's globals() dict or a module (``reference``)
+Shape = Union[tuple[int, ...], list[int]]  # an array's shape as a spec or a suite gives it
+Opaque = Any  # an object of the student's code (a model, a function it returned): never trusted
+
 
 
 class ErrorInfo(TypedDict):
@@ -150,6 +154,41 @@ class OpsRecord(Record, total=False):
     grads: list[float]
     grads2: list[float]
     grads3: list[float]
+
+
+class MlpRecord(Record, total=False):
+    """The mlp kinds: the network's values after each call the probe made (``stage`` names the
+    call running when one raised), the predictions, and what ``train`` handed ``train_step``."""
+
+    init: list[list[np.ndarray | None]]   # [[W, b], ...] as built; init_again / init_other: same / other seed
+    init_again: list[list[np.ndarray | None]]
+    init_other: list[list[np.ndarray | None]]
+    dtypes: list[str]
+    dtypes32: list[str]
+    logits: Any
+    loss: Any
+    pred: Any
+    pred2: np.ndarray | None
+    acc: np.ndarray | None
+    after: list[list[np.ndarray | None]]  # train_step: the weights after one step
+    batches: list[np.ndarray | None]      # train: what it handed train_step, call by call
+    labels: list[np.ndarray | None]
+    etas: list[np.ndarray | None]
+    same_model: list[bool]
+    history: list[list[np.ndarray | None]]
+    has_val: list[bool]
+    settings: dict[str, Any]              # mlp_accuracy: final_settings as read
+    params: list[np.ndarray | None]
+    layers: list[list[np.ndarray | None]]
+    losses: list[Any]
+    chain: dict[str, Any]
+    in_graph: bool
+
+
+# A kind's probe (``base.Kind.probe``), and a probe body as ``mlp_net._mlp_guard`` wraps it
+# into one: it fills the record and raises on failure.
+Probe = Callable[[Namespace, Spec], Record]
+ProbeBody = Callable[[Namespace, MlpSpec, MlpRecord], None]
 
 
 # -- verdicts -------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ import numpy as np
 
 from grader.checks.records import admit
 from grader.checks.types import Record, Spec, Verdict
-from grader.runner import CallResult, Limits
+from grader.runner import CallResult, CellResult, ChildPool, Limits, Problem
 from grader.runner.pool import SandboxDied
 
 from . import forensics
@@ -387,7 +387,7 @@ def _child_registration(node: ast.stmt) -> ast.stmt:
     return ast.fix_missing_locations(ast.Expr(ast.Call(call.func, [slim], [])))
 
 
-def probe_only(source: str, roots=("probe", "forensics_probe", "forensics_probe_all")) -> str:
+def probe_only(source: str, roots: tuple[str, ...] = ("probe", "forensics_probe", "forensics_probe_all")) -> str:
     """``source`` without the top-level functions/classes that neither ``roots`` nor any
     top-level statement can reach (names and string constants both count as references);
     kind registrations keep only what the child's ``probe`` uses (``_child_registration``)."""
@@ -395,7 +395,7 @@ def probe_only(source: str, roots=("probe", "forensics_probe", "forensics_probe_
     defs = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))}
     slim = {id(n): _child_registration(n) for n in tree.body}
 
-    def refs(node) -> set[str]:
+    def refs(node: ast.AST) -> set[str]:
         return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)} | \
                {n.value for n in ast.walk(node) if isinstance(n, ast.Constant) and isinstance(n.value, str)}
 
@@ -438,7 +438,7 @@ class Options:
 @dataclass
 class Outcome:
     cells: list[dict] = field(default_factory=list)
-    tests: list[dict] = field(default_factory=list)   # Result.to_json() dicts, suite order
+    tests: list[Verdict] = field(default_factory=list)  # Result.to_json() dicts, suite order
     notes: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     restarts: int = 0
@@ -446,13 +446,13 @@ class Outcome:
     error: str | None = None                          # not graded (the sandbox failed twice)
 
 
-def runner_result(test: dict, code: str, message: str, details: dict | None = None) -> dict:
+def runner_result(test: dict, code: str, message: str, details: dict | None = None) -> Verdict:
     """A failing verdict for a test the child could not answer (same shape as Result.to_json)."""
     return {"test_id": test["id"], "passed": False, "score": 0.0, "message": message,
             "diagnosis": code, "details": dict(details or {})}
 
 
-def _problem_message(test: dict, code: str, problem, limits: Limits) -> str:
+def _problem_message(test: dict, code: str, problem: Problem, limits: Limits) -> str:
     what = f"test {test['id']!r}" + (f" ({test['target']})" if isinstance(test.get("target"), str) else "")
     if getattr(problem, "kind", None) == "budget":
         return (f"{what}: the submission used its whole time budget while this test ran; it and the "
@@ -471,7 +471,8 @@ def _problem_message(test: dict, code: str, problem, limits: Limits) -> str:
 class _Child:
     """One submission's child process, restartable; knows which cells killed a child."""
 
-    def __init__(self, pool, ctx: Context, plan: Plan, opts: Options, data: dict | None, deadline: float):
+    def __init__(self, pool: ChildPool, ctx: Context, plan: Plan, opts: Options, data: dict | None,
+                 deadline: float) -> None:
         self.pool, self.ctx, self.plan, self.opts, self.data = pool, ctx, plan, opts, data
         self.deadline = deadline
         self.session = None
@@ -482,7 +483,7 @@ class _Child:
         self.ran_out_in: str | None = None  # "cell <id>" / "test <id>" where the budget ran out
         self.evidence: dict[str, list] = {}  # test id -> [(level, what)] the harness reported
 
-    def witness(self, test_id: str, evidence) -> None:
+    def witness(self, test_id: str, evidence: list[tuple[str, str]]) -> None:
         if evidence:
             seen = self.evidence.setdefault(test_id, [])
             seen += [e for e in evidence if e not in seen]
@@ -528,7 +529,7 @@ class _Child:
     def out_of_time(self) -> bool:
         return self.ran_out_in is not None or time.monotonic() >= self.deadline
 
-    def check(self, result=None, where: str | None = None):
+    def check(self, result: CallResult | None = None, where: str | None = None) -> CallResult | None:
         """After every request: a dead fork server aborts the attempt (``SandboxDied``), a
         spent budget is remembered with where it ran out. Returns ``result``."""
         dead = self.session.dead if self.session is not None else None
@@ -603,7 +604,7 @@ class _Child:
         self.cell_results = results
         return culprit
 
-    def _budget_cell(self, r, rec: dict) -> dict:
+    def _budget_cell(self, r: CellResult, rec: dict) -> dict:
         """The cell during which the budget ran out, and the cells it left unrun, say so."""
         if r.error is None or r.error.kind != "budget":
             return rec
@@ -622,13 +623,13 @@ class _Child:
             raise RuntimeError(f"the public checks do not load in a fresh child: {r.error}")
 
 
-    def _load(self, name: str, source: str):
+    def _load(self, name: str, source: str) -> CallResult:
         if name in getattr(self.pool, "preloaded", ()):
             return CallResult(True)  # the fork server loaded it before this child existed
         return self.session.load_module(name, source)
 
 
-def preload_modules(pool, ctx: Context) -> None:
+def preload_modules(pool: ChildPool, ctx: Context) -> None:
     """Load the probe modules once in the fork server instead of compiling them in every child.
 
     A module that fails to preload is simply loaded by each session, as before. The harness
@@ -639,7 +640,7 @@ def preload_modules(pool, ctx: Context) -> None:
         pool.preload(IO_MODULE, IO_SOURCE)
 
 
-def _cell_json(r) -> dict:
+def _cell_json(r: CellResult) -> dict:
     status = {"died": "crashed"}.get(r.status, r.status)
     if status == "ok" and r.neutralised:
         status = "neutralised"
@@ -651,7 +652,7 @@ def _cell_json(r) -> dict:
     return out
 
 
-def run_submission(pool, ctx: Context, plan: Plan, opts: Options, data: dict | None = None,
+def run_submission(pool: ChildPool, ctx: Context, plan: Plan, opts: Options, data: dict | None = None,
                    key: int | None = None) -> Outcome:
     """Cells in a fresh child, then every suite test; never raises for student behaviour.
     ``key``: the submission's hidden seeds (``grading.seeds``; None: the suite's own).
@@ -677,7 +678,7 @@ def run_submission(pool, ctx: Context, plan: Plan, opts: Options, data: dict | N
                           for t in ctx.tests], error=why)
 
 
-def _attempt(pool, ctx: Context, plan: Plan, opts: Options, data: dict | None, key: int | None = None) -> Outcome:
+def _attempt(pool: ChildPool, ctx: Context, plan: Plan, opts: Options, data: dict | None, key: int | None = None) -> Outcome:
     deadline = time.monotonic() + opts.budget
     child = _Child(pool, ctx, plan, opts, data, deadline)
     out = Outcome()
@@ -733,7 +734,7 @@ def review_flags(evidence: dict[str, list]) -> list[str]:
     return list(flags.values())
 
 
-def _held_for_review(test: dict, r: dict) -> dict:
+def _held_for_review(test: dict, r: Verdict) -> Verdict:
     """A test that earned points in a process whose harness was tampered with: the records may
     not be the student's code's own, so no points until a TA has looked (the judge's verdict
     is kept for the TA). Tests that earned nothing keep their diagnosis."""
@@ -744,7 +745,7 @@ def _held_for_review(test: dict, r: dict) -> dict:
                          {"judged": {k: r.get(k) for k in ("passed", "score", "diagnosis")}})
 
 
-def _harness_reply(value, n: int):
+def _harness_reply(value: object, n: int) -> tuple[list, list[tuple[str, str]]] | None:
     """(records, evidence) from the harness's reply, or None when the reply is not the shape
     the private harness always gives (something else answered in its place)."""
     if not (isinstance(value, dict) and set(value) == {"records", "evidence"}):
@@ -760,7 +761,7 @@ def _harness_reply(value, n: int):
 
 
 def _run_test(child: _Child, ctx: Context, test: dict, opts: Options, data: dict | None,
-              key: int | None = None) -> dict:
+              key: int | None = None) -> Verdict:
     s = child.session
     specs, wired = ctx.specs(test, key)
     before = s.output().total_bytes
@@ -805,7 +806,7 @@ def _run_test(child: _Child, ctx: Context, test: dict, opts: Options, data: dict
     return _judge_examined(child, ctx, test, specs, records)
 
 
-def _judge_examined(child: _Child, ctx: Context, test: dict, specs, records) -> dict:
+def _judge_examined(child: _Child, ctx: Context, test: dict, specs: list[Spec], records: object) -> Verdict:
     """The judge's verdict, after the evidence of numerical differentiation is taken out of
     the records (``forensics``): evidence holds the test's points for a TA's review, a
     fingerprint alone only flags it. The records enter the parent here, through the one
@@ -820,13 +821,13 @@ def _judge_examined(child: _Child, ctx: Context, test: dict, specs, records) -> 
     return _held_for_review(test, result) if hold else result
 
 
-def _output_limit(test: dict, opts: Options) -> dict:
+def _output_limit(test: dict, opts: Options) -> Verdict:
     return runner_result(test, "output_limit", f"test {test['id']!r}: your code printed more than "
                          f"{opts.test_output_bytes >> 10} KB while being tested; remove print calls from "
                          "forward/backward and loops.")
 
 
-def judge_safely(ctx: Context, test: dict, specs, records) -> dict:
+def judge_safely(ctx: Context, test: dict, specs: list[Spec], records: list[Record]) -> Verdict:
     """The trusted judge; a judge failure on odd records is a failing verdict, not a crash."""
     try:
         result = ctx.checks.judge(test, specs, records)
