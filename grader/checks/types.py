@@ -183,6 +183,7 @@ class MlpRecord(Record, total=False):
     losses: list[Any]
     chain: dict[str, Any]
     in_graph: bool
+    stand_in: bool                        # final predict: judged on a harness network (build_mlp broke the final one)
 
 
 # A kind's probe (``base.Kind.probe``), and a probe body as ``mlp_net._mlp_guard`` wraps it
