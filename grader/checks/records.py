@@ -24,8 +24,8 @@ import numpy as np
 
 from .types import Record
 
-MAX_DEPTH = 16                # containers inside a record (real records: at most 6)
-MAX_ITEMS = 200_000           # values in one record, containers and array elements not counted
+MAX_DEPTH = 16                # levels of containers in a record, itself included (real ones: at most 6)
+MAX_ITEMS = 200_000           # values in one record, containers included (an array is one value)
 MAX_ELEMENTS = 16_000_000     # array elements in one record (the codec's limit for one array)
 MAX_STRING = 100_000          # characters in one string
 MAX_NDIM = 32
@@ -38,7 +38,8 @@ class Refused(Exception):
 
     def __init__(self, why: str) -> None:
         super().__init__(why)
-        self.why, self.path = why, []
+        self.why = why
+        self.path: list[str] = []  # the keys and indices from the record down to the value
 
     def __str__(self) -> str:
         return self.why + (f" at {''.join(self.path)}" if self.path else "")
