@@ -12,9 +12,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 CHECKS = REPO / "grader" / "checks"
 
-# Modules not held to it yet: being rewritten elsewhere (issue 12's integration and the
-# numeric-differentiation forensics); remove a name when its module is annotated.
-NOT_YET = {"hidden.py", "mlp.py", "forensics.py"}
+# Modules not held to it yet: being rewritten elsewhere (issue 12's integration: hidden, mlp
+# and cnn, split from mlp; the numeric-differentiation forensics and its support); remove a name when its
+# module is annotated.
+NOT_YET = {"hidden.py", "mlp.py", "cnn.py", "forensics.py", "forensics_support.py"}
 
 
 def annotations_tool():
