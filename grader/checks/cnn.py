@@ -9,7 +9,8 @@ import math
 import numpy as np
 
 from .base import DIAGNOSES, CaseResult, _arr, _err, _fail, _get, _graph_lists, _need
-from .mlp_net import _MlpStage, _mlp_call, _mlp_error, _mlp_guard, _mlp_setname, alt_allowed, follows_locally
+from .mlp_final import alt_allowed, follows_locally
+from .mlp_net import _MlpStage, _mlp_call, _mlp_error, _mlp_guard, _mlp_setname
 
 
 # -- conv_edf: the given CNN trained by the student's train_cnn_epoch -----------------------

@@ -31,7 +31,8 @@ from .base import CaseResult, Result, _fail, _quiet, combine, probe
 from .contract import ALL_CLASSES
 from .cnn import judge_cnn_learning
 from .mlp import charge_own_errors, judge_mlp_accuracy, judge_mlp_learning
-from .mlp_net import MLP_UNIT_KINDS, judge_final_follows, mlp_final_spec
+from .mlp_final import judge_final_follows
+from .mlp_net import MLP_UNIT_KINDS, mlp_final_spec
 from .registry import kind
 
 # The component classes each assignment's notebook defines (graphs use only these).

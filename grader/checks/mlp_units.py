@@ -4,15 +4,15 @@ and ``MLP.predict`` / ``MLP.accuracy`` (in a graph of the given components, so a
 ``build_mlp`` is not charged again), plus the notebook's ``predict`` against its final EDF
 network with known weights set into it.
 """
-import functools
 import math
 
 import numpy as np
 
 from .base import CaseResult, Kind, Result, _arr, _err, _fail, _get, _graph_lists, _need, register
+from .mlp_final import alt_allowed, follows_locally, judge_final_follows
 from .mlp_net import (MLP_MAX_LAYERS, _MlpModel, _MlpStage, _mlp_call, _mlp_close, _mlp_error, _mlp_guard,
                       _mlp_kind_specs, _mlp_net, _mlp_numeric_layers, _mlp_pairs, _mlp_set, _mlp_shapes,
-                      _mlp_symmetric, _mlp_values, _mlp_where, check_mlp, alt_allowed, follows_locally, judge_final_follows, mlp_exact, mlp_forward,
+                      _mlp_symmetric, _mlp_values, _mlp_where, check_mlp, mlp_exact, mlp_forward,
                       mlp_numeric_case, mlp_weights)
 from .types import MlpRecord, MlpSpec, Namespace, Opaque
 
@@ -98,7 +98,8 @@ def _probe_final_predict(ns: Namespace, spec: MlpSpec, rec: MlpRecord) -> None:
     had, old = "final_model" in ns, ns.get("final_model")
     with _graph_lists(ns):
         net = _MlpModel(ns, sizes, str(settings["activation"]), mlp_weights(sizes, 0))
-        net.predict = functools.partial(_predict_by_forward, _need(ns, "Forward"), net)
+        forward = _need(ns, "Forward")
+        net.predict = lambda X: _predict_by_forward(forward, net, X)
         ns["final_model"] = net
         try:
             _final_predictions(ns, spec, alt, sizes, [p for pair in net.layers for p in pair], net.logits)

@@ -183,7 +183,7 @@ class MlpRecord(Record, total=False):
     losses: list[Any]
     chain: dict[str, Any]
     in_graph: bool
-    stand_in: bool                        # final predict: judged on a harness network (build_mlp broke the final one)
+    alt: dict                             # final predict: the same on a harness network bound as final_model (mlp_final)
 
 
 # A kind's probe (``base.Kind.probe``), and a probe body as ``mlp_net._mlp_guard`` wraps it
