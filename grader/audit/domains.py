@@ -191,7 +191,7 @@ def _finished(ref_ns, cls_name, vals, kw, rng):
     return vals, pre, up, kw
 
 
-def _component_samples(ref_ns, cls_name, rank=3, operands=None, base_shapes=None):
+def _component_samples(ref_ns, cls_name, rank=3, operands=None, base_shapes=None, extra_shapes=()):
     """Samples (operand values, prior grads, upstream grad, keyword arguments) of a component.
 
     A constructor of one or two operands and no keyword argument gets the shape tables above
@@ -204,7 +204,8 @@ def _component_samples(ref_ns, cls_name, rank=3, operands=None, base_shapes=None
     params, keywords = constructor(cls, operands)
     labels = [i for i, p in enumerate(params) if p == "labels"]
     if keywords or len(params) not in (1, 2):
-        return _general_samples(ref_ns, cls_name, keywords, labels, base_shapes or [[(4, 3)] * len(params)])
+        return _general_samples(ref_ns, cls_name, keywords, labels, base_shapes or [[(4, 3)] * len(params)],
+                                extra_shapes)
     if labels:
         cases = LABEL_SHAPES
     elif len(params) == 2:
@@ -228,15 +229,23 @@ GENERAL_SAMPLES = 16   # per class with keyword arguments or several operands
 GENERAL_TRIES = 400
 
 
-def _general_samples(ref_ns, cls_name, keywords: dict, labels: list[int], bases: list) -> list:
+def _general_samples(ref_ns, cls_name, keywords: dict, labels: list[int], bases: list, extra=()) -> list:
     """Perturbed base shapes and keyword arguments around their defaults: the first draws are
     the bases themselves under each keyword's every value in turn (so each value is seen even
-    where random shapes rarely fit), then random combinations."""
+    where random shapes rarely fit), then random combinations; ``extra`` shapes (the suite's
+    own cases) once each, with the keywords' defaults."""
     out, seen = [], set()
+    for i, shapes in enumerate(extra):
+        rng = np.random.default_rng(104729 + i)
+        smp = _finished(ref_ns, cls_name, _values([tuple(s) for s in shapes], labels, rng, SCALES[i % len(SCALES)]),
+                        dict(keywords), rng)
+        if smp is not None:
+            out.append(smp)
     choices = {k: _keyword_values(d) for k, d in keywords.items()}
     fixed = len(bases) * max((len(v) for v in choices.values()), default=1)
+    floor = len(out)
     for tries in range(GENERAL_TRIES):
-        if len(out) >= GENERAL_SAMPLES + fixed:
+        if len(out) >= floor + GENERAL_SAMPLES + fixed:
             break
         rng = np.random.default_rng(7919 + tries)
         base = [tuple(s) for s in bases[tries % len(bases)]]
@@ -490,14 +499,13 @@ def _evaluators(ctx, unit):
     out = []
     if unit.check == "component":
         cls = test["target"]
-        # the check's default cases and the suite's own: a regime the hidden cases hold (a 1x1
-        # kernel, one channel) is part of the domain, so a mutant right there is not "wrong everywhere"
-        bases = []
-        for c in list(DEFAULT_SHAPES.get(cls) or []) + [c for part in ("visible", "hidden")
-                                                        for c in _normalise_cases(cls, (test.get(part) or {}).get("shapes"))]:
-            if [tuple(s) for s in c] not in [[tuple(s) for s in b] for b in bases]:
-                bases.append(c)
-        for vals, pre, up, kw in _component_samples(ref, cls, max_rank(ctx.tests), OPERANDS.get(cls), bases):
+        suite = [c for part in ("visible", "hidden") for c in _normalise_cases(cls, (test.get(part) or {}).get("shapes"))]
+        bases = DEFAULT_SHAPES.get(cls) or suite
+        # and the suite's own cases, once each: a regime the hidden cases hold (a 1x1 kernel, one
+        # channel) is part of the domain, so a mutant right there is not "wrong everywhere"
+        norm = [[tuple(s) for s in b] for b in bases]
+        extra = [c for c in suite if [tuple(s) for s in c] not in norm]
+        for vals, pre, up, kw in _component_samples(ref, cls, max_rank(ctx.tests), OPERANDS.get(cls), bases, extra):
             args = "".join(f", {k}={v!r}" for k, v in kw.items())
             out.append((f"{cls} on shapes {[np.shape(v) for v in vals]}{args}",
                         (lambda vals, pre, up, kw: lambda ns: _component(ns, cls, vals, pre, up, kw))(

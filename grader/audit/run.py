@@ -143,14 +143,16 @@ class Context:
         return {c for c, t in self.cell_cpu.items() if t > LONG_CELL_CPU}
 
     def needs_long_cells(self) -> set:
-        """The tests the reference fails (seed set 0) when its long cells are left out: the
-        ones that measure what those cells compute (the trained network's accuracy)."""
+        """The tests the reference fails (seed set 0) when its long cells are left out (the ones
+        that measure what those cells compute), and the learning tests, which train too."""
         if self.long_tests is None:
             self.long_tests = set()
             if self.long_cells:
                 ns, _ = build([c for c in self.cells if c.id not in self.long_cells])
                 only0 = {(t["id"], k) for t in self.tests for k in range(1, self.n_sets)}
                 self.long_tests = {t for t, r in grade(self, ns, skipped=only0).items() if r["scores"][0] < 1}
+                # a learning test trains a network itself (seconds per mutant), whatever it needs
+                self.long_tests |= {t["id"] for t in self.tests if t["check"] == "mlp_accuracy"}
         return self.long_tests
 
     def reference(self) -> dict:
