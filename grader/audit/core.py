@@ -113,11 +113,14 @@ def audit(name: str, opts: Options | None = None, root: Path = ASSIGNMENTS, pool
     unit_by_name = {u.name: u for u in units}
     muts = derive_mutants(units, opts.only)
     key = context_key(name, root, opts.n_sets)
-    tasks = [{"id": "reference"}]
+    # the reference and the baselines run every test with the notebook's long cells; a timeout
+    # there fails the audit, so on a loaded machine they get more time than a mutant (for which
+    # a timeout only means killed)
+    tasks = [{"id": "reference", "timeout_scale": 5}]
     tasks += [{"id": m.id, "overrides": {m.top: m.source}, "unit": unit_by_name[m.unit],
                "units": units, "all_sets_elsewhere": opts.all_sets_elsewhere, "full": opts.full} for m in muts]
     if opts.baselines:
-        tasks += [{"id": f"baseline:{b}", "cells": B.cells(a, b)} for b in B.BASELINES]
+        tasks += [{"id": f"baseline:{b}", "cells": B.cells(a, b), "timeout_scale": 5} for b in B.BASELINES]
     own_pool = pool is None
     if own_pool:
         pool = Pool(opts.workers, opts.timeout).__enter__()

@@ -309,7 +309,7 @@ class Pool:
             for w in self.workers:
                 if w["task"] is None and pending:
                     w["task"] = pending.pop()
-                    w["deadline"] = time.monotonic() + self.timeout
+                    w["deadline"] = time.monotonic() + self.timeout * w["task"].get("timeout_scale", 1)
                     w["conn"].send((ctx_key, w["task"]))
             busy = [w for w in self.workers if w["task"]]
             ready = wait([w["conn"] for w in busy], timeout=0.5)
