@@ -5,12 +5,14 @@ notebook's ``predict`` following the final CNN (``_probe_cnn_final``; on a harne
 when the student's cannot run it). ``mlp.py`` dispatches to them.
 """
 import math
+from collections.abc import Callable
 
 import numpy as np
 
 from .base import DIAGNOSES, CaseResult, _arr, _err, _fail, _get, _graph_lists, _need
 from .mlp_final import alt_allowed, follows_locally
 from .mlp_net import _MlpStage, _mlp_call, _mlp_error, _mlp_guard, _mlp_setname
+from .types import MlpRecord, MlpSpec, Namespace, Opaque
 
 
 # -- conv_edf: the given CNN trained by the student's train_cnn_epoch -----------------------
@@ -23,7 +25,7 @@ DIAGNOSES.update({
 
 
 @_mlp_guard
-def _probe_cnn_learning(ns, spec, rec):
+def _probe_cnn_learning(ns: Namespace, spec: MlpSpec, rec: MlpRecord) -> None:
     """A fresh ``build_cnn(filters, seed)`` (the given network) trained by the student's
     ``train_cnn_epoch`` for the grader's epochs on the grader's task; the weights must change
     by ``SGD(eta)`` alone. Returns the trained parameters and the epoch losses."""
@@ -32,7 +34,7 @@ def _probe_cnn_learning(ns, spec, rec):
     filters, eta, epochs, batch = int(spec["filters"]), float(spec["eta"]), int(spec["epochs"]), int(spec["batch_size"])
     chain = {"calls": 0, "broken": 0, "other_eta": 0, "negated": 0}
 
-    def recording_sgd(eta_b, *args, **kwargs):
+    def recording_sgd(eta_b: float, *args: object, **kwargs: object) -> Opaque:
         # the weights must evolve by SGD alone, from build_cnn's to the last step's
         chain["broken"] += any(not np.array_equal(p.value, v, equal_nan=True) for p, v in zip(plist, chain["last"]))
         chain["other_eta"] += eta_b != eta
@@ -62,12 +64,13 @@ def _probe_cnn_learning(ns, spec, rec):
     rec["losses"] = losses
 
 
-def cnn_shapes(filters):
+def cnn_shapes(filters: int) -> list[tuple[int, ...]]:
     """The parameter shapes of the given ``build_cnn(filters)``: K, c, W, b."""
     return [(filters, 1, 3, 3), (filters,), (filters * 16, 10), (10,)]
 
 
-def judge_cnn_learning(spec, record, X_eval, y_eval, target, logits) -> CaseResult:
+def judge_cnn_learning(spec: MlpSpec, record: MlpRecord, X_eval: np.ndarray, y_eval: np.ndarray, target: float,
+                       logits: Callable[[list[np.ndarray], np.ndarray], np.ndarray]) -> CaseResult:
     """Accuracy of the parameters the child trained, measured here by ``logits(params, X)``
     (the trusted forward pass) on images the child never had."""
     where = (f"build_cnn({spec['filters']}) with your components, trained by train_cnn_epoch ({spec['epochs']} epochs, eta = "
@@ -111,7 +114,7 @@ def judge_cnn_learning(spec, record, X_eval, y_eval, target, logits) -> CaseResu
 
 
 @_mlp_guard
-def _probe_cnn_final(ns, spec, rec):
+def _probe_cnn_final(ns: Namespace, spec: MlpSpec, rec: MlpRecord) -> None:
     """The notebook's ``predict`` with known weights set into the final graph's parameters
     (``params``: K, c, W, b of the given CNN), twice; with the logits node's value after each
     call. The old weights are restored. When there is no final CNN in the graph, or running
@@ -154,7 +157,7 @@ def _probe_cnn_final(ns, spec, rec):
                 ns.pop("final_model", None)
 
 
-def _cnn_final_predictions(ns, spec, rec, plist, logits) -> None:
+def _cnn_final_predictions(ns: Namespace, spec: MlpSpec, rec: MlpRecord, plist: list, logits: Opaque) -> None:
     saved = [p.value for p in plist]
     rec["pred"], rec["logits"] = [], []
     try:
@@ -171,7 +174,7 @@ def _cnn_final_predictions(ns, spec, rec, plist, logits) -> None:
             p.value = v
 
 
-def _cnn_stand_in(ns, seed: int):
+def _cnn_stand_in(ns: Namespace, seed: int) -> Opaque:
     """A network with the final CNN's interface (the given ``CNN``: x, labels, logits, loss,
     params) built by the harness from the given components on a fixed random projection of
     the pixels (no graded component in it): ``predict`` can follow it whatever the student's
@@ -180,14 +183,14 @@ def _cnn_stand_in(ns, seed: int):
     P = np.random.default_rng([seed, 11]).normal(0.0, 0.5, (64, 32))
 
     class Pixels(CompNode):  # the harness's own node: rows of pixels times a fixed matrix
-        def __init__(self, x):
+        def __init__(self, x: Opaque) -> None:
             super().__init__()
             self.x = x
 
-        def forward(self):
+        def forward(self) -> None:
             self.value = np.reshape(self.x.value, (len(self.x.value), -1)) @ P
 
-        def backward(self):
+        def backward(self) -> None:
             pass
 
     x, labels = Input(), Input()

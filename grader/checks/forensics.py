@@ -27,12 +27,14 @@ student's classes and namespace is undone when the probe returns.
 """
 import operator
 import types
+from collections.abc import Callable
 
 import numpy as np
 
 from .base import _get, probe
 from .forensics_support import _check_case_end, _check_dispatch, _harness_codes, _see, _through
 from .forensics_support import _is_complex, _near_refs, _operand_values
+from .types import Namespace, Opaque, Record, Spec
 
 FORENSIC_CHECKS = ("component", "backward_loop", "function", "tape")
 FORENSIC_FUNCTIONS = ("derivative", "gradient_fwd", "gradient_rev")
@@ -40,7 +42,7 @@ FORENSIC_SKIP = {"Forward", "Backward", "SGD", "clear_compgraph", "probe", "repo
 
 
 class _ForensicState:
-    def __init__(self, spec=None):
+    def __init__(self, spec: Spec | None = None) -> None:
         self.wrappers = {}      # id -> an installed wrapper
         self.installed = {}     # (class, method) -> the wrapper installed on it
         self.instrumented = {}  # (class, method) -> its method resolves to an installed wrapper
@@ -72,7 +74,7 @@ class _ForensicState:
         self.wrappers, self.installed, self.instrumented, self.plans, self.ok = {}, {}, {}, {}, {}
         self.instances = {}
 
-    def bump(self, table, key, n=1):
+    def bump(self, table: dict, key: object, n: int = 1) -> None:
         table[key] = table.get(key, 0) + n
 
     def evidence(self) -> dict:
@@ -82,8 +84,8 @@ class _ForensicState:
                 "rebound": dict(self.rebound)}
 
 
-def _wrap_forward(st, cls, orig):
-    def forward(self, *args, **kwargs):
+def _wrap_forward(st: _ForensicState, cls: type | None, orig: Callable[..., Opaque]) -> Callable[..., Opaque]:
+    def forward(self, *args: object, **kwargs: object) -> Opaque:
         if st.forward_depth == 0:
             if st.backward_depth:
                 st.bump(st.backward_forward, st.current)
@@ -104,8 +106,8 @@ def _wrap_forward(st, cls, orig):
     return forward
 
 
-def _wrap_backward(st, cls, orig):
-    def backward(self, *args, **kwargs):
+def _wrap_backward(st: _ForensicState, cls: type, orig: Callable[..., Opaque]) -> Callable[..., Opaque]:
+    def backward(self, *args: object, **kwargs: object) -> Opaque:
         outer = st.backward_depth == 0
         if outer:
             st.current = type(self).__name__
@@ -125,7 +127,7 @@ def _wrap_backward(st, cls, orig):
     return backward
 
 
-def _watch_instances(st, comps) -> list:
+def _watch_instances(st: _ForensicState, comps: list) -> list:
     """Components whose class is not the student's (the loop check's stand-ins): their
     ``forward`` watched on the instance for the length of one ``Backward`` call."""
     watched = []
@@ -143,8 +145,8 @@ def _watch_instances(st, comps) -> list:
     return watched
 
 
-def _wrap_loop(st, ns, orig):
-    def Backward(*args, **kwargs):
+def _wrap_loop(st: _ForensicState, ns: Namespace, orig: Callable[..., Opaque]) -> Callable[..., Opaque]:
+    def Backward(*args: object, **kwargs: object) -> Opaque:
         """Counts per call: one forward pass inside Backward (a student re-running Forward()
         first) is no differentiation; the most forward calls of any one call are kept."""
         outer = st.loop_depth == 0
@@ -170,8 +172,8 @@ def _wrap_loop(st, ns, orig):
     return Backward
 
 
-def _wrap_helper(st, name, orig):
-    def helper(*args, **kwargs):
+def _wrap_helper(st: _ForensicState, name: str, orig: Callable[..., Opaque]) -> Callable[..., Opaque]:
+    def helper(*args: object, **kwargs: object) -> Opaque:
         if st.backward_depth or st.loop_depth:
             values = list(args) + list(kwargs.values())
             where = f"{st.current or 'Backward'} -> {name}"
@@ -191,10 +193,10 @@ def _wrap_helper(st, name, orig):
     return helper
 
 
-def _wrap_differentiator(st, ns, name, orig):
+def _wrap_differentiator(st: _ForensicState, ns: Namespace, name: str, orig: Callable[..., Opaque]) -> Callable[..., Opaque]:
     traced = tuple(c for c in (_get(ns, "Dual"), _get(ns, "Var")) if isinstance(c, type))
 
-    def kind_of(values) -> str:
+    def kind_of(values: list) -> str:
         flat = []
         for v in values:
             flat += list(v[:64]) if isinstance(v, (list, tuple)) else [v]
@@ -202,13 +204,13 @@ def _wrap_differentiator(st, ns, name, orig):
             return "complex"
         return "traced" if any(isinstance(v, traced) for v in flat) else "plain"
 
-    def differentiator(*args, **kwargs):
+    def differentiator(*args: object, **kwargs: object) -> Opaque:
         args = list(args)
         f = kwargs.get("f", args[0] if args else None)
         if callable(f):
             counts = st.f_calls.setdefault(name, {})
 
-            def counted(*a, **k):
+            def counted(*a: object, **k: object) -> Opaque:
                 st.bump(counts, kind_of(list(a) + list(k.values())))
                 return f(*a, **k)
             if "f" in kwargs:
@@ -219,14 +221,14 @@ def _wrap_differentiator(st, ns, name, orig):
     return differentiator
 
 
-def _set(ns, name, value) -> None:
+def _set(ns: Namespace, name: str, value: object) -> None:
     if isinstance(ns, dict):
         ns[name] = value
     else:
         setattr(ns, name, value)
 
 
-def _install_forensics(ns, st, undo: list) -> None:
+def _install_forensics(ns: Namespace, st: _ForensicState, undo: list) -> None:
     """Wrap what the probe can reach; ``undo`` gets what to restore (applied in reverse)."""
     items = list(ns.items()) if isinstance(ns, dict) else list(vars(ns).items())
     module_globals = ns if isinstance(ns, dict) else vars(ns)
@@ -285,7 +287,7 @@ def _install_forensics(ns, st, undo: list) -> None:
                 _set(ns, name, _wrap_helper(st, name, obj))
 
 
-def _undo_forensics(ns, undo) -> None:
+def _undo_forensics(ns: Namespace, undo: list) -> None:
     for owner, name, value in reversed(undo):
         try:
             if owner is ns:
@@ -296,7 +298,7 @@ def _undo_forensics(ns, undo) -> None:
             pass
 
 
-def _layout(ns) -> tuple:
+def _layout(ns: Namespace) -> tuple:
     """What decides what ``_install_forensics`` wraps, by identity: the namespace's names and
     objects, each class's MRO, and every ``forward``/``backward`` its classes define (the
     wrappers, once installed). Equal layouts: a fresh install would wrap the same objects."""
@@ -316,7 +318,7 @@ def _same(a: tuple, b: tuple) -> bool:
     return len(a) == len(b) and all(len(x) == len(y) and all(map(operator.is_, x, y)) for x, y in zip(a, b))
 
 
-def forensics_probe_all(ns, specs) -> list:
+def forensics_probe_all(ns: Namespace, specs: list[Spec]) -> list:
     """``forensics_probe`` of every spec, in order, with the same records. The wrappers are
     installed once for the run of cases that need them (installing and undoing them per case
     cost a third of the probes), their counts reset per case; before each case the layout
@@ -362,7 +364,7 @@ def forensics_probe_all(ns, specs) -> list:
     return records
 
 
-def forensics_probe(ns, spec):
+def forensics_probe(ns: Namespace, spec: Spec) -> Record:
     """``probe`` with the evidence of numerical differentiation in ``record["forensics"]``."""
     if not isinstance(spec, dict) or spec.get("check") not in FORENSIC_CHECKS:
         return probe(ns, spec)  # training runs: thousands of backward calls, not a derivative under test

@@ -13,11 +13,16 @@ Loaded into the child just before ``forensics.py`` (``child_source`` in
 """
 import sys
 import types
+from typing import Any
 
 import numpy as np
 
+from .types import Opaque
 
-def _is_complex(x) -> bool:
+# ``st`` below is forensics._ForensicState, defined after this module (hence ``Any``).
+
+
+def _is_complex(x: object) -> bool:
     if isinstance(x, complex):
         return True
     if isinstance(x, np.ndarray) or isinstance(x, np.generic):
@@ -27,7 +32,7 @@ def _is_complex(x) -> bool:
     return isinstance(getattr(x, "value", None), np.ndarray) and x.value.dtype.kind == "c"
 
 
-def _near_refs(x, refs) -> list:
+def _near_refs(x: object, refs: list[np.ndarray]) -> list:
     """[(ref index, shift)] for the spec values x is a copy of (shift 0.0: x is the value
     itself) or a shifted copy of: same shape, off by more than rounding and at most a
     finite-difference step (shift: the signed largest difference)."""
@@ -55,7 +60,7 @@ def _near_refs(x, refs) -> list:
     return hits
 
 
-def _operand_values(node) -> list:
+def _operand_values(node: Opaque) -> list:
     """The float values of a component's operands as its backward starts: a helper called
     at a shifted copy of one of them is evaluating a difference quotient."""
     out = []
@@ -102,7 +107,7 @@ def _harness_codes() -> set:
     return _HARNESS_CODES
 
 
-def _ours(st, f: object, depth: int = 0) -> bool:
+def _ours(st: Any, f: object, depth: int = 0) -> bool:
     """f is an installed wrapper, or the harness's own function (a stand-in's method, the
     loop check's wrapper) whose closure holds nothing else."""
     if isinstance(f, types.MethodType):
@@ -121,7 +126,7 @@ def _ours(st, f: object, depth: int = 0) -> bool:
     return True
 
 
-def _expects(st, cls: type, method: str) -> bool:
+def _expects(st: Any, cls: type, method: str) -> bool:
     """Instances of ``cls`` should run an installed ``method`` wrapper: a class of its MRO had one."""
     key = (cls, method)
     if key not in st.instrumented:
@@ -129,7 +134,7 @@ def _expects(st, cls: type, method: str) -> bool:
     return st.instrumented[key]
 
 
-def _see(st, obj: object) -> None:
+def _see(st: Any, obj: object) -> None:
     """Remember a component of an instrumented class (checked after its forward and backward,
     and again when the case ends)."""
     if id(obj) not in st.instances and len(st.instances) < 10_000:
@@ -144,7 +149,7 @@ def _resolve(cls: type, method: str) -> object:
     return None
 
 
-def _check_dispatch(st, obj: object) -> None:
+def _check_dispatch(st: Any, obj: object) -> None:
     entry = st.instances.get(id(obj))
     if entry is None or entry[0] is not obj:
         return
@@ -173,7 +178,7 @@ def _check_dispatch(st, obj: object) -> None:
                 st.rebound[f"{cls.__name__}.{method}"] = 1
 
 
-def _check_case_end(st) -> None:
+def _check_case_end(st: Any) -> None:
     for obj, _ in list(st.instances.values()):
         _check_dispatch(st, obj)
     for (cls, method), wrapper in st.installed.items():
@@ -186,7 +191,7 @@ def _through(attr: object) -> types.FunctionType:
     callable object in a class's dict)."""
     get = getattr(type(attr), "__get__", None)
 
-    def through(self, *args, **kwargs):
+    def through(self, *args: object, **kwargs: object) -> Opaque:
         f = get(attr, self, type(self)) if get is not None else attr
         return f(*args, **kwargs)
     through.__through__ = attr

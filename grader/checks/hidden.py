@@ -17,6 +17,7 @@ import inspect
 import pickle
 import textwrap
 import threading
+from collections.abc import Callable
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from .mlp import charge_own_errors, judge_mlp_accuracy, judge_mlp_learning
 from .mlp_final import judge_final_follows
 from .mlp_net import MLP_UNIT_KINDS, mlp_final_spec
 from .registry import kind
+from .types import LoopSpec, Namespace, Record, Spec
 
 # The component classes each assignment's notebook defines (graphs use only these).
 ASSIGNMENT_CLASSES = {
@@ -41,13 +43,13 @@ ASSIGNMENT_CLASSES = {
 }
 
 
-def _params(test, which):
+def _params(test: dict, which: str) -> dict:
     if which not in ("hidden", "visible"):
         raise ValueError(f"which must be 'hidden' or 'visible', not {which!r}")
     return dict(test.get(which) or {})
 
 
-def _classes(test, p):
+def _classes(test: dict, p: dict) -> tuple[str, ...]:
     return tuple(test.get("classes") or p.get("classes")
                  or ASSIGNMENT_CLASSES.get(test.get("assignment"), ALL_CLASSES))
 
@@ -125,7 +127,7 @@ _MEMO_SIZE = 4096
 _REFERENCE_LOCK = threading.Lock()
 
 
-def spec_key(spec) -> str:
+def spec_key(spec: Spec) -> str:
     """A content hash of a spec: equal specs (arrays compared by bytes) share a key.
 
     The spec is the grader's own data; it is serialised here only to be hashed (one C-level
@@ -142,7 +144,7 @@ _KEYS: dict[int, tuple[object, str]] = {}
 _KEYS_SIZE = 2048
 
 
-def _spec_key_of(spec) -> str:
+def _spec_key_of(spec: Spec) -> str:
     hit = _KEYS.get(id(spec))
     if hit is not None and hit[0] is spec:
         return hit[1]
@@ -153,7 +155,7 @@ def _spec_key_of(spec) -> str:
     return key
 
 
-def _memo(kind, spec, compute, extra=()):
+def _memo(kind: str, spec: Spec, compute: Callable[[], dict], extra: tuple = ()) -> dict:
     """``compute()``, once per (kind, spec content, extra); expectations are never mutated."""
     with _REFERENCE_LOCK:
         sk = _spec_key_of(spec)
@@ -166,7 +168,7 @@ def _memo(kind, spec, compute, extra=()):
         return _MEMO[key]
 
 
-def backward_expectation(spec, order) -> dict:
+def backward_expectation(spec: LoopSpec, order: list[int]) -> dict:
     """The reference's grads after each step of the (valid prefix of the) student's order."""
     n_ok, _ = graphs.valid_prefix(spec, order)
     comps = graphs._components(spec)
@@ -220,7 +222,7 @@ def exact_expectation(spec: dict) -> dict:
     return kind(spec["check"]).exact(spec, _reference_record(spec))
 
 
-def judge_case(test: dict, spec: dict, record) -> CaseResult:
+def judge_case(test: dict, spec: dict, record: Record) -> CaseResult:
     """One spec's verdict, with the reference's expectation."""
     check = spec["check"]
     if not isinstance(record, dict):
@@ -254,7 +256,7 @@ def judge_case(test: dict, spec: dict, record) -> CaseResult:
 # -- mlp_training: the reference's functions in a notebook-like namespace ------------------------
 
 @functools.lru_cache(maxsize=4)
-def _digits_task(seed: int):
+def _digits_task(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The re-drawn digits task of a hidden seed; its held-back half never leaves the parent."""
     return ref_mlp.load_digits_task(seed)
 
@@ -274,7 +276,7 @@ CNN_SETTINGS = {"filters": 16, "epochs": 8, "eta": 0.3, "batch_size": 32}
 
 
 @functools.lru_cache(maxsize=4)
-def _image_task(seed: int):
+def _image_task(seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The re-drawn image task of a hidden seed; its held-back half never leaves the parent."""
     from reference import cnn as ref_cnn
 
@@ -293,7 +295,7 @@ def cnn_learning_specs(p: dict) -> list:
              "X": rng.uniform(0.0, 1.0, (40, 64))}]
 
 
-def cnn_logits(params, X) -> np.ndarray:
+def cnn_logits(params: list[np.ndarray], X: np.ndarray) -> np.ndarray:
     """The logits of the reference CNN with parameters ``params`` (K, c, W, b) on images X."""
     from reference import cnn as ref_cnn
 
@@ -315,7 +317,7 @@ def _reference_notebook() -> dict:
     return _reference_namespace()
 
 
-def _reference_namespace(**names) -> dict:
+def _reference_namespace(**names: object) -> dict:
     """The names an mlp notebook defines, from the reference by name, run as notebook cells
     (so ``train`` finds ``train_step`` in the namespace, as in a notebook), with ``names``."""
     ns = {name: getattr(reference, name) for name in reference.__all__}
@@ -359,7 +361,7 @@ def mlp_expectation(spec: dict) -> dict:
     return kind(spec["check"]).exact(spec, rec)
 
 
-def judge(test, specs, records) -> Result:
+def judge(test: dict, specs: list[Spec], records: list[Record]) -> Result:
     """The test's Result: one verdict per spec, score = fraction passed."""
     tid = test.get("id", test.get("target", "test"))
     if not isinstance(records, list) or len(records) != len(specs):
@@ -373,7 +375,7 @@ def judge(test, specs, records) -> Result:
         return combine(tid, cases)
 
 
-def run_hidden(ns, test, which="hidden", key: int | None = None) -> Result:
+def run_hidden(ns: Namespace, test: dict, which: str = "hidden", key: int | None = None) -> Result:
     """build_specs + probe + judge in one process (trusted setting only); ``key``: a
     submission's hidden seeds (``seeded``)."""
     specs = build_specs(seeded(test, key) if which == "hidden" else test, which)

@@ -8,6 +8,7 @@ them, and ``judge_mlp_learning`` (called by ``hidden`` with the held-back half, 
 enters the child) measures them with the correct forward pass.
 """
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -17,9 +18,10 @@ from .compare import _error_case, _valid
 from .mlp_net import (MLP_LIMITS, MLP_MAX_LAYERS, _MlpStage, _mlp_call, _mlp_error, _mlp_guard,
                       _mlp_numeric_layers, _mlp_pairs, _mlp_setname, _mlp_shapes, _mlp_symmetric, _mlp_values,
                       mlp_forward)
+from .types import MlpRecord, MlpSpec, Namespace, Opaque, Record
 
 
-def _probe_mlp(ns, spec: dict) -> dict:
+def _probe_mlp(ns: Namespace, spec: dict) -> dict:
     if spec.get("learning"):
         return _probe_mlp_learning(ns, spec)
     if spec.get("cnn_learning"):
@@ -33,7 +35,7 @@ def _probe_mlp(ns, spec: dict) -> dict:
         return {"error": _err(e), "error_at": "call"}
 
 
-def judge_mlp_accuracy(spec, record, labels, target) -> CaseResult:
+def judge_mlp_accuracy(spec: MlpSpec, record: MlpRecord, labels: np.ndarray, target: float) -> CaseResult:
     """The notebook's own test: ``predict(X_test)`` against ``y_test``, in the notebook."""
     where = f"{spec.get('target') or 'predict'}(X_test)"
     try:
@@ -53,13 +55,14 @@ def judge_mlp_accuracy(spec, record, labels, target) -> CaseResult:
         return _fail("protocol_error", where, f"the probe record could not be judged ({type(e).__name__}).")
 
 
-def check_mlp_accuracy(ns, X, y, target=0.95, predict="predict", test_id=None) -> Result:
+def check_mlp_accuracy(ns: Namespace, X: np.ndarray, y: np.ndarray, target: float = 0.95, predict: str = "predict",
+                       test_id: str | None = None) -> Result:
     spec = {"check": "mlp_accuracy", "target": predict, "X": np.asarray(X)}
     with _quiet():
         return combine(test_id or "accuracy", [judge_mlp_accuracy(spec, probe(ns, spec), y, target)])
 
 
-def mlp_settings(settings, n_rows):
+def mlp_settings(settings: Opaque, n_rows: int) -> tuple[tuple[int, ...], str, float, int, int]:
     """``final_settings`` checked against the notebook's limits: (sizes, activation, eta,
     epochs, batch_size), or ``_MlpStage`` saying what is wrong."""
     try:
@@ -86,7 +89,7 @@ def mlp_settings(settings, n_rows):
 
 
 @_mlp_guard
-def _probe_mlp_learning(ns, spec, rec):
+def _probe_mlp_learning(ns: Namespace, spec: MlpSpec, rec: MlpRecord) -> None:
     build, train = _need(ns, "build_mlp"), _need(ns, "train")
     X, y, seed = np.array(spec["X"]), np.array(spec["y"]), int(spec["seed"])
     rec["stage"] = "final_settings"
@@ -96,7 +99,7 @@ def _probe_mlp_learning(ns, spec, rec):
     chain = {"calls": 0, "broken": 0, "other_eta": 0, "other_model": 0}
     batch_losses = []  # what train_step returned, batch by batch (train's history is train's test)
 
-    def recording_step(m, Xb, yb, eta_b):
+    def recording_step(m: Opaque, Xb: np.ndarray, yb: np.ndarray, eta_b: float) -> Opaque:
         # the weights must evolve by train_step alone, from build_mlp's to the last step's
         now = [p.value for pair in pairs for p in pair]
         chain["broken"] += any(not np.array_equal(a, b, equal_nan=True) for a, b in zip(now, chain["last"]))
@@ -128,7 +131,7 @@ def _probe_mlp_learning(ns, spec, rec):
     rec["losses"] = batch_losses
 
 
-def judge_mlp_learning(spec, record, X_eval, y_eval, target) -> CaseResult:
+def judge_mlp_learning(spec: MlpSpec, record: MlpRecord, X_eval: np.ndarray, y_eval: np.ndarray, target: float) -> CaseResult:
     """Accuracy of the trained weights the child returned, measured here with the correct
     forward pass on digits the child never had; the cause named where the evidence allows."""
     where = "your final network, trained by build_mlp + train with final_settings from the grader's seed"
@@ -190,7 +193,7 @@ def judge_mlp_learning(spec, record, X_eval, y_eval, target) -> CaseResult:
 
 # -- charged once: a learning case charges only the accuracy test's own errors ---------------
 
-def _undone(record) -> str:
+def _undone(record: Record) -> str:
     """The function a learning record says is left undone (a stub that raises
     NotImplementedError, or a name the notebook does not define), else ""."""
     err = record.get("error") if isinstance(record, dict) else None
@@ -203,7 +206,8 @@ def _undone(record) -> str:
 _OWN = ("bad_settings", "protocol_error")
 
 
-def charge_own_errors(specs: list, records: list, cases: list, target: float, reference_accuracy) -> list:
+def charge_own_errors(specs: list, records: list, cases: list, target: float,
+                      reference_accuracy: Callable[[MlpSpec, tuple], float | None]) -> list:
     """A learning case that failed is excused (passes, with a note) when the failure is
     another test's bug: the notebook's ``predict`` case passed (the final network is the
     student's and predict follows it), and correct functions learn the same task with the
