@@ -39,7 +39,9 @@ def im2col(xp: np.ndarray, kh: int, kw: int, stride: int) -> np.ndarray:
     """
     N, C, H, W = xp.shape
     oh, ow = output_size(H, kh, stride), output_size(W, kw, stride)
-    cols = np.empty((C, kh, kw, N, oh, ow), dtype=xp.dtype)
+    # zeros, not empty: every entry is written once, and a `+=` for `=` then gives the same
+    # result on every run instead of whatever the memory held (the audit sees it as equivalent)
+    cols = np.zeros((C, kh, kw, N, oh, ow), dtype=xp.dtype)
     by_channel = xp.transpose(1, 0, 2, 3)
     for k in range(kh):
         for l in range(kw):
