@@ -9,9 +9,9 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .base import DIAGNOSES, CaseResult, _arr, _err, _fail, _get, _graph_lists, _need
-from .mlp_final import alt_allowed, follows_locally
-from .mlp_net import _MlpStage, _mlp_call, _mlp_error, _mlp_guard, _mlp_setname
+from .base import DIAGNOSES, CaseResult, _arr, _fail, _get, _graph_lists, _need
+from .mlp_final import final_case
+from .mlp_net import _mlp_call, _mlp_error, _mlp_guard, _mlp_setname
 from .types import MlpRecord, MlpSpec, Namespace, Opaque
 
 
@@ -125,36 +125,12 @@ def _probe_cnn_final(ns: Namespace, spec: MlpSpec, rec: MlpRecord) -> None:
     losses = [c for c in list(_need(ns, "components")) if type(c).__name__ == "SoftmaxCrossEntropy"]
     shapes = [np.shape(p.value) for p in plist]
     f = shapes[0][0] if shapes and len(shapes[0]) == 4 else 0
-    if losses and 1 <= f <= CNN_LIMITS["filters"] and shapes == cnn_shapes(f):
-        try:
-            _cnn_final_predictions(ns, spec, rec, plist, losses[-1].logits)  # keeps its logits operand
-        except (Exception, SystemExit) as e:
-            if not isinstance(ns, dict):
-                raise
-            rec.update(error=_err(e), error_at="predict")
-        if follows_locally(rec) or not alt_allowed(ns, "CNN"):
-            return
-    elif not isinstance(ns, dict):
-        raise _MlpStage("the EDF graph is not the final CNN: build the final network last, with build_cnn")
-    else:
-        rec.update(error={"type": "contract", "message": "the EDF graph is not the final CNN: build the final "
-                          "network last, with build_cnn"}, error_at="final network")
-    if not alt_allowed(ns, "CNN"):
-        return
-    alt = rec["alt"] = {}
-    had, old = "final_model" in ns, ns.get("final_model")
-    with _graph_lists(ns):
-        net = _cnn_stand_in(ns, int(spec["seed"]))
-        ns["final_model"] = net
-        try:
-            _cnn_final_predictions(ns, spec, alt, net.params, net.logits)
-        except (Exception, SystemExit) as e:
-            alt.update(error=_err(e), error_at="predict")
-        finally:
-            if had:
-                ns["final_model"] = old
-            else:
-                ns.pop("final_model", None)
+    found = losses and 1 <= f <= CNN_LIMITS["filters"] and shapes == cnn_shapes(f)
+    final_case(ns, rec, "CNN",
+               (lambda: _cnn_final_predictions(ns, spec, rec, plist, losses[-1].logits)) if found else None,
+               "the EDF graph is not the final CNN: build the final network last, with build_cnn",
+               lambda: _cnn_stand_in(ns, int(spec["seed"])),
+               lambda alt, net: _cnn_final_predictions(ns, spec, alt, net.params, net.logits))
 
 
 def _cnn_final_predictions(ns: Namespace, spec: MlpSpec, rec: MlpRecord, plist: list, logits: Opaque) -> None:

@@ -6,9 +6,11 @@ record passes; ``alt_allowed`` keeps that from ever replacing another classifier
 """
 import numpy as np
 
-from .base import CaseResult, _fail
-from .mlp_net import _mlp_error
-from .types import MlpRecord, MlpSpec, Namespace
+from collections.abc import Callable
+
+from .base import CaseResult, _err, _fail, _graph_lists
+from .mlp_net import _mlp_error, _MlpStage
+from .types import MlpRecord, MlpSpec, Namespace, Opaque
 
 
 def follows_locally(rec: MlpRecord) -> bool:
@@ -71,3 +73,39 @@ def _final_follows(spec: MlpSpec, record: MlpRecord, where: str) -> CaseResult:
         return _fail("not_from_model", where, "gave the same logits for two different sets of weights set into "
                      "the final network: predict must run Forward() with the network's current weights.")
     return CaseResult(True)
+
+
+def final_case(ns: Namespace, rec: MlpRecord, network: str, real: Callable[[], None] | None, why: str,
+               build: Callable[[], Opaque], on: Callable[[MlpRecord, Opaque], None]) -> None:
+    """The final case's probe, for the MLP and the CNN: ``real()`` records the predictions on
+    the notebook's network (``None`` when the graph holds none: ``why`` says so); unless they
+    follow it, ``on(alt, net)`` records them again into ``rec["alt"]`` on the harness's network
+    ``build()``, bound as ``final_model`` meanwhile (where ``alt_allowed``)."""
+    if real is not None:
+        try:
+            real()
+        except (Exception, SystemExit) as e:
+            if not isinstance(ns, dict):
+                raise
+            rec.update(error=_err(e), error_at="predict")
+        if follows_locally(rec):
+            return
+    elif not isinstance(ns, dict):
+        raise _MlpStage(why)
+    else:
+        rec.update(error={"type": "contract", "message": why}, error_at="final network")
+    if not alt_allowed(ns, network):
+        return
+    alt = rec["alt"] = {}
+    had, old = "final_model" in ns, ns.get("final_model")
+    with _graph_lists(ns):
+        try:
+            net = ns["final_model"] = build()
+            on(alt, net)
+        except (Exception, SystemExit) as e:
+            alt.update(error=_err(e), error_at="predict")
+        finally:
+            if had:
+                ns["final_model"] = old
+            else:
+                ns.pop("final_model", None)

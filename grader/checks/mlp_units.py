@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 
-from .base import CaseResult, Kind, Result, _arr, _err, _fail, _get, _graph_lists, _need, register
-from .mlp_final import alt_allowed, follows_locally, judge_final_follows
+from .base import CaseResult, Kind, Result, _arr, _fail, _get, _graph_lists, _need, register
+from .mlp_final import final_case, judge_final_follows
 from .mlp_net import (MLP_MAX_LAYERS, _MlpModel, _MlpStage, _mlp_call, _mlp_close, _mlp_error, _mlp_guard,
                       _mlp_kind_specs, _mlp_net, _mlp_numeric_layers, _mlp_pairs, _mlp_set, _mlp_shapes,
                       _mlp_symmetric, _mlp_values, _mlp_where, check_mlp, mlp_exact, mlp_forward,
@@ -76,40 +76,20 @@ def _probe_final_predict(ns: Namespace, spec: MlpSpec, rec: MlpRecord) -> None:
     ordered = []
     for pair in zip(plist[0::2], plist[1::2]):  # W then b per layer; either order within a layer
         ordered += sorted(pair, key=lambda p: -np.ndim(p.value))
-    if len(plist) == len(want) and [np.shape(p.value) for p in ordered] == want and losses:
-        try:
-            _final_predictions(ns, spec, rec, sizes, ordered, losses[-1].logits)  # keeps its logits operand
-        except (Exception, SystemExit) as e:
-            if not isinstance(ns, dict):
-                raise
-            rec.update(error=_err(e), error_at="predict")
-        if follows_locally(rec) or not alt_allowed(ns, "MLP"):
-            return
-    elif not isinstance(ns, dict):
-        raise _MlpStage(f"the EDF graph is not a network of sizes {sizes} (final_settings['sizes']): build the "
-                        "final network last, with build_mlp(final_settings['sizes'], ...)")
-    else:
-        rec.update(error={"type": "contract", "message": f"the EDF graph is not a network of sizes {sizes} "
-                          "(final_settings['sizes']): build the final network last, with "
-                          "build_mlp(final_settings['sizes'], ...)"}, error_at="final network")
-    if not alt_allowed(ns, "MLP"):
-        return
-    alt = rec["alt"] = {}
-    had, old = "final_model" in ns, ns.get("final_model")
-    with _graph_lists(ns):
+    found = len(plist) == len(want) and [np.shape(p.value) for p in ordered] == want and losses
+    forward = _need(ns, "Forward")
+
+    def harness_network() -> Opaque:
         net = _MlpModel(ns, sizes, str(settings["activation"]), mlp_weights(sizes, 0))
-        forward = _need(ns, "Forward")
         net.predict = lambda X: _predict_by_forward(forward, net, X)
-        ns["final_model"] = net
-        try:
-            _final_predictions(ns, spec, alt, sizes, [p for pair in net.layers for p in pair], net.logits)
-        except (Exception, SystemExit) as e:
-            alt.update(error=_err(e), error_at="predict")
-        finally:
-            if had:
-                ns["final_model"] = old
-            else:
-                ns.pop("final_model", None)
+        return net
+
+    final_case(ns, rec, "MLP",
+               (lambda: _final_predictions(ns, spec, rec, sizes, ordered, losses[-1].logits)) if found else None,
+               f"the EDF graph is not a network of sizes {sizes} (final_settings['sizes']): build the final network "
+               "last, with build_mlp(final_settings['sizes'], ...)", harness_network,
+               lambda alt, net: _final_predictions(ns, spec, alt, sizes, [p for pair in net.layers for p in pair],
+                                                   net.logits))
 
 
 def _predict_by_forward(forward: Opaque, model: Opaque, X: np.ndarray) -> np.ndarray:
