@@ -73,7 +73,10 @@ def _changed(now: dict[str, np.ndarray | None], last: dict[str, np.ndarray | Non
     def same(a: np.ndarray | None, b: np.ndarray | None) -> bool:
         if a is None or b is None:
             return a is b
-        return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b)
+        if a.dtype != b.dtype or a.shape != b.shape:
+            return False
+        # the same bytes: the same grad (NaN included); else equal values (0.0 and -0.0)
+        return a.tobytes() == b.tobytes() or np.array_equal(a, b)
     return {name: g for name, g in now.items() if name not in last or not same(g, last[name])}
 
 

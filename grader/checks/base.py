@@ -8,6 +8,7 @@ across ``grader/checks/`` and it imports only ``types`` (the shapes of specs, re
 and verdicts) from the package.
 A kind registers itself with ``register(Kind(...))`` at the end of its module.
 """
+import contextvars
 import math
 import warnings
 from collections.abc import Callable, Iterator
@@ -210,11 +211,21 @@ def _arr(x: Any) -> np.ndarray | None:
     return a
 
 
+# True while ``_quiet`` holds (per thread): floating-point errors are ignored already, so a
+# comparison called thousands of times per test need not enter np.errstate itself (which
+# costs more than the comparison)
+_FP_IGNORED: contextvars.ContextVar[bool] = contextvars.ContextVar("backprop_fp_ignored", default=False)
+
+
 @contextmanager
 def _quiet() -> Iterator[None]:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")
-        yield
+        token = _FP_IGNORED.set(True)
+        try:
+            yield
+        finally:
+            _FP_IGNORED.reset(token)
 
 
 @contextmanager

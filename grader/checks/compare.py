@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import MAX_ELEMENTS, CaseResult, _fail, _jsonable, _num, _quiet
+from .base import _FP_IGNORED, MAX_ELEMENTS, CaseResult, _fail, _jsonable, _num, _quiet
 from .types import Record
 
 
@@ -78,7 +78,10 @@ def broadcasts_to(shape: tuple, out_shape: tuple) -> bool:
 
 def _close(got: np.ndarray, want: np.ndarray, rtol: float, atol: float | np.ndarray) -> bool:
     # errstate alone silences NumPy's floating-point warnings; _quiet's catch_warnings
-    # costs more than the comparison, and judges call this thousands of times
+    # costs more than the comparison, and judges call this thousands of times: under
+    # _quiet (every judge) even errstate is skipped, the errors are ignored already
+    if _FP_IGNORED.get():
+        return bool(np.all(np.abs(got - want) <= atol + rtol * np.abs(want)))
     with np.errstate(all="ignore"):
         return bool(np.all(np.abs(got - want) <= atol + rtol * np.abs(want)))
 
