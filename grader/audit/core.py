@@ -16,6 +16,7 @@ earn 0 on its test and lose nothing elsewhere).
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ from grader.authoring.assignment import ASSIGNMENTS
 from . import baselines as B
 from . import coverage as C
 from .mutants import mutants as derive_mutants
-from .run import Context, Pool, context_key, seed_set
+from .run import Pool, context_key, forget, loaded, prepared, seed_set
 from .units import load as load_units
 
 CRITERIA = {
@@ -105,6 +106,15 @@ def verdict(m: dict, own: str, points: dict | None = None) -> dict:
             "wrong_everywhere": (n > 0 and differ == n) if n else None}
 
 
+def _guarded(fn, failure: list):
+    def run():
+        try:
+            fn()
+        except BaseException as e:  # raised again in the auditing thread
+            failure.append(e)
+    return run
+
+
 def audit(name: str, opts: Options | None = None, root: Path = ASSIGNMENTS, pool: Pool | None = None,
           progress=None) -> dict:
     opts = opts or Options()
@@ -113,28 +123,46 @@ def audit(name: str, opts: Options | None = None, root: Path = ASSIGNMENTS, pool
     unit_by_name = {u.name: u for u in units}
     muts = derive_mutants(units, opts.only)
     key = context_key(name, root, opts.n_sets)
-    # the reference and the baselines run every test with the notebook's long cells; a timeout
-    # there fails the audit, so on a loaded machine they get more time than a mutant (for which
-    # a timeout only means killed)
-    tasks = [{"id": "reference", "timeout_scale": 5}]
-    tasks += [{"id": m.id, "overrides": {m.top: m.source}, "unit": unit_by_name[m.unit],
-               "units": units, "all_sets_elsewhere": opts.all_sets_elsewhere, "full": opts.full} for m in muts]
-    if opts.baselines:
-        tasks += [{"id": f"baseline:{b}", "cells": B.cells(a, b), "timeout_scale": 5} for b in B.BASELINES]
     own_pool = pool is None
     if own_pool:
         pool = Pool(opts.workers, opts.timeout).__enter__()
     try:
-        # the reference first: its time sets the deadline, so a loaded machine does not turn a
-        # slow mutant into a "killed by timeout" one
-        start = time.monotonic()
-        results = {r["id"]: r for r in pool.map(key, tasks[:1])}
-        pool.timeout = max(opts.timeout, 20 * (time.monotonic() - start))
-        results.update({r["id"]: r for r in pool.map(key, tasks[1:], progress)})
+        # The reference is built and graded here, once (trusted code), in a thread, while the
+        # workers (forked before it starts: never fork a process that runs a thread) measure
+        # coverage and grade the lazy baselines, which need only the specs. Workers forked
+        # after it inherit its grades, records and reach. Its time sets the mutants' deadline,
+        # so a loaded machine does not turn a slow mutant into a "killed by timeout" one.
+        loaded(key)
+        pool.refresh()
+        pool.start()
+        failure: list = []
+        primer = threading.Thread(target=_guarded(lambda: prepared(key, units), failure), daemon=True)
+        primer.start()
+        # the baselines run every test with the notebook's long cells: a timeout there fails the
+        # audit, so on a loaded machine they get more time than a mutant (for which a timeout
+        # only means killed); so does the coverage run
+        early = [{"id": "coverage", "units": units, "only": opts.only, "timeout_scale": 5}] if opts.coverage else []
+        if opts.baselines:
+            early += [{"id": f"baseline:{b}", "cells": B.cells(a, b), "timeout_scale": 5} for b in B.BASELINES]
+        pool.timeout = opts.timeout
+        results = {r["id"]: r for r in pool.map(key, early, forking=False)}
+        primer.join()
+        if failure:
+            raise failure[0]
+        ctx = prepared(key, units)
+        reference = ctx.reference_result
+        pool.refresh()
+        results.update({r["id"]: r for r in pool.map(key, [t for t in early if t["id"] not in results])})
+        pool.timeout = max(opts.timeout, 20 * reference["seconds"])
+        tasks = [{"id": m.id, "overrides": {m.top: m.source}, "unit": unit_by_name[m.unit],
+                  "units": units, "all_sets_elsewhere": opts.all_sets_elsewhere, "full": opts.full} for m in muts]
+        results.update({r["id"]: r for r in pool.map(key, tasks, progress)})
     finally:
         if own_pool:
             pool.__exit__(None, None, None)
-    ctx = Context.load(*key)  # the parent's view of the specs (seeds per set, for the report)
+        else:
+            pool.refresh()  # the next assignment's workers are forked from its own context
+        forget(key)
     report = {
         "assignment": name,
         "seed_sets": [{t["id"]: _seeds(seed_set(t, k)) for t in ctx.tests} for k in range(opts.n_sets)],
@@ -142,7 +170,7 @@ def audit(name: str, opts: Options | None = None, root: Path = ASSIGNMENTS, pool
         "units": [{"name": u.name, "test": u.test, "check": u.check, "path": u.path, "line": u.line,
                    "mutants": sum(1 for m in muts if m.unit == u.name)} for u in units
                   if not opts.only or opts.only in (u.name, u.top, u.test)],
-        "reference": results["reference"],
+        "reference": {k: v for k, v in reference.items() if k != "seconds"},
     }
     rows = []
     for m in muts:
@@ -170,7 +198,9 @@ def audit(name: str, opts: Options | None = None, root: Path = ASSIGNMENTS, pool
                 "points": {t.id: round(t.points * min(got.get(t.id, [0])), 4) for t in a.tests},
                 "violations": [t for t in undone_tests if any(s > 0 for s in got.get(t, [1]))]})
     if opts.coverage:
-        report["coverage"] = C.measure(ctx, units, opts.only)
+        got = results["coverage"]
+        # a coverage run that failed in its worker (timeout, memory) is measured here instead
+        report["coverage"] = got["coverage"] if got["status"] == "ok" else C.measure(ctx, units, opts.only)
     report["criteria"] = criteria(report, opts)
     report["ok"] = all(c["ok"] for c in report["criteria"].values() if c["enforced"])
     report["seconds"] = round(time.monotonic() - t0, 2)

@@ -31,6 +31,8 @@ import numpy as np
 from grader.checks.component import DEFAULT_SHAPES, _normalise_cases
 from grader.checks.contract import OPERANDS
 
+from .namespace import build
+
 RTOL = 1e-12
 N_SEEDS = 2
 
@@ -464,10 +466,11 @@ def _mlp(ns):
         return _run(go)
 
 
-def _mlp_small(ns, seed):
+def _mlp_small(ns, seed, validation=True):
     """The training routines on a small random problem: initial weights, predictions, one
     ``train_step`` and two epochs of ``train`` with validation data (what the final model
-    alone does not show: the history, ``val_acc``, ``accuracy``)."""
+    alone does not show: the history, ``val_acc``, ``accuracy``), or without it (as the final
+    model trains: a namespace built without the training cell has no final model)."""
     def go():
         rng = np.random.default_rng(seed)
         X, y = rng.normal(size=(24, 6)), rng.integers(0, 3, 24)
@@ -482,8 +485,8 @@ def _mlp_small(ns, seed):
         acc = model.accuracy(Xv, yv)
         loss = ns["train_step"](model, X[:8], y[:8], 0.1)
         stepped = weights()
-        history = ns["train"](model, X, y, 0.1, 2, batch_size=30 if seed % 4 == 3 else 5, seed=seed,
-                              X_val=Xv, y_val=yv)
+        val = {"X_val": Xv, "y_val": yv} if validation else {}
+        history = ns["train"](model, X, y, 0.1, 2, batch_size=30 if seed % 4 == 3 else 5, seed=seed, **val)
         history = [dict(r) for r in history] if isinstance(history, list) else history
         return [init, preds, logits, acc, loss, stepped, history, weights()]
     with np.errstate(all="ignore"):
@@ -533,18 +536,24 @@ def _evaluators(ctx, unit):
         for seed in range(4):
             out.append((f"build_mlp/train_step/train on a small random problem (seed {seed})",
                         (lambda seed: lambda ns: _mlp_small(ns, seed))(seed)))
+        out.append(("build_mlp/train_step/train on a small random problem, no validation data (seed 4)",
+                    lambda ns: _mlp_small(ns, 4, validation=False)))
     return out
 
 
 _REFERENCE_OUTPUTS: dict = {}
 
 
-def _reference_outputs(ctx, unit):
+def _reference_outputs(ctx, unit, cells=None):
+    """The samples and the reference's outputs on them. ``cells``: the mutant's namespace is
+    built from these only (without the training cell): for mlp units the reference is built
+    the same way, and a sample it cannot evaluate there (the final network) is left out."""
     mlp = unit.check.startswith("mlp_")
-    key = (ctx.name, ctx.root, ctx.n_sets, "mlp" if mlp else unit.test)  # mlp units share samples
+    short = tuple(c.id for c in cells) if mlp and cells is not None and len(cells) < len(ctx.cells) else None
+    key = (ctx.name, ctx.root, ctx.n_sets, "mlp" if mlp else unit.test, short)  # mlp units share samples
     if key not in _REFERENCE_OUTPUTS:
         # the samples rebuild the graph, so they get a namespace of their own
-        ref = ctx.reference() if not mlp else ctx.fresh_reference()
+        ref = ctx.reference() if not mlp else build(cells)[0] if short else ctx.fresh_reference()
         # a sample the reference itself raises on is outside the domain: no evidence either way
         _REFERENCE_OUTPUTS[key] = [(text, ev, out) for text, ev in _evaluators(ctx, unit)
                                    if not _raises(out := ev(ref))]
@@ -555,11 +564,12 @@ def _raises(out) -> bool:
     return isinstance(out, tuple) and len(out) == 2 and out[0] == "raises"
 
 
-def compare(ctx, ns, unit) -> dict:
-    """Samples, how many differ, the largest relative difference, and the first one that differs."""
+def compare(ctx, ns, unit, cells=None) -> dict:
+    """Samples, how many differ, the largest relative difference, and the first one that
+    differs (``cells``: those ``ns`` was built from, if not all the notebook's)."""
     n = differ = 0
     worst, first = 0.0, None
-    for text, ev, a in _reference_outputs(ctx, unit):
+    for text, ev, a in _reference_outputs(ctx, unit, cells):
         b = ev(ns)
         n += 1
         ok, err = same(b, a)

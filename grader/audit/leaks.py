@@ -12,9 +12,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from grader.authoring.assignment import ASSIGNMENTS, discover, load_assignment
+from grader.authoring.assignment import ASSIGNMENTS, discover
 
-from .units import find_top, graded_units
+from .units import assignment, find_top, graded_units
 from .mutants import _unit_function
 
 DEFAULT_ORDER = ("scalar_backprop", "forward_mode", "tensor_edf", "mlp_training")
@@ -56,7 +56,7 @@ def given_functions(a) -> list[tuple[str, str, str]]:
 
 def check(order=None, only: str | None = None, root: Path = ASSIGNMENTS) -> dict:
     names = course_order(order, root)
-    loaded = {n: load_assignment(n, root) for n in names}
+    loaded = {n: assignment(n, root) for n in names}
     units = {n: graded_units(loaded[n]) for n in names}
     keys = {n: [(u, body_key(_unit_function(find_top(u.path, u.top, u.cell), u)[0])) for u in units[n]]
             for n in names}

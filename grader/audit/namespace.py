@@ -114,18 +114,21 @@ def notebook_cells(a: Assignment, choose: Callable[[str | None], str] | None = N
 
 
 def build(cells: list[NotebookCell], overrides: dict[str, str] | None = None,
-          preset: dict | None = None, timings: dict | None = None) -> tuple[dict, list[str]]:
+          preset: dict | None = None, timings: dict | None = None,
+          on_cell: Callable[[str], None] | None = None) -> tuple[dict, list[str]]:
     """Run the cells (and overriding definitions) in a fresh namespace: (ns, cell errors).
 
     A cell that raises is recorded and the next cells still run, as in grading. ``preset``
     names are in the namespace before the first cell (the coverage probes). ``timings``
-    receives each cell's CPU seconds.
+    receives each cell's CPU seconds; ``on_cell`` is told each cell's id before it runs.
     """
     overrides = dict(overrides or {})
     ns: dict = {"__name__": "__main__", **(preset or {})}
     errors: list[str] = []
     with contextlib.redirect_stdout(io.StringIO()):
         for cell in cells:
+            if on_cell is not None:
+                on_cell(cell.id)
             start = time.process_time()
             try:
                 exec(compile(cell.source, f"<cell {cell.id}>", "exec"), ns)

@@ -25,15 +25,21 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from pathlib import Path
 
-from grader.authoring.assignment import ASSIGNMENTS, load_assignment
+from grader.authoring.assignment import ASSIGNMENTS
 from grader.checks import hidden, probe
 from grader.checks.records import admit
 
 from . import domains
 from .namespace import build, notebook_cells
+from .units import assignment
 
 MEMORY_LIMIT = 3 * 2 ** 30  # bytes of address space per worker
-LONG_CELL_CPU = 1.0         # CPU seconds above which a reference cell is long (training)
+JUDGING = "judging"          # ``prime``: the judge runs, no case's probe
+# A long cell (a network's training) takes at least LONG_CELL_CPU seconds of the reference's
+# CPU time and at least LONG_CELL_SHARE of the whole notebook's: a share, so the same cells
+# are long on a fast machine and a slow one
+LONG_CELL_CPU = 0.1
+LONG_CELL_SHARE = 0.5
 
 
 def derived_seed(assignment: str, test: str, k: int, seed: int) -> int:
@@ -63,12 +69,16 @@ class Context:
     cells: list = field(default_factory=list)
     ref_ns: dict | None = None
     reach_map: dict | None = None
+    build_cells: dict = field(default_factory=dict)  # unit -> cells during whose build it runs
     cell_cpu: dict = field(default_factory=dict)    # cell id -> CPU seconds in the reference
     long_tests: set | None = None                    # tests that need the long cells
+    ref_records: dict | None = None                  # (test id, k) -> [(digest, record)] of the reference
+    ref_cases: dict = field(default_factory=dict)    # (test id, k, case) -> the reference's CaseResult
+    reference_result: dict | None = None             # the reference's grades (``prime``)
 
     @classmethod
     def load(cls, name: str, root: str, n_sets: int) -> "Context":
-        a = load_assignment(name, root=Path(root))
+        a = assignment(name, Path(root))
         ctx = cls(name, root, n_sets, [t.table for t in a.tests])
         ctx.cells = notebook_cells(a)
         for t in ctx.tests:
@@ -85,50 +95,73 @@ class Context:
         return ctx
 
     def reach(self, units) -> dict:
-        """{unit name: {(test id, set k)}}: where the reference runs each unit's code.
+        """{unit name: {(test id, set k, case i)}}: the cases whose probe runs each unit's code.
 
-        A mutant changes one unit's body only, so a (test, seed set) that never calls that
-        code grades the mutant exactly as the reference: it need not be run.
+        A mutant changes one unit's body only, so a case that never calls that code gives
+        the reference's record: it need not be run (its record and verdict are the
+        reference's), and a test none of whose cases call it grades the mutant as the
+        reference. Computed once, with the reference's own grades (``prime``).
         """
-        if self.reach_map is not None:
-            return self.reach_map
-        ns = self.reference()
-        where = _unit_code_keys(self.cells, units)
-        self.reach_map = {u.name: set() for u in units}
-        current = [None]
-
-        def prof(frame, event, arg):
-            if event == "call":
-                name = where.get((frame.f_code.co_filename, frame.f_code.co_firstlineno))
-                if name is not None:
-                    self.reach_map[name].add(current[0])
-        # code the notebook runs while it is built (the training cell) counts for every test
-        in_build: set = set()
-
-        def prof_build(frame, event, arg):
-            if event == "call":
-                name = where.get((frame.f_code.co_filename, frame.f_code.co_firstlineno))
-                if name is not None:
-                    in_build.add(name)
-        sys.setprofile(prof_build)
-        try:
-            build(self.cells)
-        finally:
-            sys.setprofile(None)
-        for t in self.tests:
-            for k in range(self.n_sets):
-                current[0] = (t["id"], k)
-                src = self.same_as.get((t["id"], k), k)
-                table, specs = self.specs[(t["id"], src)]
-                sys.setprofile(prof)
-                try:
-                    for s in copy.deepcopy(specs):
-                        probe(ns, s)
-                finally:
-                    sys.setprofile(None)
-                for name in in_build:
-                    self.reach_map[name].add((t["id"], k))
+        if self.reach_map is None:
+            self.prime(units)
         return self.reach_map
+
+    def reached(self, units, name: str, built: set) -> set:
+        """The cases a mutant of unit ``name`` can change when its namespace is built from the
+        cells ``built``: those that call the unit, or every case if the unit runs while one
+        of those cells is built (the training cell: what it leaves in the namespace may differ)."""
+        direct = self.reach(units)[name]
+        if self.build_cells.get(name, set()) & built:
+            return direct | {(tid, k, i) for (tid, k), recs in self.ref_records.items() for i in range(len(recs))} \
+                | {(tid, k, i) for (tid, k), src in self.same_as.items() for i in range(len(self.ref_records[(tid, src)]))}
+        return direct
+
+    def prime(self, units) -> dict:
+        """Build and grade the reference once, recording where each unit's code runs (case by
+        case), each case's record (with a digest: a mutant's identical record gets the
+        reference's verdict without judging it again) and the reference's grades."""
+        if self.reference_result is not None:
+            return self.reference_result
+        where = _unit_code_keys(self.cells, units)
+        reach = {u.name: set() for u in units}
+        in_build: dict = {u.name: set() for u in units}  # unit -> the cells during whose build it runs
+        current: list = [None]
+        cell: list = [None]
+
+        def calls(frame, event, arg):
+            # a global trace function sees each Python call (no C calls, as a profile function
+            # would); returning None traces no line of it
+            name = where.get((frame.f_code.co_filename, frame.f_code.co_firstlineno))
+            if name is not None:
+                if current[0] is None:
+                    in_build[name].add(cell[0])
+                elif current[0] != JUDGING:  # the judge's own reference runs are not the notebook's
+                    reach[name].add(current[0])
+        start = time.monotonic()
+        before = sys.gettrace()
+        sys.settrace(calls)
+        try:
+            ns, errors = build(self.cells, on_cell=lambda c: cell.__setitem__(0, c))
+            keep: dict = {}
+            tests = grade(self, ns, keep=keep, current=current)
+        finally:
+            sys.settrace(before)
+        for (tid, k), src in self.same_as.items():  # a set with another's specs: its cases too
+            for name in reach:
+                reach[name].update((tid, k, i) for t, kk, i in list(reach[name]) if t == tid and kk == src)
+        self.reach_map, self.ref_records, self.build_cells = reach, keep, in_build
+        self.reference_result = {"id": "reference", "status": "ok", "errors": errors, "tests": tests,
+                                 "seconds": time.monotonic() - start}
+        self.reference()  # timed without tracing: its cells' CPU seconds say which are long
+        return self.reference_result
+
+    def reference_case(self, table: dict, specs: list, k: int, i: int):
+        """The reference's verdict on case i of (table, set k), judged once per process."""
+        key = (table["id"], k, i)
+        if key not in self.ref_cases:
+            record = copy.deepcopy(self.ref_records[(table["id"], k)][i][1])
+            self.ref_cases[key] = hidden.judge_cases(table, specs[i:i + 1], [record])[0]
+        return self.ref_cases[key]
 
     def fresh_reference(self) -> dict:
         ns, errors = build(self.cells)
@@ -138,9 +171,10 @@ class Context:
 
     @property
     def long_cells(self) -> set:
-        """Cells whose reference run takes over LONG_CELL_CPU seconds (a network's training)."""
+        """Cells that take most of the reference's build (a network's training)."""
         self.reference()
-        return {c for c, t in self.cell_cpu.items() if t > LONG_CELL_CPU}
+        total = sum(self.cell_cpu.values())
+        return {c for c, t in self.cell_cpu.items() if t >= LONG_CELL_CPU and t >= LONG_CELL_SHARE * total}
 
     def needs_long_cells(self) -> set:
         """The tests the reference fails (seed set 0) when its long cells are left out (the ones
@@ -148,15 +182,21 @@ class Context:
         if self.long_tests is None:
             self.long_tests = set()
             if self.long_cells:
-                ns, _ = build([c for c in self.cells if c.id not in self.long_cells])
-                only0 = {(t["id"], k) for t in self.tests for k in range(1, self.n_sets)}
-                self.long_tests = {t for t, r in grade(self, ns, skipped=only0).items() if r["scores"][0] < 1}
                 # a learning test trains a network itself (seconds per mutant), whatever it needs
-                self.long_tests |= {t["id"] for t in self.tests if t["check"] == "mlp_accuracy"}
+                learning = {t["id"] for t in self.tests if t["check"] == "mlp_accuracy"}
+                ns, _ = build([c for c in self.cells if c.id not in self.long_cells])
+                skip = {(t["id"], k) for t in self.tests for k in range(self.n_sets)
+                        if k > 0 or t["id"] in learning}
+                self.long_tests = {t for t, r in grade(self, ns, skipped=skip).items() if r["scores"][0] is not None
+                                   and r["scores"][0] < 1} | learning
         return self.long_tests
 
     def reference(self) -> dict:
         if self.ref_ns is None:
+            # timed after a first build (``prime``'s, else one here): that one imports the
+            # notebook's modules (matplotlib takes a second of CPU), and an import is no long cell
+            if self.reference_result is None:
+                build(self.cells)
             self.ref_ns, errors = build(self.cells, timings=self.cell_cpu)
             if errors:
                 raise RuntimeError(f"{self.name}: the reference notebook fails: {errors}")
@@ -182,13 +222,25 @@ def _unit_code_keys(cells, units) -> dict:
     return out
 
 
-def grade(ctx: Context, ns: dict, reached=None, skipped=None) -> dict:
+def _digest(record) -> bytes | None:
+    try:
+        return hashlib.sha256(pickle.dumps(record, protocol=5)).digest()
+    except Exception:  # a record that does not pickle is judged, never matched
+        return None
+
+
+def grade(ctx: Context, ns: dict, reached=None, skipped=None, keep=None, current=None) -> dict:
     """{test id: {"scores": [per seed set], "diagnoses": [...]}} for a namespace.
 
-    ``reached``: the (test, set) pairs whose specs run the mutated code; any other scores
-    as the reference does (1). ``skipped``: pairs not graded, score None.
+    ``reached``: the (test, set, case) triples whose specs run the mutated code; a test with
+    none scores as the reference does (1), and in a reached test a case not reached takes
+    the reference's record and verdict. A reached case whose record equals the reference's
+    (same pickled bytes) takes the reference's verdict without being judged again: a verdict
+    depends only on the spec and the record. ``skipped``: (test, set) pairs not graded, score
+    None. ``keep``: receives each (test, set)'s records (the reference's, ``prime``).
     A check that raises is a grader bug (an exception, not a score).
     """
+    pairs = None if reached is None else {(t, k) for t, k, _ in reached}
     out = {}
     for t in ctx.tests:
         scores, details = [], []
@@ -197,7 +249,7 @@ def grade(ctx: Context, ns: dict, reached=None, skipped=None) -> dict:
                 scores.append(scores[ctx.same_as[(t["id"], k)]])
                 details.append(details[ctx.same_as[(t["id"], k)]])
                 continue
-            if reached is not None and (t["id"], k) not in reached:
+            if pairs is not None and (t["id"], k) not in pairs:
                 scores.append(1.0)
                 details.append("not reached")
                 continue
@@ -206,9 +258,29 @@ def grade(ctx: Context, ns: dict, reached=None, skipped=None) -> dict:
                 details.append("not graded")
                 continue
             table, specs = ctx.specs[(t["id"], k)]
-            specs = copy.deepcopy(specs)  # a mutant may write into the arrays it is given
-            records = admit([probe(ns, s) for s in specs], len(specs))  # judged as grading judges them
-            r = hidden.judge(table, specs, records)
+            ref = ctx.ref_records.get((t["id"], k)) if reached is not None and ctx.ref_records else None
+            records, probed = [], []
+            for i, s in enumerate(specs):
+                if ref is not None and (t["id"], k, i) not in reached:
+                    records.append(copy.deepcopy(ref[i][1]))
+                    probed.append(False)
+                    continue
+                if current is not None:
+                    current[0] = (t["id"], k, i)
+                # a mutant may write into the arrays it is given: it gets a copy, the judge the
+                # spec itself (its content hash is kept by identity)
+                records.append(probe(ns, copy.deepcopy(s)))
+                probed.append(True)
+            if current is not None:
+                current[0] = JUDGING
+            records = admit(records, len(specs))  # judged as grading judges them
+            known = None
+            if ref is not None:
+                known = [None if p and _digest(r) != ref[i][0] else ctx.reference_case(table, specs, k, i)
+                         for i, (r, p) in enumerate(zip(records, probed))]
+            if keep is not None:
+                keep[(t["id"], k)] = [(_digest(r), r) for r in records]
+            r = hidden.judge(table, specs, records, known)
             scores.append(float(r.score))
             details.append(r.diagnosis)
         out[t["id"]] = {"scores": scores, "diagnoses": details}
@@ -221,27 +293,54 @@ def run_task(ctx: Context, task: dict) -> dict:
     """Grade one namespace. A mutant whose own test does not need the notebook's long cells
     (training) is built without them, and the tests that do need them are not graded for it
     (score None) unless ``full``: its own test is judged exactly as in a full build."""
+    if task["id"] == "coverage":  # the reference's branch coverage, beside the mutants
+        from . import coverage
+        return {"id": "coverage", "status": "ok", "coverage": coverage.measure(ctx, task["units"], task.get("only"))}
     unit = task.get("unit")
     reached = skipped = None
     cells = task.get("cells") or ctx.cells
     if unit is not None:
-        reached = ctx.reach(task["units"])[unit.name]
-        if not task.get("all_sets_elsewhere"):  # other tests: the suite's own seeds only
-            skipped = {(t, k) for t, k in reached if t != unit.test and k > 0}
         long_tests = ctx.needs_long_cells()
-        if not task.get("full") and long_tests and unit.test not in long_tests:
+        short = not task.get("full") and long_tests and unit.test not in long_tests
+        if short:
             cells = [c for c in cells if c.id not in ctx.long_cells]
+        reached = ctx.reached(task["units"], unit.name, {c.id for c in cells})
+        if not task.get("all_sets_elsewhere"):  # other tests: the suite's own seeds only
+            skipped = {(t, k) for t, k, _ in reached if t != unit.test and k > 0}
+        if short:
             skipped = (skipped or set()) | {(t, k) for t in long_tests for k in range(ctx.n_sets)}
     ns, errors = build(cells, task.get("overrides"))
     result = {"id": task["id"], "status": "ok", "errors": errors, "tests": grade(ctx, ns, reached, skipped)}
     if unit is not None:
-        result["domain"] = domains.compare(ctx, ns, unit)
+        result["domain"] = domains.compare(ctx, ns, unit, cells)
     return result
 
 
 # -- the pool --------------------------------------------------------------------------
 
 _CONTEXTS: dict = {}
+
+
+def _digits_once():
+    """In a worker: scikit-learn's digits parsed once, each call given its own copy. Every
+    namespace the worker builds loads them in the notebook's data cell (parsing the
+    compressed CSV each time was a tenth of a mutant of mlp_training or conv_edf)."""
+    try:
+        import sklearn.datasets as datasets
+    except ImportError:
+        return
+    load, cache = datasets.load_digits, {}
+
+    def load_digits(*args, **kwargs):
+        try:
+            key = (args, tuple(sorted(kwargs.items())))
+            hash(key)
+        except TypeError:
+            return load(*args, **kwargs)
+        if key not in cache:
+            cache[key] = load(*args, **kwargs)
+        return copy.deepcopy(cache[key])
+    datasets.load_digits = load_digits
 
 
 def _worker(conn, memory_limit):
@@ -251,6 +350,7 @@ def _worker(conn, memory_limit):
     except (ImportError, ValueError, OSError):
         pass
     os.environ.setdefault("MPLBACKEND", "Agg")
+    _digits_once()
     while True:
         try:
             msg = conn.recv()
@@ -272,7 +372,13 @@ def _worker(conn, memory_limit):
 
 
 class Pool:
-    """Workers forked from this process; one task at a time each, killed at its deadline."""
+    """Workers forked from this process; one task at a time each, killed at its deadline.
+
+    Workers are forked when ``map`` first needs them, and ``refresh`` retires them, so the
+    next ``map`` forks workers that hold what the parent has prepared since (an assignment's
+    ``Context``: specs, the reference's grades and records, where each unit runs): that is
+    computed once, not once per worker.
+    """
 
     def __init__(self, workers: int = 2, timeout: float = 60.0, memory_limit: int = MEMORY_LIMIT):
         self.n, self.timeout, self.memory_limit = max(1, workers), timeout, memory_limit
@@ -287,10 +393,18 @@ class Pool:
         return {"proc": p, "conn": parent, "task": None, "deadline": None}
 
     def __enter__(self):
-        self.workers = [self._spawn() for _ in range(self.n)]
         return self
 
     def __exit__(self, *exc):
+        self.refresh()
+
+    def start(self):
+        """Fork the workers now (``map`` does, if none are running)."""
+        if not self.workers:
+            self.workers = [self._spawn() for _ in range(self.n)]
+
+    def refresh(self):
+        """Retire the workers; the next ``map`` forks new ones from this process as it is now."""
         for w in self.workers:
             try:
                 w["conn"].send(None)
@@ -301,11 +415,17 @@ class Pool:
             if w["proc"].is_alive():
                 w["proc"].kill()
                 w["proc"].join()
+            w["conn"].close()
+        self.workers = []
 
-    def map(self, ctx_key: tuple, tasks: list[dict], progress=None) -> list[dict]:
+    def map(self, ctx_key: tuple, tasks: list[dict], progress=None, forking: bool = True) -> list[dict]:
+        """Each task's result, in order. ``forking=False`` (while this process runs another
+        thread, which a forked child must not inherit mid-work): a worker that dies or
+        overruns is not replaced, and the tasks left when none remains are not in the result."""
         pending = list(tasks)[::-1]
         results: dict = {}
-        while pending or any(w["task"] for w in self.workers):
+        self.start()
+        while (pending and self.workers) or any(w["task"] for w in self.workers):
             for w in self.workers:
                 if w["task"] is None and pending:
                     w["task"] = pending.pop()
@@ -314,6 +434,7 @@ class Pool:
             busy = [w for w in self.workers if w["task"]]
             ready = wait([w["conn"] for w in busy], timeout=0.5)
             now = time.monotonic()
+            failed = []
             for i, w in enumerate(self.workers):
                 if not w["task"]:
                     continue
@@ -322,26 +443,51 @@ class Pool:
                         res = w["conn"].recv()
                     except (EOFError, OSError):
                         res = {"id": w["task"]["id"], "status": "crashed", "errors": ["worker died"], "tests": {}}
-                        self._replace(i)
+                        failed.append(i)
                     results[res["id"]] = res
-                    self.workers[i]["task"] = None
+                    w["task"] = None
                     if progress:
                         progress(len(results), len(tasks))
                 elif now > w["deadline"] or not w["proc"].is_alive():
                     status = "timeout" if w["proc"].is_alive() else "crashed"
                     results[w["task"]["id"]] = {"id": w["task"]["id"], "status": status,
                                                 "errors": [f"{status} after {self.timeout:g} s"], "tests": {}}
-                    self._replace(i)
-        return [results[t["id"]] for t in tasks]
+                    w["task"] = None
+                    failed.append(i)
+            for i in failed:
+                self._retire(self.workers[i])
+                self.workers[i] = self._spawn() if forking else None
+            self.workers = [w for w in self.workers if w is not None]
+        return [results[t["id"]] for t in tasks if t["id"] in results]
 
-    def _replace(self, i):
-        w = self.workers[i]
+    @staticmethod
+    def _retire(w):
         if w["proc"].is_alive():
             w["proc"].kill()
         w["proc"].join()
         w["conn"].close()
-        self.workers[i] = self._spawn()
 
 
 def context_key(name: str, root=ASSIGNMENTS, n_sets: int = 3) -> tuple:
     return (name, str(root), n_sets)
+
+
+def loaded(key: tuple) -> Context:
+    """The assignment's context in this process (specs built); workers forked afterwards
+    (``Pool.start``, ``Pool.refresh``) inherit it."""
+    ctx = _CONTEXTS.get(key)
+    if ctx is None:
+        ctx = _CONTEXTS[key] = Context.load(*key)
+    return ctx
+
+
+def prepared(key: tuple, units) -> Context:
+    """The context loaded and primed (the reference built and graded once)."""
+    ctx = loaded(key)
+    ctx.prime(units)
+    ctx.needs_long_cells()
+    return ctx
+
+
+def forget(key: tuple) -> None:
+    _CONTEXTS.pop(key, None)

@@ -17,6 +17,7 @@ A unit two tests claim, or none, is a configuration error the audit reports.
 from __future__ import annotations
 
 import ast
+import copy
 import functools
 import importlib
 from dataclasses import dataclass
@@ -217,6 +218,28 @@ def graded_units(a: Assignment) -> list[Unit]:
     return units
 
 
+_LOADED: dict = {}
+
+
+def _stamp(*dirs: Path) -> tuple:
+    return tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size)
+                 for d in dirs if d.is_dir() for f in sorted(d.iterdir()) if f.is_file())
+
+
+def assignment(name: str, root: Path = ASSIGNMENTS) -> Assignment:
+    """``load_assignment``, once per process while its files are unchanged (a copy each time).
+
+    An audit of the course loads every assignment several times (its units, its specs, the
+    leak check of each one against all the others): about 2 s each, mostly rendering the
+    checks bundle, is then paid once. The template, the suite, the reference and the check
+    modules are all in the key (file, modification time and size)."""
+    root = Path(root)
+    key = (name, str(root.resolve()), _stamp(root / name, REPO / "reference", REPO / "grader" / "checks"))
+    if key not in _LOADED:
+        _LOADED[key] = load_assignment(name, root)
+    return copy.deepcopy(_LOADED[key])
+
+
 def load(name: str, root: Path = ASSIGNMENTS) -> tuple[Assignment, list[Unit]]:
-    a = load_assignment(name, root)
+    a = assignment(name, root)
     return a, graded_units(a)

@@ -361,14 +361,22 @@ def mlp_expectation(spec: dict) -> dict:
     return kind(spec["check"]).exact(spec, rec)
 
 
-def judge(test: dict, specs: list[Spec], records: list[Record]) -> Result:
+def judge_cases(test: dict, specs: list[Spec], records: list[Record], known: list | None = None) -> list[CaseResult]:
+    """One verdict per spec; ``known[i]``, where given, is case i's verdict already (the
+    audit's: a record equal to one judged before)."""
+    known = known or [None] * len(specs)
+    with _quiet():  # once per test: entering catch_warnings per case was a tenth of judging
+        return [c if c is not None else judge_case(test, s, r) for s, r, c in zip(specs, records, known)]
+
+
+def judge(test: dict, specs: list[Spec], records: list[Record], known: list | None = None) -> Result:
     """The test's Result: one verdict per spec, score = fraction passed."""
     tid = test.get("id", test.get("target", "test"))
     if not isinstance(records, list) or len(records) != len(specs):
         return Result(tid, False, 0.0, "the grading child returned the wrong number of records.",
                         "protocol_error", {})
-    with _quiet():  # once per test: entering catch_warnings per case was a tenth of judging
-        cases = [judge_case(test, s, r) for s, r in zip(specs, records)]
+    cases = judge_cases(test, specs, records, known)
+    with _quiet():
         if test.get("check") == "mlp_accuracy":
             target = float(_params(test, "hidden").get("target", 0.95))
             cases = charge_own_errors(specs, records, cases, target, reference_accuracy)
