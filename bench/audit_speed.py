@@ -1,6 +1,6 @@
 """Speed of ``backprop audit``: every assignment, against the 3-minute budget on 2 cores.
 
-Run: .venv/bin/python bench/audit_speed.py [--workers 2] [--seed-sets 3] [--json-dir DIR] [ASSIGNMENT ...]
+Run: .venv/bin/python bench/audit_speed.py [--workers 2] [--seed-sets 3] [--json-dir DIR] [--full] [ASSIGNMENT ...]
 
 Audits each assignment (mutants under every seed set, lazy baselines, coverage; the course
 leak check once) in one pool of worker processes, as ``backprop audit`` does with no
@@ -51,9 +51,12 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seed-sets", type=int, default=3)
     ap.add_argument("--json-dir", help="also write each report (with the course leak check) here")
+    ap.add_argument("--full", action="store_true",
+                    help="as `backprop audit --full` (the learning tests for every mutant; make test "
+                         "audits mlp_training so)")
     args = ap.parse_args()
     names = args.assignments or discover()
-    opts = Options(n_sets=args.seed_sets, workers=args.workers)
+    opts = Options(n_sets=args.seed_sets, workers=args.workers, full=args.full)
     print(f"load average before: {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
     print(f"{'assignment':<16} {'mutants':>7} {'wall s':>8} {'cpu s':>8} {'mutants/s':>9}  verdict")
     t_all, c_all = time.perf_counter(), cpu()

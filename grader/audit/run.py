@@ -131,7 +131,7 @@ class Context:
         def calls(frame, event, arg):
             # a global trace function sees each Python call (no C calls, as a profile function
             # would); returning None traces no line of it
-            name = where.get((frame.f_code.co_filename, frame.f_code.co_firstlineno))
+            name = where.get((frame.f_code.co_filename, frame.f_code.co_firstlineno, frame.f_code.co_name))
             if name is not None:
                 if current[0] is None:
                     in_build[name].add(cell[0])
@@ -204,7 +204,8 @@ class Context:
 
 
 def _unit_code_keys(cells, units) -> dict:
-    """(code filename, first line) of each unit's function as the notebook's cells define it."""
+    """(code filename, first line, name) of each unit's function as the notebook's cells define
+    it (the name too: a cell's own code also starts at its line 1)."""
     out = {}
     by_cell = {c.id: c for c in cells}
     for u in units:
@@ -218,7 +219,7 @@ def _unit_code_keys(cells, units) -> dict:
                 (f for f in node.body if isinstance(f, ast.FunctionDef) and f.name == u.method), None)
             if fn is not None:
                 line = fn.decorator_list[0].lineno if fn.decorator_list else fn.lineno
-                out[(f"<cell {cell.id}>", line)] = u.name
+                out[(f"<cell {cell.id}>", line, fn.name)] = u.name
     return out
 
 

@@ -83,3 +83,15 @@ def test_a_unit_outside_the_training_cell_does_not_reach_the_learning_case():
     assert learning
     assert learning <= reach["train_step"] and learning <= reach["build_mlp"]
     assert not learning & reach["MLP.predict"]
+
+
+def test_defining_a_unit_is_not_running_it():
+    """A cell's own code object starts at line 1, as a function defined on the cell's first
+    line does: only calls of the unit's function count (conv_edf's ``predict`` and ``im2col``
+    open their cells). The training cell runs the components, and only it."""
+    ctx, units = primed("conv_edf")
+    assert not ctx.build_cells["predict"]
+    assert ctx.build_cells["im2col"] == {"final-model-solution"}
+    learning = {(t, k, i) for (t, k), recs in ctx.ref_records.items() for i in range(len(recs))
+                if ctx.specs[(t, k)][1][i].get("cnn_learning")}
+    assert learning and not learning & ctx.reached(units, "predict", {c.id for c in ctx.cells})
