@@ -199,6 +199,8 @@ def _dual_dot_cause(op: str, text: str, a: tuple, b: tuple, got: float, want: fl
 
 def judge_dual(spec: OpsSpec, record: OpsRecord, expected: dict) -> CaseResult:
     units = ", ".join(dict.fromkeys(dual_unit(op) for op in spec["ops"]))
+    if isinstance(record, dict) and "error" in record and "results" not in record:
+        return _error_case(record, units, component=units)  # the probe failed before any operation
     try:
         got = record["results"]
         if not isinstance(got, list) or len(got) != len(expected["results"]):

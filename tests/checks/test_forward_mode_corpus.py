@@ -98,3 +98,13 @@ def test_reference_full_marks_on_every_suite_test(ref_ns):
             if t["check"] in ("dual", "tape", "function"):
                 assert hidden.run_hidden(ref_ns, t).passed, t["id"]
                 assert P.run_public(ref_ns, t).passed, t["id"]
+
+
+def test_a_dual_probe_that_fails_before_any_operation_names_the_error(ref_ns):
+    """No ``Dual`` in the notebook: the record is the error itself, reported as the student's
+    error (not as a record the grader could not judge)."""
+    ns = {k: v for k, v in ref_ns.items() if k != "Dual"}
+    test = next(t for t in suites()["forward_mode"] if t["id"] == "dual_mul")
+    r = hidden.run_hidden(ns, test)
+    assert not r.passed and r.diagnosis != "protocol_error", r.message
+    assert "Dual" in r.message and "could not be judged" not in r.message
