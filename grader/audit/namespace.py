@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import functools
 import io
 import time
 from dataclasses import dataclass
@@ -113,6 +114,13 @@ def notebook_cells(a: Assignment, choose: Callable[[str | None], str] | None = N
     return out
 
 
+@functools.lru_cache(maxsize=256)
+def _compiled(source: str, filename: str):
+    """A cell's code, compiled once: every mutant's namespace runs the same cells (a code
+    object is immutable; each run gets its own namespace)."""
+    return compile(source, filename, "exec")
+
+
 def build(cells: list[NotebookCell], overrides: dict[str, str] | None = None,
           preset: dict | None = None, timings: dict | None = None,
           on_cell: Callable[[str], None] | None = None) -> tuple[dict, list[str]]:
@@ -131,7 +139,7 @@ def build(cells: list[NotebookCell], overrides: dict[str, str] | None = None,
                 on_cell(cell.id)
             start = time.process_time()
             try:
-                exec(compile(cell.source, f"<cell {cell.id}>", "exec"), ns)
+                exec(_compiled(cell.source, f"<cell {cell.id}>"), ns)
             except Exception as e:  # a student's failure is data
                 errors.append(f"{cell.id}: {type(e).__name__}: {e}")
             if timings is not None:

@@ -29,6 +29,7 @@ from . import base, compare, graphs
 from .backward_judge import judge_backward
 from .backward_loop import make_node, node_classes
 from .base import CaseResult, Result, _fail, _quiet, combine, probe
+from .records import admit
 from .contract import ALL_CLASSES
 from .cnn import judge_cnn_learning
 from .mlp import charge_own_errors, judge_mlp_accuracy, judge_mlp_learning
@@ -387,4 +388,5 @@ def run_hidden(ns: Namespace, test: dict, which: str = "hidden", key: int | None
     """build_specs + probe + judge in one process (trusted setting only); ``key``: a
     submission's hidden seeds (``seeded``)."""
     specs = build_specs(seeded(test, key) if which == "hidden" else test, which)
-    return judge(test, specs, [probe(ns, s) for s in specs])
+    # records enter the judge as grading's do: through ``admit``
+    return judge(test, specs, admit([probe(ns, s) for s in specs], len(specs)))
