@@ -34,6 +34,7 @@ import numpy as np
 from .base import _get, probe
 from .forensics_support import _check_case_end, _check_dispatch, _harness_codes, _see, _through
 from .forensics_support import _is_complex, _near_refs, _operand_values
+from .forensics_numpy import _unwatch_numpy, _watch_numpy
 from .types import Namespace, Opaque, Record, Spec
 
 FORENSIC_CHECKS = ("component", "backward_loop", "function", "tape")
@@ -72,6 +73,7 @@ class _ForensicState:
     def release(self) -> None:
         """Drop the wrappers and objects held (the wrappers' closures hold the state: a cycle)."""
         self.wrappers, self.installed, self.instrumented, self.plans, self.ok = {}, {}, {}, {}, {}
+        self.numpy_watches = {}
         self.instances = {}
 
     def bump(self, table: dict, key: object, n: int = 1) -> None:
@@ -114,11 +116,13 @@ def _wrap_backward(st: _ForensicState, cls: type, orig: Callable[..., Opaque]) -
             st.refs = _operand_values(self)
             st.shifts = {}
         _see(st, self)
+        watched = _watch_numpy(st) if outer else None  # NumPy's math, while the outermost backward runs
         st.backward_depth += 1
         try:
             return orig(self, *args, **kwargs)
         finally:
             st.backward_depth -= 1
+            _unwatch_numpy(watched)
             if outer:
                 _check_dispatch(st, self)
             if outer:

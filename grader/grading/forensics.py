@@ -29,10 +29,11 @@ _NAME = re.compile(r"[^A-Za-z0-9_ >.()-]")
 
 
 def child_source() -> str:
-    """``grader/checks/forensics_support.py`` and ``forensics.py`` as a section of the child's
+    """``grader/checks/forensics_support.py``, ``forensics_numpy.py`` and ``forensics.py`` as a section of the child's
     ``backprop_checks`` (their names from ``base`` are defined earlier in the bundle)."""
     lines = []
-    for path in (FORENSICS_SOURCE.with_name("forensics_support.py"), FORENSICS_SOURCE):
+    for path in (FORENSICS_SOURCE.with_name("forensics_support.py"), FORENSICS_SOURCE.with_name("forensics_numpy.py"),
+                 FORENSICS_SOURCE):
         lines += path.read_text(encoding="utf-8").splitlines(keepends=True) + ["\n\n"]
     return "".join(line for line in lines if not line.startswith("from ."))
 
@@ -51,6 +52,15 @@ def _table(x) -> dict[str, int]:
     return {_name(k): _count(v) for k, v in list(x.items())[:50] if _count(v)}
 
 
+_LIBRARIES = {"np": "NumPy", "math": "math", "cmath": "cmath"}  # forensics_numpy's watched modules
+
+
+def _library(helper: str) -> str | None:
+    """``np`` for ``np.tanh`` (a student's helper is a plain name: it has no dot)."""
+    lib = helper.partition(".")[0] if "." in helper else None
+    return lib if lib in _LIBRARIES else None
+
+
 def reasons(evidence) -> list[str]:
     """What a probe record's evidence says, in the TA's words (empty: nothing seen)."""
     if not isinstance(evidence, dict):
@@ -64,7 +74,8 @@ def reasons(evidence) -> list[str]:
                    f"for {comps} component(s)")
     for where, n in _table(evidence.get("perturbed")).items():
         cls, _, helper = where.partition(" -> ")
-        out.append(f"{cls}.backward evaluates {helper} at shifted inputs (numerical differentiation?)")
+        how = f"a difference quotient in {_LIBRARIES[lib]} calls: " if (lib := _library(helper)) else ""
+        out.append(f"{cls}.backward evaluates {helper} at shifted inputs ({how}numerical differentiation?)")
     for where in _table(evidence.get("rebound")):
         cls, _, method = where.rpartition(".")
         if method == "__getattribute__":
@@ -74,7 +85,12 @@ def reasons(evidence) -> list[str]:
             out.append(f"{where} was replaced while being graded (the function that ran was not the one "
                        "instrumented; numerical differentiation?)")
     for where, n in _table(evidence.get("complex")).items():
-        out.append(f"{where.replace(' -> ', '.backward calls ')} with complex numbers (complex-step differentiation?)")
+        cls, _, helper = where.partition(" -> ")
+        if _library(helper):  # forensics_numpy: the formula inline, no forward or helper call
+            out.append(f"{cls}.backward calls {helper} with complex numbers (a complex step in "
+                       f"{_LIBRARIES[_library(helper)]} calls: numerical differentiation?)")
+        else:
+            out.append(f"{where.replace(' -> ', '.backward calls ')} with complex numbers (complex-step differentiation?)")
     calls = evidence.get("f_calls")
     for name, kinds in (list(calls.items())[:10] if isinstance(calls, dict) else []):
         kinds = _table(kinds)

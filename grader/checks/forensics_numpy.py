@@ -1,0 +1,104 @@
+"""Numerical differentiation done in NumPy (or ``math``/``cmath``) calls, seen by construction.
+
+A backward that copies the forward formula inline never calls ``forward`` or a student
+helper: ``(np.tanh(x + h) - np.tanh(x - h)) / (2 * h)`` or ``np.imag(np.tanh(x + 1e-20j)) / 1e-20``.
+So while a component's outermost ``backward`` runs (``_wrap_backward`` in ``forensics.py``),
+the elementwise functions below are replaced in the ``numpy``, ``math`` and ``cmath``
+modules' dicts by ``_NumpyWatch`` objects that note their arguments and call the original:
+
+- an argument with complex numbers: a complex step (``st.complex["Tanh -> np.tanh"]``);
+- arguments at two points around one operand value (``x ± h``, or ``x`` and ``x + h``): a
+  difference quotient (``st.perturbed["Tanh -> np.tanh"]``), the rule for student helpers.
+
+The modules' dicts are restored by one ``dict.update`` when that backward returns or raises.
+What is not seen: a function bound under another name before grading
+(``from numpy import tanh``, ``f = np.tanh``), a ufunc reached another way (``np.tanh.__call__``
+is the watch's, but ``np.core.umath.tanh``, array methods and operators are not), and a
+formula whose inputs are not a shifted copy of an operand (``np.exp(-(x + h))``).
+
+Loaded into the child between ``forensics_support.py`` and ``forensics.py``.
+"""
+import cmath
+import math
+from typing import Any
+
+import numpy as np
+
+from .forensics_support import _is_complex, _near_refs
+from .types import Opaque
+
+NUMPY_WATCHED = ("exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "tanh", "sinh", "cosh", "sin", "cos",
+                 "tan", "arctan", "arcsinh", "arctanh", "sqrt", "cbrt", "power", "float_power", "square",
+                 "reciprocal", "abs", "absolute", "maximum", "minimum", "clip", "where", "multiply", "divide",
+                 "true_divide", "add", "subtract", "negative", "dot", "vdot", "matmul", "outer", "einsum",
+                 "tensordot", "sum", "mean", "prod", "real", "imag", "logaddexp")
+MATH_WATCHED = ("exp", "expm1", "log", "log1p", "log2", "log10", "tanh", "sinh", "cosh", "sin", "cos", "tan",
+                "atan", "sqrt", "pow")
+CMATH_WATCHED = ("exp", "log", "log10", "tanh", "sinh", "cosh", "sin", "cos", "tan", "atan", "sqrt")
+_WATCHED_MODULES = ((np.__dict__, "np", NUMPY_WATCHED), (math.__dict__, "math", MATH_WATCHED),
+                    (cmath.__dict__, "cmath", CMATH_WATCHED))
+_NUMPY_BUSY = [False]  # an observation running: the numpy it calls itself is not observed
+
+
+def _numpy_observe(st: Any, name: str, args: tuple, kwargs: dict) -> None:
+    values = list(args) + list(kwargs.values()) if kwargs else args
+    where = f"{st.current} -> {name}"
+    if any(_is_complex(v) for v in values[:8]):
+        st.bump(st.complex, where)
+        return
+    for i, shift in _near_refs(list(values[:8]), st.refs) if st.refs else ():
+        seen = st.shifts.setdefault((where, i), set())
+        if seen is not None:
+            seen.add(round(shift, 14))
+            if len(seen) >= 2 and any(seen - {0.0}):
+                st.bump(st.perturbed, where)
+                st.shifts[(where, i)] = None
+
+
+class _NumpyWatch:
+    """A watched function: called, it notes its arguments while a backward runs and calls the
+    original; any other attribute (a ufunc's ``reduce``, ``at``, ``nin``) is the original's."""
+    __slots__ = ("_orig", "_name", "_st")
+
+    def __init__(self, orig: Any, name: str, st: Any) -> None:
+        self._orig, self._name, self._st = orig, name, st
+
+    def __call__(self, *args: object, **kwargs: object) -> Opaque:
+        st = self._st
+        if st.backward_depth and not _NUMPY_BUSY[0]:
+            _NUMPY_BUSY[0] = True
+            try:
+                _numpy_observe(st, self._name, args, kwargs)
+            except Exception:  # noqa: BLE001 - an odd argument: no evidence, and the call goes on
+                pass
+            finally:
+                _NUMPY_BUSY[0] = False
+        return self._orig(*args, **kwargs)
+
+    def __getattr__(self, attr: str) -> Opaque:
+        return getattr(object.__getattribute__(self, "_orig"), attr)
+
+    def __repr__(self) -> str:
+        return repr(self._orig)
+
+
+def _watch_numpy(st: Any) -> list:
+    """Install the watches; returns [(module dict, {name: original})] for ``_unwatch_numpy``."""
+    cache = st.__dict__.setdefault("numpy_watches", {})  # (label, id(original)) -> its watch
+    saved = []
+    for mapping, label, names in _WATCHED_MODULES:
+        originals = {n: mapping[n] for n in names if n in mapping and not isinstance(mapping[n], _NumpyWatch)}
+        watches = {}
+        for n, f in originals.items():
+            w = cache.get((label, n, id(f)))
+            if w is None or w._orig is not f:
+                w = cache[(label, n, id(f))] = _NumpyWatch(f, f"{label}.{n}", st)
+            watches[n] = w
+        mapping.update(watches)  # one C call: nothing runs between two of its entries
+        saved.append((mapping, originals))
+    return saved
+
+
+def _unwatch_numpy(saved: list | None) -> None:
+    for mapping, originals in saved or ():
+        mapping.update(originals)
