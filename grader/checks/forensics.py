@@ -50,6 +50,7 @@ class _ForensicState:
         self.plans = {}         # class -> the methods checked on its instances
         self.ok = {}            # id -> a function found to be ours (the wrappers, the harness's)
         self.forward_codes = set()
+        self.numpy_watches = []  # forensics_numpy's plan: the watched functions and their originals
         self.reset()
 
     def reset(self) -> None:
@@ -73,7 +74,7 @@ class _ForensicState:
     def release(self) -> None:
         """Drop the wrappers and objects held (the wrappers' closures hold the state: a cycle)."""
         self.wrappers, self.installed, self.instrumented, self.plans, self.ok = {}, {}, {}, {}, {}
-        self.numpy_watches = {}
+        self.numpy_watches = []
         self.instances = {}
 
     def bump(self, table: dict, key: object, n: int = 1) -> None:

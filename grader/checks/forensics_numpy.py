@@ -20,6 +20,7 @@ Loaded into the child between ``forensics_support.py`` and ``forensics.py``.
 """
 import cmath
 import math
+import operator
 from typing import Any
 
 import numpy as np
@@ -28,13 +29,10 @@ from .forensics_support import _is_complex, _near_refs
 from .types import Opaque
 
 NUMPY_WATCHED = ("exp", "exp2", "log", "log2", "log10", "log1p", "expm1", "tanh", "sinh", "cosh", "sin", "cos",
-                 "tan", "arctan", "arcsinh", "arctanh", "sqrt", "cbrt", "power", "float_power", "square",
-                 "reciprocal", "abs", "absolute", "maximum", "minimum", "clip", "where", "multiply", "divide",
-                 "true_divide", "add", "subtract", "negative", "dot", "vdot", "matmul", "outer", "einsum",
-                 "tensordot", "sum", "mean", "prod", "real", "imag", "logaddexp")
-MATH_WATCHED = ("exp", "expm1", "log", "log1p", "log2", "log10", "tanh", "sinh", "cosh", "sin", "cos", "tan",
-                "atan", "sqrt", "pow")
-CMATH_WATCHED = ("exp", "log", "log10", "tanh", "sinh", "cosh", "sin", "cos", "tan", "atan", "sqrt")
+                 "arctan", "sqrt", "power", "square", "reciprocal", "maximum", "minimum", "where", "dot", "matmul",
+                 "einsum", "sum", "real", "imag")
+MATH_WATCHED = ("exp", "expm1", "log", "log1p", "tanh", "sqrt", "pow")
+CMATH_WATCHED = ("exp", "log", "tanh", "sqrt", "sin", "cos")
 _WATCHED_MODULES = ((np.__dict__, "np", NUMPY_WATCHED), (math.__dict__, "math", MATH_WATCHED),
                     (cmath.__dict__, "cmath", CMATH_WATCHED))
 _NUMPY_BUSY = [False]  # an observation running: the numpy it calls itself is not observed
@@ -46,7 +44,10 @@ def _numpy_observe(st: Any, name: str, args: tuple, kwargs: dict) -> None:
     if any(_is_complex(v) for v in values[:8]):
         st.bump(st.complex, where)
         return
-    for i, shift in _near_refs(list(values[:8]), st.refs) if st.refs else ():
+    shapes = {r.shape for r in st.refs}
+    if not any(getattr(v, "shape", None) in shapes or isinstance(v, (list, tuple, float)) for v in values[:8]):
+        return  # no argument that could be a copy of an operand value
+    for i, shift in _near_refs(list(values[:8]), st.refs):
         seen = st.shifts.setdefault((where, i), set())
         if seen is not None:
             seen.add(round(shift, 14))
@@ -82,23 +83,27 @@ class _NumpyWatch:
         return repr(self._orig)
 
 
-def _watch_numpy(st: Any) -> list:
-    """Install the watches; returns [(module dict, {name: original})] for ``_unwatch_numpy``."""
-    cache = st.__dict__.setdefault("numpy_watches", {})  # (label, id(original)) -> its watch
-    saved = []
+def _numpy_plan(st: Any) -> list:
+    """[(module dict, names, originals, {name: original}, {name: watch})] of what is there now."""
+    plan = []
     for mapping, label, names in _WATCHED_MODULES:
         originals = {n: mapping[n] for n in names if n in mapping and not isinstance(mapping[n], _NumpyWatch)}
-        watches = {}
-        for n, f in originals.items():
-            w = cache.get((label, n, id(f)))
-            if w is None or w._orig is not f:
-                w = cache[(label, n, id(f))] = _NumpyWatch(f, f"{label}.{n}", st)
-            watches[n] = w
+        watches = {n: _NumpyWatch(f, f"{label}.{n}", st) for n, f in originals.items()}
+        plan.append((mapping, tuple(originals), tuple(originals.values()), originals, watches))
+    return plan
+
+
+def _watch_numpy(st: Any) -> list:
+    """Install the watches (built once per state while the modules hold the same functions);
+    returns the plan ``_unwatch_numpy`` restores from."""
+    plan = st.numpy_watches
+    if not plan or not all(all(map(operator.is_, map(m.get, names), values)) for m, names, values, _, _ in plan):
+        plan = st.numpy_watches = _numpy_plan(st)
+    for mapping, _, _, _, watches in plan:
         mapping.update(watches)  # one C call: nothing runs between two of its entries
-        saved.append((mapping, originals))
-    return saved
+    return plan
 
 
-def _unwatch_numpy(saved: list | None) -> None:
-    for mapping, originals in saved or ():
+def _unwatch_numpy(plan: list | None) -> None:
+    for mapping, _, _, originals, _ in plan or ():
         mapping.update(originals)

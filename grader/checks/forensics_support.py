@@ -43,21 +43,19 @@ def _near_refs(x: object, refs: list[np.ndarray]) -> list:
     a = np.asarray(x)
     if a.dtype.kind != "f" or a.size == 0:
         return []
-    hits = []
-    if any(r.shape == a.shape and np.array_equal(r, a) for r in refs):
-        return [(i, 0.0) for i, r in enumerate(refs) if r.shape == a.shape and np.array_equal(r, a)]
+    hits, exact = [], []
     for i, r in enumerate(refs):
         if r.shape != a.shape:
             continue
-        d = a - r
-        k = int(np.argmax(np.abs(d)))
+        d = a - r  # methods and operators, not np.abs: forensics_numpy may be watching numpy's
+        k = int(abs(d).argmax())
         worst = abs(float(d.flat[k]))
-        scale = 1 + float(np.max(np.abs(r)))
+        scale = 1 + float(abs(r).max())
         if worst == 0:
-            hits.append((i, 0.0))
+            exact.append((i, 0.0))
         elif 1e-10 * scale < worst <= 1e-2 * scale:  # above rounding (values computed twice), a step h
             hits.append((i, float(d.flat[k])))
-    return hits
+    return exact or hits  # the value itself: not also a shifted copy of another operand
 
 
 def _operand_values(node: Opaque) -> list:

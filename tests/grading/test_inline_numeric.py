@@ -195,7 +195,8 @@ def test_the_flag_reaches_the_gradebook_but_the_student_reads_a_neutral_note(ten
     assert rows["honest"]["review"] == "" and rows["correct_numpy"]["review"] == ""
     feedback = (out / "feedback" / f"{file_stem('complex_tanh')}.md").read_text()
     assert "reviewed by a TA" in feedback
-    assert "complex" not in feedback and "numerical differentiation" not in feedback
+    for word in ("complex step", "NumPy calls", "np.tanh", "numerical differentiation"):
+        assert word not in feedback, word
 
 
 # -- in-process: numpy restored, a correct backward's numbers unchanged -----------------------
