@@ -117,7 +117,7 @@ def _wrap_backward(st: _ForensicState, cls: type, orig: Callable[..., Opaque]) -
             st.refs = _operand_values(self)
             st.shifts = {}
         _see(st, self)
-        watched = _watch_numpy(st) if outer else None  # NumPy's math, while the outermost backward runs
+        watched = _watch_numpy(st, self) if outer else None  # NumPy's math, while the outermost backward runs
         st.backward_depth += 1
         try:
             return orig(self, *args, **kwargs)

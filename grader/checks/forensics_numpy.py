@@ -38,7 +38,17 @@ _WATCHED_MODULES = ((np.__dict__, "np", NUMPY_WATCHED), (math.__dict__, "math", 
 _NUMPY_BUSY = [False]  # an observation running: the numpy it calls itself is not observed
 
 
-def _numpy_observe(st: Any, name: str, args: tuple, kwargs: dict) -> None:
+def _own_value_at(st: Any, orig: Any, ref: np.ndarray) -> bool:
+    """``orig(ref)`` is the running component's own value: the call at ``ref + h`` is the
+    forward formula at a shifted input (``(np.tanh(x + h) - self.value) / h``)."""
+    v = st.numpy_value
+    if not isinstance(v, np.ndarray) or v.shape != ref.shape:
+        return False
+    y = np.asarray(orig(ref))
+    return y.shape == v.shape and bool((abs(y - v) <= 1e-12 * (1 + abs(v))).all())
+
+
+def _numpy_observe(st: Any, name: str, args: tuple, kwargs: dict, orig: Any) -> None:
     values = list(args) + list(kwargs.values()) if kwargs else args
     where = f"{st.current} -> {name}"
     if any(_is_complex(v) for v in values[:8]):
@@ -51,7 +61,9 @@ def _numpy_observe(st: Any, name: str, args: tuple, kwargs: dict) -> None:
         seen = st.shifts.setdefault((where, i), set())
         if seen is not None:
             seen.add(round(shift, 14))
-            if len(seen) >= 2 and any(seen - {0.0}):
+            # two points around x; or one shifted point of the formula that gave self.value
+            if (len(seen) >= 2 and any(seen - {0.0})) or (
+                    shift != 0.0 and len(args) == 1 and not kwargs and _own_value_at(st, orig, st.refs[i])):
                 st.bump(st.perturbed, where)
                 st.shifts[(where, i)] = None
 
@@ -69,7 +81,7 @@ class _NumpyWatch:
         if st.backward_depth and not _NUMPY_BUSY[0]:
             _NUMPY_BUSY[0] = True
             try:
-                _numpy_observe(st, self._name, args, kwargs)
+                _numpy_observe(st, self._name, args, kwargs, self._orig)
             except Exception:  # noqa: BLE001 - an odd argument: no evidence, and the call goes on
                 pass
             finally:
@@ -93,9 +105,15 @@ def _numpy_plan(st: Any) -> list:
     return plan
 
 
-def _watch_numpy(st: Any) -> list:
+def _watch_numpy(st: Any, node: object) -> list:
     """Install the watches (built once per state while the modules hold the same functions);
-    returns the plan ``_unwatch_numpy`` restores from."""
+    returns the plan ``_unwatch_numpy`` restores from. ``node``: the component whose
+    backward starts (its value: what a one-sided difference subtracts)."""
+    try:
+        v = vars(node).get("value")
+        st.numpy_value = v.copy() if isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.size <= 100_000 else None
+    except TypeError:
+        st.numpy_value = None
     plan = st.numpy_watches
     if not plan or not all(all(map(operator.is_, map(m.get, names), values)) for m, names, values, _, _ in plan):
         plan = st.numpy_watches = _numpy_plan(st)

@@ -59,6 +59,8 @@ def unary(cls: str, forward: str, derivative: str, h: str = "1e-6") -> str:
 ATTACKS = {  # name: (class, its code, test id, what the reason says)
     "inline_central": ("Tanh", unary("Tanh", "np.tanh(self.x.value)", "(np.tanh(x + h) - np.tanh(x - h)) / (2 * h)"),
                        "tanh", "Tanh.backward evaluates np.tanh at shifted inputs (a difference quotient in NumPy calls"),
+    "inline_forward_difference": ("Tanh", unary("Tanh", "np.tanh(self.x.value)", "(np.tanh(x + h) - self.value) / h", "1e-8"),
+                                  "tanh", "Tanh.backward evaluates np.tanh at shifted inputs (a difference quotient in NumPy"),
     "inline_one_sided": ("Exp", unary("Exp", "np.exp(self.x.value)", "(np.exp(x + h) - np.exp(x)) / h", "1e-8"),
                          "exp", "Exp.backward evaluates np.exp at shifted inputs (a difference quotient in NumPy calls"),
     "complex_tanh": ("Tanh", unary("Tanh", "np.tanh(self.x.value)", "np.imag(np.tanh(x + 1e-20j)) / 1e-20"),
