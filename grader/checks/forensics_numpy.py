@@ -8,13 +8,15 @@ modules' dicts by ``_NumpyWatch`` objects that note their arguments and call the
 
 - an argument with complex numbers: a complex step (``st.complex["Tanh -> np.tanh"]``);
 - arguments at two points around one operand value (``x ± h``, or ``x`` and ``x + h``): a
-  difference quotient (``st.perturbed["Tanh -> np.tanh"]``), the rule for student helpers.
+  difference quotient (``st.perturbed["Tanh -> np.tanh"]``), the rule for student helpers;
+  so is one call at ``x + h`` of a function whose value at ``x`` is the component's own
+  ``self.value`` (``(np.tanh(x + h) - self.value) / h``).
 
-The modules' dicts are restored by one ``dict.update`` when that backward returns or raises.
-What is not seen: a function bound under another name before grading
-(``from numpy import tanh``, ``f = np.tanh``), a ufunc reached another way (``np.tanh.__call__``
-is the watch's, but ``np.core.umath.tanh``, array methods and operators are not), and a
-formula whose inputs are not a shifted copy of an operand (``np.exp(-(x + h))``).
+The modules' dicts are restored by one ``dict.update`` when that backward returns or raises
+(a watch's ufunc attributes, ``np.maximum.reduce``, are the original's). Not seen: a function
+bound under another name before the backward runs (``from numpy import tanh``,
+``f = np.tanh``, ``np.core.umath.tanh``), array methods and operators, and a formula whose
+arguments are not a shifted copy of an operand value (``np.exp(-(x + h))``).
 
 Loaded into the child between ``forensics_support.py`` and ``forensics.py``.
 """
