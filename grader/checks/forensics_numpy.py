@@ -113,7 +113,8 @@ def _watch_numpy(st: Any, node: object) -> list:
     backward starts (its value: what a one-sided difference subtracts)."""
     try:
         v = vars(node).get("value")
-        st.numpy_value = v.copy() if isinstance(v, np.ndarray) and v.dtype.kind == "f" and v.size <= 100_000 else None
+        v = np.array(v) if isinstance(v, (np.ndarray, np.floating, float)) else None  # a copy; 0-d for a scalar
+        st.numpy_value = v if v is not None and v.dtype.kind == "f" and v.size <= 100_000 else None
     except TypeError:
         st.numpy_value = None
     plan = st.numpy_watches

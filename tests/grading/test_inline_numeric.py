@@ -290,3 +290,19 @@ def test_a_ufunc_method_works_while_watched():
     records = forensics_probe_all(_reference_ns() | {"ReLU": ReLU}, specs)
     found, hold, _ = forensics.examine(test, specs, records, forensics.reference_expectation)
     assert not any("error" in r for r in records) and found == [] and not hold
+
+
+@pytest.mark.parametrize("name", sorted(ATTACKS))
+def test_every_case_of_an_attack_carries_evidence_over_many_seeds(name):
+    """Not a lucky draw: on 40 seeds, every case (scalar regimes included) has the evidence."""
+    from reference import operations
+
+    cls, code, test_id, _ = ATTACKS[name]
+    ns = _reference_ns() | {"np": np, "sigmoid": operations.sigmoid}  # the notebook's sigmoid
+    exec(code, ns)
+    test = next(t for t in _suite("tensor_edf") if t["id"] == test_id)
+    specs = hidden.build_specs(dict(test, hidden=dict(test["hidden"], seeds=list(range(40)))))
+    records = forensics_probe_all(ns, specs)
+    assert not any("error" in r for r in records)
+    missed = [s["case"] for s, r in zip(specs, records) if not (r["forensics"]["complex"] or r["forensics"]["perturbed"])]
+    assert not missed, missed
