@@ -48,7 +48,7 @@ def _run(args) -> int:
     from .core import Options
     from .gate import audit_one
     from .report import matrix, write_json
-    from .run import Pool
+    from .run import Pool, ReferenceFails
 
     from grader.authoring.assignment import ASSIGNMENTS
 
@@ -68,7 +68,12 @@ def _run(args) -> int:
             def progress(done, total, name=name):
                 if done % 50 == 0 or done == total:
                     print(f"[{name}: {done}/{total} graded]", file=sys.stderr, flush=True)
-            report = audit_one(name, opts, root=root, pool=pool, order=order, progress=progress)
+            try:
+                report = audit_one(name, opts, root=root, pool=pool, order=order, progress=progress)
+            except ReferenceFails as e:  # the instructor's reference itself: nothing to audit against
+                print(f"backprop audit {name}: FAILED: {e}", file=sys.stderr, flush=True)
+                ok = False
+                continue
             print(matrix(report, full=not args.summary), flush=True)
             print(leaks.text(report["leaks"]), flush=True)
             print()

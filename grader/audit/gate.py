@@ -12,7 +12,7 @@ from grader.authoring.assignment import ASSIGNMENTS
 
 from . import leaks
 from .core import Options, audit
-from .run import Pool
+from .run import Pool, ReferenceFails
 
 
 def audit_one(name: str, opts: Options | None = None, root: Path = ASSIGNMENTS, pool: Pool | None = None,
@@ -48,7 +48,12 @@ def gate(names: list[str], root: Path = ASSIGNMENTS, workers: int = 2, log=print
     ok = True
     with Pool(workers, Options().timeout) as pool:
         for name in names:
-            report = audit_one(name, Options(workers=workers, only=only), root=root, pool=pool)
+            try:
+                report = audit_one(name, Options(workers=workers, only=only), root=root, pool=pool)
+            except ReferenceFails as e:
+                log(f"audit {name}: FAILED: {e}")
+                ok = False
+                continue
             rows = report["mutants"]
             killed = sum(1 for r in rows if r["verdict"] == "killed")
             equivalent = sum(1 for r in rows if r["verdict"] == "equivalent")

@@ -42,6 +42,10 @@ LONG_CELL_CPU = 0.1
 LONG_CELL_SHARE = 0.5
 
 
+class ReferenceFails(RuntimeError):
+    """The reference notebook raises in one of its cells: there is nothing to audit against."""
+
+
 def derived_seed(assignment: str, test: str, k: int, seed: int) -> int:
     return hidden.mixed_seed(assignment, test, k, seed)
 
@@ -166,7 +170,7 @@ class Context:
     def fresh_reference(self) -> dict:
         ns, errors = build(self.cells)
         if errors:
-            raise RuntimeError(f"{self.name}: the reference notebook fails: {errors}")
+            raise ReferenceFails(f"{self.name}: the reference notebook fails: {errors}")
         return ns
 
     @property
@@ -199,7 +203,7 @@ class Context:
                 build(self.cells)
             self.ref_ns, errors = build(self.cells, timings=self.cell_cpu)
             if errors:
-                raise RuntimeError(f"{self.name}: the reference notebook fails: {errors}")
+                raise ReferenceFails(f"{self.name}: the reference notebook fails: {errors}")
         return self.ref_ns
 
 

@@ -151,3 +151,20 @@ def test_the_gate_of_generate_refuses_the_weak_suite_naming_the_survivor(tmp_pat
     lines.clear()
     assert gate(["tensor_edf"], root=_course(tmp_path / "strong", STRONG), only="ReLU.backward", log=lines.append)
     assert lines == [next(x for x in lines if x.startswith("audit tensor_edf: passed"))]
+
+
+def test_a_reference_that_raises_fails_the_audit_with_its_error(tmp_path, capsys):
+    """The instructor's reference notebook raising in a cell: nothing to audit against, said
+    in one line by ``backprop audit`` and by the gate of ``generate`` (no traceback)."""
+    from grader.audit.gate import gate
+    from grader.cli import main
+
+    root = _course(tmp_path, STRONG)
+    template = root / "tensor_edf" / "tensor_edf.py"
+    template.write_text(template.read_text() + '\n# %% [given] id=broken-cell\nraise ValueError("the reference is broken")\n')
+    assert main(["audit", "tensor_edf", "--root", str(root), "--only", "ReLU.backward", "--seed-sets", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "backprop audit tensor_edf: FAILED" in err and "the reference is broken" in err
+    lines: list[str] = []
+    assert not gate(["tensor_edf"], root=root, only="ReLU.backward", log=lines.append)
+    assert lines[0].startswith("audit tensor_edf: FAILED") and "the reference is broken" in lines[0]
