@@ -79,6 +79,7 @@ class Context:
     ref_records: dict | None = None                  # (test id, k) -> [(digest, record)] of the reference
     ref_cases: dict = field(default_factory=dict)    # (test id, k, case) -> the reference's CaseResult
     reference_result: dict | None = None             # the reference's grades (``prime``)
+    _all_cases: set | None = None
 
     @classmethod
     def load(cls, name: str, root: str, n_sets: int) -> "Context":
@@ -115,10 +116,15 @@ class Context:
         cells ``built``: those that call the unit, or every case if the unit runs while one
         of those cells is built (the training cell: what it leaves in the namespace may differ)."""
         direct = self.reach(units)[name]
-        if self.build_cells.get(name, set()) & built:
-            return direct | {(tid, k, i) for (tid, k), recs in self.ref_records.items() for i in range(len(recs))} \
-                | {(tid, k, i) for (tid, k), src in self.same_as.items() for i in range(len(self.ref_records[(tid, src)]))}
-        return direct
+        return direct | self.all_cases() if self.build_cells.get(name, set()) & built else direct
+
+    def all_cases(self) -> set:
+        """Every (test id, set k, case i), sets with another set's specs included."""
+        if self._all_cases is None:
+            sizes = {pair: len(recs) for pair, recs in self.ref_records.items()}
+            sizes.update({(tid, k): sizes[(tid, src)] for (tid, k), src in self.same_as.items()})
+            self._all_cases = {(tid, k, i) for (tid, k), n in sizes.items() for i in range(n)}
+        return self._all_cases
 
     def prime(self, units) -> dict:
         """Build and grade the reference once, recording where each unit's code runs (case by

@@ -86,9 +86,9 @@ def reasons(evidence) -> list[str]:
                        "instrumented; numerical differentiation?)")
     for where, n in _table(evidence.get("complex")).items():
         cls, _, helper = where.partition(" -> ")
-        if _library(helper):  # forensics_numpy: the formula inline, no forward or helper call
+        if lib := _library(helper):  # forensics_numpy: the formula inline, no forward or helper call
             out.append(f"{cls}.backward calls {helper} with complex numbers (a complex step in "
-                       f"{_LIBRARIES[_library(helper)]} calls: numerical differentiation?)")
+                       f"{_LIBRARIES[lib]} calls: numerical differentiation?)")
         else:
             out.append(f"{where.replace(' -> ', '.backward calls ')} with complex numbers (complex-step differentiation?)")
     calls = evidence.get("f_calls")

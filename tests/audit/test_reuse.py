@@ -41,7 +41,8 @@ def test_reused_records_and_verdicts_grade_as_probing_every_case(name, wanted):
     ctx, units = primed(name)
     muts = [m for m in mutants(units) if m.unit in wanted]
     assert {m.unit for m in muts} == set(wanted)
-    every = {(t, k, i) for (t, k), recs in ctx.ref_records.items() for i in range(len(recs))}
+    every = ctx.all_cases()
+    assert every >= {(t, k, i) for (t, k), recs in ctx.ref_records.items() for i in range(len(recs))}
     everything = {c.id for c in ctx.cells}
     # a test some of whose cases run the unit and some not: there the reference's records stand in
     partly = [(u, pair) for u in wanted for pair, recs in ctx.ref_records.items()
